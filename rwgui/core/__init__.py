@@ -1,0 +1,1 @@
+"""Qt-free core: image I/O, problems, priors, engine. Never imports Qt."""

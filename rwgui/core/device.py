@@ -1,0 +1,68 @@
+"""Which device to run on, and what it is good at (bf16 on this CPU? CUDA? MPS?)."""
+
+from __future__ import annotations
+
+import functools
+import os
+import platform
+
+import torch
+
+from .errors import DeviceError
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+
+
+def available_devices() -> list[str]:
+    """Devices that exist here, best first ('cuda', 'mps', 'cpu')."""
+    out = []
+    if torch.cuda.is_available():
+        out.append("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        out.append("mps")
+    out.append("cpu")
+    return out
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """'auto' picks CUDA, then Apple MPS, then the CPU; an absent device is a DeviceError."""
+    if name == "auto":
+        return torch.device(available_devices()[0])
+    base = name.split(":")[0]
+    if base not in DEVICE_CHOICES:
+        raise DeviceError(f"unknown device {name!r}; choose one of: {', '.join(DEVICE_CHOICES)}")
+    if base not in available_devices():
+        raise DeviceError(
+            f"device {name!r} is not available on this machine; available: {', '.join(available_devices())}"
+        )
+    return torch.device(name)
+
+
+def describe(device: torch.device) -> str:
+    """A short human name, e.g. 'cuda (NVIDIA H100)' or 'cpu (2 threads, bf16)'."""
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    if device.type == "cpu":
+        return f"cpu ({torch.get_num_threads()} threads{', bf16' if cpu_has_native_bf16() else ''})"
+    return device.type
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_has_native_bf16() -> bool:
+    """True when the CPU has AMX-BF16 or AVX512-BF16; elsewhere bf16 autocast is slower than float32."""
+    if os.environ.get("RWGUI_NO_BF16"):
+        return False
+    if platform.system() == "Linux":
+        try:
+            with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as f:
+                flags = f.read()
+        except OSError:
+            return False
+        return any(flag in flags.split() for flag in ("amx_bf16", "avx512_bf16"))
+    return False
+
+
+def default_threads(gui: bool = False) -> int:
+    """All cores headless; one fewer under a GUI so the window stays responsive."""
+    cores = os.cpu_count() or 1
+    return max(1, cores - 1) if gui else cores

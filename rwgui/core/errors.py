@@ -1,0 +1,36 @@
+"""Errors a user can cause. Each carries a message a person can act on.
+
+The CLI prints ``str(err)`` and exits 2; the GUI shows it in a dialog and keeps its state.
+"""
+
+
+class RwguiError(Exception):
+    """Base of every error the user can cause and fix."""
+
+
+class ImageReadError(RwguiError):
+    """A photo could not be read: missing, empty, corrupt or of an unknown format."""
+
+
+class ImageTooLargeError(RwguiError):
+    """A photo is larger than rwgui is willing to decode."""
+
+
+class ImageWriteError(RwguiError):
+    """A result could not be written."""
+
+
+class MaskError(RwguiError):
+    """A mask does not fit its photo (size, channels) or holds no known pixel."""
+
+
+class ConfigError(RwguiError):
+    """A setting is unknown, of the wrong type or out of its range."""
+
+
+class DeviceError(RwguiError):
+    """The requested compute device does not exist on this machine."""
+
+
+class OutOfMemoryError(RwguiError):
+    """The run does not fit the device's memory; the message offers a working size."""

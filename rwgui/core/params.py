@@ -1,0 +1,181 @@
+"""Parameter specs and registries of named variants.
+
+One spec per variant feeds three consumers: the GUI form (``rwgui.gui.forms``), the CLI flags
+(``rwgui.cli``) and the JSON config (``rwgui.core.config``). Adding a variant touches one file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Generic, Iterator, Mapping, TypeVar
+
+from .errors import ConfigError
+
+T = TypeVar("T")
+
+#: Kinds a parameter can have. ``ints`` is a comma-separated list of integers (channels per scale).
+KINDS = ("int", "float", "bool", "choice", "ints", "str")
+
+
+@dataclass(frozen=True)
+class Param:
+    """One tunable setting of a variant: what the form shows, the CLI accepts and the JSON stores."""
+
+    name: str
+    kind: str
+    default: Any
+    help: str
+    min: float | None = None
+    max: float | None = None
+    choices: tuple[str, ...] = ()
+    log: bool = False  # a hint for forms: the value spans decades (learning rates, weights)
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown parameter kind {self.kind!r}")
+        if self.kind == "choice" and self.default not in self.choices:
+            raise ValueError(f"default {self.default!r} of {self.name} is not among its choices")
+
+    @property
+    def flag(self) -> str:
+        """The CLI flag for this parameter, e.g. ``--num-scales``."""
+        return "--" + self.name.replace("_", "-")
+
+    def coerce(self, value: Any, owner: str = "") -> Any:
+        """Convert ``value`` (from JSON, a CLI string or a widget) and check its range."""
+        where = f"{owner}.{self.name}" if owner else self.name
+        try:
+            if self.kind == "int":
+                if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                    raise ValueError
+                out: Any = int(value)
+            elif self.kind == "float":
+                if isinstance(value, bool):
+                    raise ValueError
+                out = float(value)
+            elif self.kind == "bool":
+                if isinstance(value, str):
+                    low = value.strip().lower()
+                    if low not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                        raise ValueError
+                    out = low in ("1", "true", "yes", "on")
+                else:
+                    out = bool(value)
+            elif self.kind == "choice":
+                out = str(value)
+                if out not in self.choices:
+                    raise ConfigError(
+                        f"{where} must be one of {', '.join(self.choices)}; got {value!r}"
+                    )
+            elif self.kind == "ints":
+                if isinstance(value, str):
+                    parts = [p for p in value.replace(" ", "").split(",") if p]
+                    out = tuple(int(p) for p in parts)
+                else:
+                    out = tuple(int(v) for v in value)
+                if not out:
+                    raise ValueError
+            else:
+                out = str(value)
+        except ConfigError:
+            raise
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where} must be of type {self.kind}; got {value!r}") from None
+        values = out if self.kind == "ints" else (out,)
+        if self.kind in ("int", "float", "ints"):
+            for v in values:
+                if self.min is not None and v < self.min:
+                    raise ConfigError(f"{where} must be at least {self.min}; got {value!r}")
+                if self.max is not None and v > self.max:
+                    raise ConfigError(f"{where} must be at most {self.max}; got {value!r}")
+        return out
+
+    def to_json(self, value: Any) -> Any:
+        """A JSON-friendly form of a coerced value."""
+        return list(value) if self.kind == "ints" else value
+
+
+@dataclass(frozen=True)
+class Variant(Generic[T]):
+    """A named entry of a registry: its parameter spec and the factory that builds it."""
+
+    name: str
+    help: str
+    params: tuple[Param, ...]
+    factory: Callable[..., T]
+    tasks: tuple[str, ...] = ()  # tasks it suits; empty means all
+
+    def param(self, name: str) -> Param:
+        for p in self.params:
+            if p.name == name:
+                return p
+        raise ConfigError(
+            f"{self.name} has no parameter {name!r}; it has: {', '.join(p.name for p in self.params) or 'none'}"
+        )
+
+    def defaults(self) -> dict[str, Any]:
+        return {p.name: p.default for p in self.params}
+
+    def resolve(self, values: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Defaults overlaid with ``values``, every value coerced and range-checked."""
+        out = self.defaults()
+        for key, value in (values or {}).items():
+            out[key] = self.param(key).coerce(value, self.name)
+        return {p.name: p.coerce(out[p.name], self.name) for p in self.params}
+
+    def to_json(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        resolved = self.resolve(values)
+        return {p.name: p.to_json(resolved[p.name]) for p in self.params}
+
+    def build(self, values: Mapping[str, Any] | None = None, **context: Any) -> T:
+        """Build the variant from resolved parameters plus context the caller supplies (channels, device, ...)."""
+        return self.factory(**context, **self.resolve(values))
+
+
+@dataclass
+class Registry(Generic[T]):
+    """Named variants of one kind (priors, loss priors, stopping rules)."""
+
+    kind: str
+    _entries: dict[str, Variant[T]] = field(default_factory=dict)
+
+    def register(self, variant: Variant[T]) -> Variant[T]:
+        if variant.name in self._entries:
+            raise ValueError(f"{self.kind} {variant.name!r} is registered twice")
+        self._entries[variant.name] = variant
+        return variant
+
+    def add(
+        self,
+        name: str,
+        help: str,
+        params: tuple[Param, ...] | list[Param] = (),
+        tasks: tuple[str, ...] = (),
+    ) -> Callable[[Callable[..., T]], Callable[..., T]]:
+        """Decorator form of :meth:`register`."""
+
+        def deco(factory: Callable[..., T]) -> Callable[..., T]:
+            self.register(Variant(name, help, tuple(params), factory, tasks))
+            return factory
+
+        return deco
+
+    def get(self, name: str) -> Variant[T]:
+        try:
+            return self._entries[name]
+        except KeyError:
+            raise ConfigError(
+                f"unknown {self.kind} {name!r}; choose one of: {', '.join(self._entries)}"
+            ) from None
+
+    def names(self) -> list[str]:
+        return list(self._entries)
+
+    def __iter__(self) -> Iterator[Variant[T]]:
+        return iter(self._entries.values())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __len__(self) -> int:
+        return len(self._entries)

@@ -1,0 +1,166 @@
+"""The Deep Image Prior hourglass: an encoder-decoder with optional skip connections per scale.
+
+Written from the paper's description (Ulyanov et al., CVPR 2018, supplementary Fig. 1): each scale
+downsamples by 2 with a conv (or conv + pool), runs a second conv, recurses, upsamples and concatenates a
+skip branch before two more convs. Input height and width must be multiples of ``2 ** num_scales``;
+:func:`rwgui.core.priors.padded_size` tells the caller what to generate.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def _act(name: str) -> nn.Module:
+    if name == "LeakyReLU":
+        return nn.LeakyReLU(0.2, inplace=True)
+    if name == "ReLU":
+        return nn.ReLU(inplace=True)
+    if name == "ELU":
+        return nn.ELU(inplace=True)
+    raise ValueError(f"unknown activation {name!r}")
+
+
+class _ReflectPad(nn.Module):
+    """Reflection padding that falls back to replicate on maps too small to reflect (tiny images, deep nets)."""
+
+    def __init__(self, p: int) -> None:
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mode = "reflect" if self.p < min(x.shape[-2:]) else "replicate"
+        return F.pad(x, (self.p,) * 4, mode=mode)
+
+
+def conv_block(
+    cin: int,
+    cout: int,
+    kernel: int,
+    *,
+    stride: int = 1,
+    pad: str = "reflection",
+    bias: bool = True,
+    downsample: str = "stride",
+) -> nn.Sequential:
+    """Conv with 'same' padding; ``stride`` 2 downsamples by a strided conv or by avg/max pooling after it."""
+    layers: list[nn.Module] = []
+    pool: nn.Module | None = None
+    if stride != 1 and downsample != "stride":
+        pool = nn.AvgPool2d(stride, stride) if downsample == "avg" else nn.MaxPool2d(stride, stride)
+        stride = 1
+    p = (kernel - 1) // 2
+    if pad == "reflection" and p > 0:
+        layers.append(_ReflectPad(p))
+        p = 0
+    layers.append(nn.Conv2d(cin, cout, kernel, stride, padding=p, bias=bias))
+    if pool is not None:
+        layers.append(pool)
+    return nn.Sequential(*layers)
+
+
+def _unit(cin: int, cout: int, kernel: int, opts: dict, *, stride: int = 1) -> list[nn.Module]:
+    """conv -> (BatchNorm) -> activation."""
+    mods: list[nn.Module] = [
+        conv_block(cin, cout, kernel, stride=stride, pad=opts["pad"], bias=opts["bias"], downsample=opts["downsample"])
+    ]
+    if opts["batch_norm"]:
+        mods.append(nn.BatchNorm2d(cout))
+    mods.append(_act(opts["act"]))
+    return mods
+
+
+class _Scale(nn.Module):
+    """One level of the hourglass: [skip ‖ down → deeper → up] → conv → 1x1 conv."""
+
+    def __init__(self, cin: int, i: int, spec: dict, opts: dict) -> None:
+        super().__init__()
+        down, up, skip = spec["down"], spec["up"], spec["skip"]
+        last = i == len(down) - 1
+        self.skip = nn.Sequential(*_unit(cin, skip[i], spec["k_skip"], opts)) if skip[i] else None
+        deeper: list[nn.Module] = _unit(cin, down[i], spec["k_down"][i], opts, stride=2)
+        deeper += _unit(down[i], down[i], spec["k_down"][i], opts)
+        if not last:
+            deeper.append(_Scale(down[i], i + 1, spec, opts))
+        mode = opts["upsample"]
+        deeper.append(nn.Upsample(scale_factor=2, mode=mode, **({"align_corners": False} if mode == "bilinear" else {})))
+        self.deeper = nn.Sequential(*deeper)
+        k = down[i] if last else up[i + 1]
+        joined = skip[i] + k
+        self.join_bn = nn.BatchNorm2d(joined) if opts["batch_norm"] else nn.Identity()
+        after: list[nn.Module] = _unit(joined, up[i], spec["k_up"][i], opts)
+        if opts["conv1x1_up"]:
+            after += _unit(up[i], up[i], 1, opts)
+        self.after = nn.Sequential(*after)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        d = self.deeper(x)
+        h = torch.cat([self.skip(x), d], dim=1) if self.skip is not None else d
+        return self.after(self.join_bn(h))
+
+
+def _per_scale(values: Sequence[int], n: int, what: str) -> list[int]:
+    vals = list(values)
+    if len(vals) == 1:
+        return vals * n
+    if len(vals) != n:
+        from ..errors import ConfigError
+
+        raise ConfigError(f"{what} needs 1 or {n} values (one per scale); got {len(vals)}")
+    return vals
+
+
+class SkipNet(nn.Module):
+    """The DIP generator: hourglass with per-scale skip channels (0 disables a skip)."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        *,
+        num_scales: int = 5,
+        channels_down: Sequence[int] = (128,),
+        channels_up: Sequence[int] = (128,),
+        channels_skip: Sequence[int] = (4,),
+        filter_size_down: Sequence[int] = (3,),
+        filter_size_up: Sequence[int] = (3,),
+        filter_skip_size: int = 1,
+        upsample: str = "bilinear",
+        downsample: str = "stride",
+        pad: str = "reflection",
+        act: str = "LeakyReLU",
+        batch_norm: bool = True,
+        bias: bool = True,
+        sigmoid: bool = True,
+        conv1x1_up: bool = True,
+    ) -> None:
+        super().__init__()
+        self.num_scales = num_scales
+        spec = {
+            "down": _per_scale(channels_down, num_scales, "channels_down"),
+            "up": _per_scale(channels_up, num_scales, "channels_up"),
+            "skip": _per_scale(channels_skip, num_scales, "channels_skip"),
+            "k_down": _per_scale(filter_size_down, num_scales, "filter_size_down"),
+            "k_up": _per_scale(filter_size_up, num_scales, "filter_size_up"),
+            "k_skip": filter_skip_size,
+        }
+        opts = {
+            "pad": pad, "bias": bias, "downsample": downsample, "batch_norm": batch_norm,
+            "act": act, "upsample": upsample, "conv1x1_up": conv1x1_up,
+        }
+        self.body = _Scale(in_channels, 0, spec, opts)
+        head: list[nn.Module] = [conv_block(spec["up"][0], out_channels, 1, pad=pad, bias=bias)]
+        if sigmoid:
+            head.append(nn.Sigmoid())
+        self.head = nn.Sequential(*head)
+
+    @property
+    def size_multiple(self) -> int:
+        return 2**self.num_scales
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(z))

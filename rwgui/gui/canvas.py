@@ -1,0 +1,638 @@
+"""Zoomable image views: a plain view, a before/after compare, and a mask painter.
+
+Images are shown as contiguous uint8 RGBA through ``pg.ImageItem(axisOrder='row-major')`` with
+``levels=None``: pyqtgraph's zero-conversion path (QT_TORCH_NOTES pitfall 6). Every view keeps a
+reference to the array it shows, so the buffer outlives the QImage that aliases it (pitfall 5).
+View coordinates are image coordinates: pixel (col, row) covers [col, col+1) x [row, row+1), y down.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QKeySequence, QPen
+from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsItem, QGraphicsRectItem, QLabel
+
+from ..core.errors import MaskError
+
+__all__ = ["ImageView", "CompareView", "MaskCanvas", "MaskEditor", "to_rgba8"]
+
+BACKGROUND = (38, 38, 40)
+
+
+def to_rgba8(img: np.ndarray) -> np.ndarray:
+    """A C-contiguous HxWx4 uint8 array from gray / RGB / RGBA, uint8 or float in [0, 1]."""
+    a = np.asarray(img)
+    if a.dtype != np.uint8:
+        if not np.issubdtype(a.dtype, np.floating):
+            raise TypeError(f"expected uint8 or float image, got {a.dtype}")
+        a = np.rint(np.clip(a, 0.0, 1.0) * 255.0).astype(np.uint8)
+    if a.ndim == 2:
+        a = a[:, :, None]
+    if a.ndim != 3 or a.shape[2] not in (1, 3, 4):
+        raise ValueError(f"expected an HxW, HxWx3 or HxWx4 image, got shape {a.shape}")
+    if a.shape[2] == 4:
+        return np.ascontiguousarray(a)
+    out = np.empty(a.shape[:2] + (4,), np.uint8)
+    out[..., :3] = a  # broadcasts gray over RGB
+    out[..., 3] = 255
+    return out
+
+
+class ImageView(pg.GraphicsView):
+    """One photo in a ViewBox: wheel zoom, drag pan, aspect locked, y down, no axes."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent, background=BACKGROUND)
+        self.vb = pg.ViewBox(lockAspect=True, invertY=True, enableMenu=False, defaultPadding=0.0)
+        self.setCentralItem(self.vb)
+        self._item = pg.ImageItem(axisOrder="row-major")
+        self._item.setAutoDownsample(False)
+        self.vb.addItem(self._item)
+        self.vb.disableAutoRange()
+        self._image: np.ndarray | None = None
+        self._title = QLabel(self)
+        self._title.setStyleSheet(
+            "color: #e8e8e8; background: rgba(0, 0, 0, 140); padding: 2px 6px; border-radius: 3px;"
+        )
+        self._title.move(8, 6)
+        self._title.hide()
+
+    # -- image ---------------------------------------------------------------------------------
+    def set_image(self, rgba: np.ndarray) -> None:
+        """Show ``rgba`` (HxWx4 uint8; other layouts converted). Refits only when the size changes."""
+        img = to_rgba8(rgba)
+        new_shape = self._image is None or self._image.shape != img.shape
+        self._image = img
+        self._item.setImage(img, levels=None)
+        if new_shape:
+            self.fit()
+
+    def image(self) -> np.ndarray | None:
+        return self._image
+
+    def image_size(self) -> tuple[int, int] | None:
+        """(width, height) of the shown image."""
+        return None if self._image is None else (self._image.shape[1], self._image.shape[0])
+
+    # -- view ----------------------------------------------------------------------------------
+    def fit(self) -> None:
+        """Show the whole image."""
+        size = self.image_size()
+        if size is not None:
+            self.vb.setRange(QRectF(0, 0, *size), padding=0.02)
+
+    def one_to_one(self) -> None:
+        """One image pixel per screen (logical) pixel, keeping the current centre."""
+        rect = self.vb.viewRect()
+        w, h = max(1.0, self.vb.width()), max(1.0, self.vb.height())
+        c = rect.center()
+        self.vb.setRange(QRectF(c.x() - w / 2, c.y() - h / 2, w, h), padding=0)
+
+    def link(self, other: "ImageView") -> None:
+        """Zoom and pan together with ``other`` (both ways)."""
+        self.vb.setXLink(other.vb)
+        self.vb.setYLink(other.vb)
+
+    def set_title(self, text: str) -> None:
+        self._title.setText(text)
+        self._title.adjustSize()
+        self._title.setVisible(bool(text))
+        self._title.raise_()
+
+    def title(self) -> str:
+        return self._title.text()
+
+    def view_to_widget(self, x: float, y: float) -> QPointF:
+        """Viewport position of view (image) coordinates; for tests and overlays."""
+        return QPointF(self.mapFromScene(self.vb.mapViewToScene(QPointF(x, y))))
+
+
+class CompareView(ImageView):
+    """Before/after compare: ``before`` left of a draggable vertical line, ``after`` right of it.
+
+    The after image sits inside a clipping rectangle, so dragging the line moves a clip rect and
+    copies no pixels. ``set_image`` updates only the after side (live frames).
+    """
+
+    split_changed = Signal(float)
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self._before: np.ndarray | None = None
+        self._before_item = pg.ImageItem(axisOrder="row-major")
+        self._before_item.setZValue(0)
+        self.vb.addItem(self._before_item)
+        self.vb.removeItem(self._item)
+        self._clip = QGraphicsRectItem()
+        self._clip.setFlag(QGraphicsItem.GraphicsItemFlag.ItemClipsChildrenToShape, True)
+        self._clip.setPen(Qt.PenStyle.NoPen)
+        self._clip.setZValue(1)
+        self._item.setParentItem(self._clip)
+        self.vb.addItem(self._clip, ignoreBounds=True)
+        self._split = 0.5
+        self._line = pg.InfiniteLine(
+            angle=90, movable=True, pen=pg.mkPen((255, 255, 255, 220), width=2),
+            hoverPen=pg.mkPen((255, 200, 60), width=3),
+        )
+        self._line.setZValue(10)
+        self.vb.addItem(self._line, ignoreBounds=True)
+        self._line.sigPositionChanged.connect(self._on_line_moved)
+
+    def set_images(self, before_rgba: np.ndarray, after_rgba: np.ndarray) -> None:
+        self.set_before(before_rgba)
+        self.set_image(after_rgba)
+
+    def set_before(self, rgba: np.ndarray) -> None:
+        self._before = to_rgba8(rgba)
+        self._before_item.setImage(self._before, levels=None)
+        self._layout_items()
+
+    def set_image(self, rgba: np.ndarray) -> None:
+        """Update the after side only."""
+        super().set_image(rgba)
+        self._layout_items()
+
+    def set_split(self, fraction: float) -> None:
+        self._split = float(np.clip(fraction, 0.0, 1.0))
+        size = self.image_size()
+        if size is not None:
+            self._line.setValue(self._split * size[0])  # -> _on_line_moved
+        self._update_clip()
+
+    def split(self) -> float:
+        return self._split
+
+    def composite(self) -> np.ndarray | None:
+        """The HxWx4 image as displayed (before left of the split, after right of it)."""
+        if self._image is None:
+            return None
+        out = self._image.copy()
+        if self._before is not None:
+            before = self._before_resized()
+            x0 = self._split_column()
+            out[:, :x0] = before[:, :x0]
+        return out
+
+    # -- internals -------------------------------------------------------------------------------
+    def _split_column(self) -> int:
+        """Columns whose centres lie left of the line show ``before``."""
+        w = self._image.shape[1] if self._image is not None else 0
+        return int(np.clip(np.ceil(self._split * w - 0.5), 0, w))
+
+    def _before_resized(self) -> np.ndarray:
+        assert self._before is not None and self._image is not None
+        h, w = self._image.shape[:2]
+        if self._before.shape[:2] == (h, w):
+            return self._before
+        rows = (np.arange(h) * self._before.shape[0] // h).clip(0, self._before.shape[0] - 1)
+        cols = (np.arange(w) * self._before.shape[1] // w).clip(0, self._before.shape[1] - 1)
+        return self._before[rows][:, cols]
+
+    def _layout_items(self) -> None:
+        """Stretch ``before`` over the after's extent (e.g. low-res input vs. super-resolved output)."""
+        size = self.image_size()
+        if size is None:
+            return
+        w, h = size
+        if self._before is not None:
+            self._before_item.setRect(QRectF(0, 0, w, h))
+        self._line.setBounds((0, w))
+        self._line.blockSignals(True)
+        self._line.setValue(self._split * w)
+        self._line.blockSignals(False)
+        self._update_clip()
+
+    def _on_line_moved(self, line: pg.InfiniteLine) -> None:
+        size = self.image_size()
+        if size is None or size[0] == 0:
+            return
+        self._split = float(np.clip(line.value() / size[0], 0.0, 1.0))
+        self._update_clip()
+        self.split_changed.emit(self._split)
+
+    def _update_clip(self) -> None:
+        size = self.image_size()
+        if size is None:
+            return
+        w, h = size
+        x = self._split * w
+        self._clip.setRect(QRectF(x, 0, w - x, h))
+
+
+Box = tuple[int, int, int, int]  # y0, y1, x0, x1 (half-open)
+
+
+@dataclass
+class _Diff:
+    box: Box
+    values: np.ndarray  # the hole values of the *other* state inside box (swapped on undo/redo)
+
+
+def _changed_box(a: np.ndarray, b: np.ndarray) -> Box | None:
+    diff = a != b
+    rows, cols = np.flatnonzero(diff.any(axis=1)), np.flatnonzero(diff.any(axis=0))
+    if rows.size == 0:
+        return None
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
+class MaskEditor:
+    """Qt-free mask state: a uint8 hole map (1 = hole) and a diff-based undo history.
+
+    Each undo step stores only the changed bounding box's values; the history is capped by bytes
+    and by count (QT_TORCH_NOTES pitfall 14). Edits return the dirty box, or None when nothing changed.
+    """
+
+    def __init__(self, undo_bytes: int = 256 * 2**20, undo_steps: int = 200) -> None:
+        self.undo_bytes, self.undo_steps = int(undo_bytes), int(undo_steps)
+        self._hole: np.ndarray | None = None
+        self._undo: deque[_Diff] = deque()
+        self._redo: deque[_Diff] = deque()
+        self._snapshot: np.ndarray | None = None
+        self._box: Box | None = None
+
+    def reset(self, shape: tuple[int, int]) -> None:
+        self._hole = np.zeros(shape, np.uint8)
+        self._undo.clear()
+        self._redo.clear()
+        self._snapshot = self._box = None
+
+    def ready(self) -> bool:
+        return self._hole is not None
+
+    def holes(self) -> np.ndarray | None:
+        """The live hole map (not a copy): 1 = hole."""
+        return self._hole
+
+    def mask(self) -> np.ndarray | None:
+        return None if self._hole is None else (1 - self._hole).astype(np.float32)
+
+    def hole_fraction(self) -> float:
+        return 0.0 if self._hole is None or self._hole.size == 0 else float(self._hole.mean())
+
+    def history_bytes(self) -> int:
+        return sum(d.values.nbytes for d in self._undo) + sum(d.values.nbytes for d in self._redo)
+
+    # -- whole-mask edits ------------------------------------------------------------------------
+    def set_mask(self, mask: np.ndarray) -> Box | None:
+        if self._hole is None:
+            raise MaskError("open a photo before loading a mask")
+        m = np.asarray(mask)
+        if m.ndim == 3 and m.shape[2] in (1, 3, 4):
+            m = m[:, :, 0]
+        h, w = self._hole.shape
+        if m.ndim != 2 or m.shape != (h, w):
+            size = f"{m.shape[1]}x{m.shape[0]}" if m.ndim >= 2 else f"shape {m.shape}"
+            raise MaskError(f"the mask is {size} pixels but the photo is {w}x{h}; use a mask of the photo's size")
+        if m.dtype == bool:
+            known = m
+        elif np.issubdtype(m.dtype, np.integer):
+            known = m >= (128 if m.size and m.max() > 1 else 1)
+        else:
+            known = m >= 0.5
+        return self._replace((~known).astype(np.uint8))
+
+    def clear(self) -> Box | None:
+        return None if self._hole is None else self._replace(np.zeros_like(self._hole))
+
+    def invert(self) -> Box | None:
+        return None if self._hole is None else self._replace(1 - self._hole)
+
+    def _replace(self, new: np.ndarray) -> Box | None:
+        assert self._hole is not None
+        box = _changed_box(self._hole, new)
+        if box is not None:
+            y0, y1, x0, x1 = box
+            self._push(_Diff(box, self._hole[y0:y1, x0:x1].copy()))
+            self._hole[y0:y1, x0:x1] = new[y0:y1, x0:x1]
+        return box
+
+    # -- strokes ---------------------------------------------------------------------------------
+    def begin_stroke(self) -> None:
+        """Remember the current state; the stroke becomes one undo step in end_stroke."""
+        if self._hole is not None:
+            self._snapshot, self._box = self._hole.copy(), None
+
+    def draw_path(self, path: list[tuple[float, float]], size: int, value: int) -> Box | None:
+        """Draw round-capped segments of diameter ``size`` through ``path`` (pixel-centre coords)."""
+        if self._hole is None or not path:
+            return None
+        pts = [(int(round(x * 16)), int(round(y * 16))) for x, y in path]  # 4 fractional bits
+        thickness = max(1, int(size) - 1)  # cv2 draws about one pixel thicker than asked: match the cursor
+        for p0, p1 in zip(pts[:-1], pts[1:]):
+            cv2.line(self._hole, p0, p1, int(value), thickness=thickness, lineType=cv2.LINE_8, shift=4)
+        xs, ys = [p[0] / 16 for p in pts], [p[1] / 16 for p in pts]
+        r = size / 2 + 2
+        h, w = self._hole.shape
+        box = (max(0, int(min(ys) - r)), min(h, int(max(ys) + r) + 1),
+               max(0, int(min(xs) - r)), min(w, int(max(xs) + r) + 1))
+        if box[0] >= box[1] or box[2] >= box[3]:
+            return None
+        if self._box is not None:
+            b = self._box
+            self._box = (min(b[0], box[0]), max(b[1], box[1]), min(b[2], box[2]), max(b[3], box[3]))
+        elif self._snapshot is not None:
+            self._box = box
+        return box
+
+    def end_stroke(self) -> Box | None:
+        """Commit the stroke as one undo step holding only the changed box's old values."""
+        snap, box = self._snapshot, self._box
+        self._snapshot = self._box = None
+        if snap is None or box is None or self._hole is None:
+            return None
+        y0, y1, x0, x1 = box
+        sub = _changed_box(snap[y0:y1, x0:x1], self._hole[y0:y1, x0:x1])
+        if sub is None:
+            return None
+        tight = (y0 + sub[0], y0 + sub[1], x0 + sub[2], x0 + sub[3])
+        self._push(_Diff(tight, snap[tight[0]:tight[1], tight[2]:tight[3]].copy()))
+        return tight
+
+    # -- history ---------------------------------------------------------------------------------
+    def can_undo(self) -> bool:
+        return bool(self._undo)
+
+    def can_redo(self) -> bool:
+        return bool(self._redo)
+
+    def undo(self) -> Box | None:
+        return self._swap(self._undo, self._redo)
+
+    def redo(self) -> Box | None:
+        return self._swap(self._redo, self._undo)
+
+    def _swap(self, src: deque[_Diff], dst: deque[_Diff]) -> Box | None:
+        if not src or self._hole is None:
+            return None
+        d = src.pop()
+        y0, y1, x0, x1 = d.box
+        current = self._hole[y0:y1, x0:x1].copy()
+        self._hole[y0:y1, x0:x1] = d.values
+        dst.append(_Diff(d.box, current))
+        return d.box
+
+    def _push(self, diff: _Diff) -> None:
+        self._redo.clear()
+        self._undo.append(diff)
+        total = sum(d.values.nbytes for d in self._undo)
+        while self._undo and (len(self._undo) > self.undo_steps or total > self.undo_bytes):
+            total -= self._undo.popleft().values.nbytes
+
+
+@dataclass
+class _Stroke:
+    erase: bool
+    last: tuple[float, float] | None = None
+
+
+class MaskCanvas(ImageView):
+    """A photo with a red overlay over the holes; brush paints holes, eraser restores known pixels.
+
+    ``tool`` "brush"/"eraser": left-drag paints, right-drag pans, middle-drag pans, wheel zooms.
+    ``tool`` "none": pyqtgraph's default navigation. Keys: ``[``/``]`` brush size, Ctrl+Z undo,
+    Ctrl+Shift+Z / Ctrl+Y redo. The mask state and its undo history live in :class:`MaskEditor`.
+    """
+
+    mask_changed = Signal()
+    brush_size_changed = Signal(int)
+    tool_changed = Signal(str)
+
+    TOOLS = ("brush", "eraser", "none")
+    HOLE_RGB = (255, 36, 36)
+
+    def __init__(self, parent=None, undo_bytes: int = 256 * 2**20, undo_steps: int = 200) -> None:
+        super().__init__(parent)
+        self.editor = MaskEditor(undo_bytes=undo_bytes, undo_steps=undo_steps)
+        self._overlay: np.ndarray | None = None
+        self._overlay_item = pg.ImageItem(axisOrder="row-major")
+        self._overlay_item.setZValue(5)
+        self.vb.addItem(self._overlay_item)
+        self._tool = "none"
+        self._brush_size = 24
+        self._opacity = 0.5
+        self._stroke: _Stroke | None = None
+        self._pan_from: QPointF | None = None
+        self._cursor_pos: QPointF | None = None
+        self._cursor = [QGraphicsEllipseItem(), QGraphicsEllipseItem()]
+        for z, (color, width) in enumerate(((QColor(0, 0, 0, 200), 3), (QColor(255, 255, 255), 1))):
+            pen = QPen(color, width)
+            pen.setCosmetic(True)
+            item = self._cursor[z]
+            item.setPen(pen)
+            item.setZValue(20 + z)
+            item.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
+            item.hide()
+            self.vb.addItem(item, ignoreBounds=True)
+        self.scene().installEventFilter(self)
+
+    # -- photo and mask ----------------------------------------------------------------------------
+    def set_photo(self, rgba: np.ndarray) -> None:
+        """Show a new photo; the mask becomes all-known and the undo history is cleared."""
+        self.set_image(rgba)
+        h, w = self._image.shape[:2]  # type: ignore[union-attr]
+        self.editor.reset((h, w))
+        self._overlay = np.zeros((h, w, 4), np.uint8)
+        self._overlay[..., :3] = self.HOLE_RGB
+        self._overlay_item.setImage(self._overlay, levels=None)
+        self._stroke = None
+        self.mask_changed.emit()
+
+    def mask(self) -> np.ndarray | None:
+        """A copy of the mask: float32 HxW, 1 = known, 0 = hole (None before a photo is set)."""
+        return self.editor.mask()
+
+    def hole_fraction(self) -> float:
+        return self.editor.hole_fraction()
+
+    def set_mask(self, mask: np.ndarray) -> None:
+        """Replace the mask (1 = known, 0 = hole); undoable. Raises MaskError on a size mismatch."""
+        self._after_edit(self.editor.set_mask(mask))
+
+    def clear(self) -> None:
+        """Mark every pixel known; undoable."""
+        self._after_edit(self.editor.clear())
+
+    def invert(self) -> None:
+        self._after_edit(self.editor.invert())
+
+    def undo(self) -> None:
+        self._after_edit(self.editor.undo())
+
+    def redo(self) -> None:
+        self._after_edit(self.editor.redo())
+
+    def can_undo(self) -> bool:
+        return self.editor.can_undo()
+
+    def can_redo(self) -> bool:
+        return self.editor.can_redo()
+
+    def paint_stroke(self, points: list[tuple[float, float]], erase: bool = False) -> None:
+        """Paint (or erase) along ``points`` (pixel-centre coords: (col, row)) as one undo step."""
+        if not self.editor.ready() or not points:
+            return
+        self._begin_stroke(erase)
+        self._stroke_to(list(points))
+        self._end_stroke()
+
+    # -- tool settings -------------------------------------------------------------------------------
+    def set_tool(self, tool: str) -> None:
+        if tool not in self.TOOLS:
+            raise ValueError(f"tool must be one of {', '.join(self.TOOLS)}; got {tool!r}")
+        if tool == self._tool:
+            return
+        self._tool = tool
+        painting = tool != "none"
+        self.viewport().setCursor(Qt.CursorShape.CrossCursor if painting else Qt.CursorShape.ArrowCursor)
+        self._update_cursor()
+        self.tool_changed.emit(tool)
+
+    def tool(self) -> str:
+        return self._tool
+
+    @property
+    def brush_size(self) -> int:
+        """Brush diameter in image pixels (1..512)."""
+        return self._brush_size
+
+    @brush_size.setter
+    def brush_size(self, size: int) -> None:
+        size = int(np.clip(round(size), 1, 512))
+        if size != self._brush_size:
+            self._brush_size = size
+            self._update_cursor()
+            self.brush_size_changed.emit(size)
+
+    @property
+    def overlay_opacity(self) -> float:
+        return self._opacity
+
+    @overlay_opacity.setter
+    def overlay_opacity(self, value: float) -> None:
+        self._opacity = float(np.clip(value, 0.0, 1.0))
+        if self._overlay is not None:
+            self._refresh_overlay(None)
+
+    def overlay(self) -> np.ndarray | None:
+        """The overlay's RGBA buffer as shown (alpha = opacity over holes)."""
+        return self._overlay
+
+    # -- painting ----------------------------------------------------------------------------------
+    def _begin_stroke(self, erase: bool) -> None:
+        self._stroke = _Stroke(erase)
+        self.editor.begin_stroke()
+
+    def _stroke_to(self, points: list[tuple[float, float]]) -> None:
+        """Draw segments to ``points`` and refresh the overlay once for all of them."""
+        s = self._stroke
+        if s is None:
+            return
+        path = ([s.last] if s.last is not None else []) + points
+        if len(path) == 1:
+            path = path * 2
+        box = self.editor.draw_path(path, self._brush_size, value=0 if s.erase else 1)
+        s.last = points[-1]
+        self._refresh_overlay(box)
+
+    def _end_stroke(self) -> None:
+        self._stroke = None
+        self._after_edit(self.editor.end_stroke(), refresh=False)
+
+    def _after_edit(self, box: tuple[int, int, int, int] | None, refresh: bool = True) -> None:
+        """Refresh the dirty box (y0, y1, x0, x1) and tell listeners; ``None`` means nothing changed."""
+        if box is None:
+            return
+        if refresh:
+            self._refresh_overlay(box)
+        self.mask_changed.emit()
+
+    def _refresh_overlay(self, box: tuple[int, int, int, int] | None) -> None:
+        hole = self.editor.holes()
+        if self._overlay is None or hole is None:
+            return
+        y0, y1, x0, x1 = box if box is not None else (0, hole.shape[0], 0, hole.shape[1])
+        alpha = np.uint8(round(self._opacity * 255))
+        np.multiply(hole[y0:y1, x0:x1], alpha, out=self._overlay[y0:y1, x0:x1, 3])
+        self._overlay_item.setImage(self._overlay, levels=None)
+
+    # -- mouse and keys --------------------------------------------------------------------------------
+    _PRESS = (QEvent.Type.GraphicsSceneMousePress, QEvent.Type.GraphicsSceneMouseDoubleClick)
+    _MOUSE = _PRESS + (QEvent.Type.GraphicsSceneMouseMove, QEvent.Type.GraphicsSceneMouseRelease)
+
+    def eventFilter(self, obj, ev) -> bool:  # noqa: N802 (Qt name)
+        """Scene mouse events: paint with the left button, pan with the right, before pyqtgraph sees them."""
+        if ev.type() not in self._MOUSE or obj is not self.scene():
+            return super().eventFilter(obj, ev)
+        if self._tool == "none" or not self.editor.ready():
+            return False
+        pos = self.vb.mapSceneToView(ev.scenePos())
+        kind = ev.type()
+        if kind == QEvent.Type.GraphicsSceneMouseMove:
+            self._cursor_pos = pos
+            self._update_cursor()
+            if self._stroke is not None:
+                self._stroke_to([(pos.x() - 0.5, pos.y() - 0.5)])
+            elif self._pan_from is not None:
+                d = self.vb.mapSceneToView(self._pan_from) - pos
+                self.vb.translateBy(x=d.x(), y=d.y())
+                self._pan_from = ev.scenePos()
+            else:
+                return False  # hover: let pyqtgraph do its bookkeeping
+            ev.accept()
+            return True
+        button = ev.button()
+        if kind in self._PRESS:
+            if button == Qt.MouseButton.LeftButton:
+                self._begin_stroke(self._tool == "eraser")
+                self._stroke_to([(pos.x() - 0.5, pos.y() - 0.5)])
+            elif button == Qt.MouseButton.RightButton:
+                self._pan_from = ev.scenePos()
+            else:
+                return False  # middle button: pyqtgraph pans
+        else:  # release
+            if button == Qt.MouseButton.LeftButton and self._stroke is not None:
+                self._end_stroke()
+            elif button == Qt.MouseButton.RightButton and self._pan_from is not None:
+                self._pan_from = None
+            else:
+                return False
+        ev.accept()
+        return True
+
+    def keyPressEvent(self, ev) -> None:  # noqa: N802 (Qt name)
+        key = ev.key()
+        shift = bool(ev.modifiers() & Qt.KeyboardModifier.ShiftModifier)
+        ctrl = bool(ev.modifiers() & Qt.KeyboardModifier.ControlModifier)
+        if key == Qt.Key.Key_BracketRight:
+            self.brush_size = max(self._brush_size + 1, round(self._brush_size * 1.25))
+        elif key == Qt.Key.Key_BracketLeft:
+            self.brush_size = min(self._brush_size - 1, round(self._brush_size / 1.25))
+        elif ev.matches(QKeySequence.StandardKey.Redo) or (ctrl and shift and key == Qt.Key.Key_Z):
+            self.redo()
+        elif ev.matches(QKeySequence.StandardKey.Undo) or (ctrl and key == Qt.Key.Key_Z):
+            self.undo()
+        else:
+            super().keyPressEvent(ev)
+            return
+        ev.accept()
+
+    def leaveEvent(self, ev) -> None:  # noqa: N802 (Qt name)
+        self._cursor_pos = None
+        self._update_cursor()
+        super().leaveEvent(ev)
+
+    def _update_cursor(self) -> None:
+        show = self._cursor_pos is not None and self._tool != "none"
+        for item in self._cursor:
+            item.setVisible(show)
+            if show:
+                r = self._brush_size / 2
+                p = self._cursor_pos
+                item.setRect(QRectF(p.x() - r, p.y() - r, 2 * r, 2 * r))
