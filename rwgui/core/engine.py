@@ -77,7 +77,8 @@ class Engine:
                                in_channels=input_channels(cfg.input_code, cfg.input_depth, c), out_channels=c)
         mult = getattr(self.net, "size_multiple", 1)
         h, w = problem.size
-        self.padded = padded_size((h, w), mult)
+        # at least two pixels at the deepest scale: BatchNorm needs more than one value per channel
+        self.padded = padded_size((max(h, 2 * mult), max(w, 2 * mult)), mult)
         z = make_input(cfg.input_code, cfg.input_depth, self.padded, generator=self._gen,
                        observed=problem.observed, image_size=(h, w))
         self._mem = torch.channels_last if cfg.speed.channels_last else torch.contiguous_format

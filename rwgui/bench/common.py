@@ -1,0 +1,49 @@
+"""Shared pieces of the benchmarks: test crops from several photos, table printing, timing."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..core import imageio
+
+SHARED = Path(os.environ.get("RWGUI_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data" / "dip"))
+
+
+def photos() -> dict[str, np.ndarray]:
+    """Natural photos for measuring: the DIP reference images when ../shared is present (development only,
+    never shipped), plus scikit-image's public-domain/CC0 photos when scikit-image is installed."""
+    out: dict[str, np.ndarray] = {}
+    for name, file in (("F16", "denoising_F16_GT.png"), ("kate", "inpainting_kate.png"), ("zebra", "sr_zebra_GT.png")):
+        if (SHARED / file).is_file():
+            out[name] = imageio.read(SHARED / file).pixels
+    try:
+        from skimage import data
+    except ImportError:
+        data = None
+    if data is not None:
+        for name in ("astronaut", "chelsea", "coffee"):
+            out[name] = getattr(data, name)().astype(np.float32) / 255.0
+    if not out:
+        raise SystemExit("no benchmark photos: install scikit-image (pip install scikit-image)")
+    return out
+
+
+def crop(img: np.ndarray, size: int) -> np.ndarray:
+    """Centre crop, ``size`` x ``size`` (or the whole photo when smaller)."""
+    h, w = img.shape[:2]
+    s = min(size, h, w)
+    top, left = (h - s) // 2, (w - s) // 2
+    return np.ascontiguousarray(img[top:top + s, left:left + s])
+
+
+def table(headers: list[str], rows: list[list[object]]) -> str:
+    """A Markdown table (pastes straight into the README)."""
+    def fmt(v: object) -> str:
+        return f"{v:.2f}" if isinstance(v, float) else str(v)
+
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
