@@ -88,6 +88,7 @@ class Engine:
         self.gt = problem.ground_truth.to(self.device) if problem.ground_truth is not None else None
         self.operator = problem.operator.to(self.device)
         self.autocast_dtype = self._pick_precision()
+        self._check_memory()
         self._forward: Callable[[torch.Tensor], torch.Tensor] = self.net
         if cfg.speed.compile:
             self._forward = self._try_compile()
@@ -122,6 +123,26 @@ class Engine:
         if self.device.type == "cpu" and cpu_has_native_bf16():
             return torch.bfloat16
         return None
+
+    def _check_memory(self) -> None:
+        """Refuse, with a working size to try, a run that cannot fit (checked above 512x512 only: the probe
+        costs a small forward/backward pass, and smaller runs fit any machine rwgui runs on)."""
+        h, w = self.problem.size
+        if h * w <= 512 * 512:
+            return
+        from .memory import available_bytes, estimate_memory, fitting_size
+
+        free = available_bytes(self.device)
+        if free is None:
+            return
+        c = self.problem.channels
+        est = estimate_memory(self.config, (h, w), c, self.autocast_dtype, self.device.type)
+        if est.total_bytes > 0.9 * free:
+            fh, fw = fitting_size(self.config, (h, w), c, int(0.9 * free), self.autocast_dtype, self.device.type)
+            raise OutOfMemoryError(
+                f"restoring {w}x{h} needs about {est.total_mb:.0f} MB but {self.device_name} has "
+                f"{free / 2**20:.0f} MB free; a working size of about {fw}x{fh} fits (downscale the photo, or "
+                "crop around the damage), or choose a prior with fewer channels")
 
     def _try_compile(self) -> Callable[[torch.Tensor], torch.Tensor]:
         try:

@@ -1,0 +1,61 @@
+"""The memory estimate is close to what a run really takes, and a run too big for the device is refused."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from rwgui.core.config import preset
+from rwgui.core.engine import Engine
+from rwgui.core.errors import OutOfMemoryError
+from rwgui.core.memory import estimate_memory, fitting_size
+from rwgui.core.problems import denoise_problem
+
+PROBE = r"""
+import json, resource, sys
+import numpy as np, torch
+from rwgui.core.config import preset
+from rwgui.core.engine import Engine
+from rwgui.core.memory import estimate_memory
+from rwgui.core.problems import denoise_problem
+torch.set_num_threads(1)
+size, name = int(sys.argv[1]), sys.argv[2]
+img = np.random.default_rng(0).random((size, size, 3)).astype(np.float32)
+cfg = preset(name)
+problem = denoise_problem(img)
+base = int(open('/proc/self/statm').read().split()[1]) * 4096
+eng = Engine(problem, cfg)
+for _ in range(2):
+    eng.step()
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+est = estimate_memory(cfg, (size, size), 3, eng.autocast_dtype).total_bytes
+print(json.dumps({"estimate": est, "measured": peak - base}))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc for resident memory")
+@pytest.mark.parametrize("size, name", [(192, "denoise"), (160, "inpaint")])
+def test_estimate_within_30_percent_of_measured_peak(size, name):
+    out = subprocess.run([sys.executable, "-c", PROBE, str(size), name], capture_output=True, text=True, check=True)
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    assert 0.7 < r["estimate"] / r["measured"] < 1.3, r
+
+
+def test_estimate_grows_with_area_and_fitting_size_fits():
+    cfg = preset("denoise")
+    small = estimate_memory(cfg, (256, 256), 3).activation_bytes
+    big = estimate_memory(cfg, (512, 512), 3).activation_bytes
+    assert 3.5 < big / small < 4.5
+    budget = estimate_memory(cfg, (1024, 1024), 3).total_bytes // 3
+    h, w = fitting_size(cfg, (1024, 2048), 3, budget)
+    assert estimate_memory(cfg, (h, w), 3).total_bytes <= budget
+    assert abs(w / h - 2) < 0.05 and h < 1024
+
+
+def test_run_too_large_for_the_device_is_refused_with_a_working_size(monkeypatch):
+    monkeypatch.setattr("rwgui.core.memory.available_bytes", lambda device: 300 * 2**20)
+    img = np.zeros((600, 800, 3), np.float32)
+    with pytest.raises(OutOfMemoryError, match=r"working size of about \d+x\d+"):
+        Engine(denoise_problem(img), preset("denoise"))
