@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("pytestqt")
-from PySide6.QtCore import QPoint, QPointF, QRectF, Qt  # noqa: E402
+from PySide6.QtCore import QPointF, QRectF, Qt  # noqa: E402
 from PySide6.QtGui import QMouseEvent  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
@@ -240,6 +240,24 @@ def test_real_mouse_events_paint_and_do_not_pan(canvas, qtbot):
     assert _holes(canvas).sum() == 0
 
 
+def test_right_drag_pans_while_painting_and_cursor_follows(canvas, qtbot):
+    canvas.show()
+    qtbot.waitExposed(canvas)
+    canvas.set_tool("brush")
+    canvas.brush_size = 30
+    vp, right, none = canvas.viewport(), Qt.MouseButton.RightButton, Qt.MouseButton.NoButton
+    a = canvas.view_to_widget(80, 60)
+    _send_mouse(vp, QMouseEvent.Type.MouseMove, a, none, none)  # hover
+    ring = canvas._cursor[1]
+    assert ring.isVisible() and ring.rect().center() == QPointF(80, 60) and ring.rect().width() == 30
+    x0 = canvas.vb.viewRange()[0][0]
+    _send_mouse(vp, QMouseEvent.Type.MouseButtonPress, a, right, right)
+    _send_mouse(vp, QMouseEvent.Type.MouseMove, a + QPointF(40, 0), none, right)
+    _send_mouse(vp, QMouseEvent.Type.MouseButtonRelease, a + QPointF(40, 0), right, none)
+    assert canvas.vb.viewRange()[0][0] < x0 - 1  # content followed the mouse to the right
+    assert _holes(canvas).sum() == 0
+
+
 def test_tool_none_does_not_paint(canvas, qtbot):
     canvas.show()
     qtbot.waitExposed(canvas)
@@ -395,6 +413,23 @@ def test_param_form_editor_edits_emit_changed(qtbot):
     with qtbot.waitSignal(form.changed):
         form.editor("batch_norm").setChecked(False)
     assert form.values()["num_scales"] == 6 and form.values()["batch_norm"] is False
+
+
+def test_float_editor_accepts_scientific_text_and_steps_log_params(qtbot):
+    form = ParamForm(PARAMS)
+    qtbot.addWidget(form)
+    lr = form.editor("lr")
+    lr.lineEdit().selectAll()
+    qtbot.keyClicks(lr.lineEdit(), "2.5e-4")
+    lr.interpretText()
+    assert form.values()["lr"] == pytest.approx(2.5e-4)
+    lr.setValue(0.01)
+    lr.stepBy(1)
+    assert form.values()["lr"] == pytest.approx(0.02)
+    lr.stepBy(2)
+    assert form.values()["lr"] == pytest.approx(0.1)
+    lr.stepBy(-3)
+    assert form.values()["lr"] == pytest.approx(0.01)
 
 
 def test_param_form_labels_tooltips_and_folding(qtbot):

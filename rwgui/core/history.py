@@ -221,13 +221,15 @@ class IterateHistory:
         self.chosen = key
 
     def result_key(self) -> Key | None:
-        """What Save result exports: the person's choice, else the average at the rule's pick, else the latest."""
+        """What Save result exports: the person's choice, else the average at the rule's pick, else the latest
+        raw iterate (before the rule has a pick the running average still remembers the noisy first iterates)."""
         if self.chosen is not None and self.chosen in self:
             return self.chosen
-        for key in (PICK_AVERAGE, AVERAGE):
-            if key in self._special:
-                return key
-        return max(self._raw) if self._raw else None
+        if PICK_AVERAGE in self._special:
+            return PICK_AVERAGE
+        if self._raw:
+            return max(self._raw)
+        return AVERAGE if AVERAGE in self._special else None
 
     # ----- reading ---------------------------------------------------------------------------------
     @property
@@ -242,9 +244,9 @@ class IterateHistory:
         return sorted(self._raw)
 
     def keys(self) -> list[Key]:
-        """Pseudo-entries first (average at the pick, latest average), then raw iterates in order."""
+        """Raw iterates in order, then the pseudo-entries (average at the pick, latest average)."""
         special: list[Key] = [k for k in (PICK_AVERAGE, AVERAGE) if k in self._special]
-        return special + list(self.iterations())
+        return list(self.iterations()) + special
 
     def __contains__(self, key: object) -> bool:
         return key in self._raw or key in self._special

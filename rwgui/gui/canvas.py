@@ -488,6 +488,9 @@ class MaskCanvas(ImageView):
             raise ValueError(f"tool must be one of {', '.join(self.TOOLS)}; got {tool!r}")
         if tool == self._tool:
             return
+        if self._stroke is not None:
+            self._end_stroke()  # a stroke cut short still becomes one undo step
+        self._pan_from = None
         self._tool = tool
         painting = tool != "none"
         self.viewport().setCursor(Qt.CursorShape.CrossCursor if painting else Qt.CursorShape.ArrowCursor)

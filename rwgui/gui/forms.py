@@ -126,6 +126,7 @@ class ParamForm(QWidget):
                 self._more = QToolButton(self)
                 self._more.setCheckable(True)
                 self._more.setAutoRaise(True)
+                self._more.setStyleSheet("QToolButton { border: none; }")
                 self._more.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
                 self._more.toggled.connect(self._on_more_toggled)
                 self._layout.addRow(self._more)

@@ -1,0 +1,147 @@
+"""What streaming to the GUI costs: engine iterations per second in the real window vs headless.
+
+``python -m rwgui.bench.streaming`` runs the same problem and settings alternately (a) headless, a plain
+``Engine.step()`` loop, and (b) in the real main window (offscreen unless a display is set) with the worker
+streaming reports, frames at the default rate (~15/s), kept iterates and the rule's pick, while the GUI draws
+them. Both use the GUI's torch thread count (cores - 1), so the only difference is the streaming. Engine
+construction is excluded from both timings. A third run per round, the worker streaming to a controller
+that draws nothing, separates the worker's own cost from the GUI's drawing. It prints one table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+TINY_PRIOR = {"num_scales": 3, "channels_down": (16,), "channels_up": (16,), "channels_skip": (4,)}
+
+
+def _config(prior: str, iterations: int):
+    from rwgui.core.config import preset
+
+    params = TINY_PRIOR if prior == "tiny" else None
+    extra = {"prior_params": params} if params else {}
+    return preset("denoise", iterations=iterations, stop="es-wmv", auto_stop=False, device="cpu", **extra)
+
+
+def headless(problem, cfg) -> float:
+    """Iterations per second of a bare step loop."""
+    from rwgui.core.engine import Engine
+
+    engine = Engine(problem, cfg)
+    t0 = time.perf_counter()
+    for _ in range(cfg.iterations):
+        engine.step()
+    return cfg.iterations / (time.perf_counter() - t0)
+
+
+def in_window(win, cfg) -> tuple[float, int, int]:
+    """(iterations per second of the worker's loop, frames shown, report batches) for one run in ``win``."""
+    from PySide6.QtCore import QEventLoop
+
+    counts = {"frames": 0, "batches": 0}
+
+    def frame(*_):
+        counts["frames"] += 1
+
+    def batch(*_):
+        counts["batches"] += 1
+
+    win.controller.frame_ready.connect(frame)
+    win.controller.reports_ready.connect(batch)
+    win.settings_panel.set_config(cfg)
+    loop = QEventLoop()
+    win.controller.run_finished.connect(loop.quit)
+    win.start()
+    loop.exec()
+    win.controller.run_finished.disconnect(loop.quit)
+    win.controller.frame_ready.disconnect(frame)
+    win.controller.reports_ready.disconnect(batch)
+    s = win.last_summary
+    return s.iterations_per_second, counts["frames"], counts["batches"]
+
+
+def worker_only(problem, cfg) -> float:
+    """Iterations per second of the worker thread with nobody drawing: the worker's own streaming cost."""
+    from PySide6.QtCore import QEventLoop, QObject, Slot
+
+    from rwgui.gui.worker import RunController
+
+    class _Sink(QObject):
+        summary = None
+
+        @Slot(object)
+        def on_finished(self, s) -> None:
+            self.summary = s
+
+    ctrl, sink, loop = RunController(), _Sink(), QEventLoop()
+    ctrl.run_finished.connect(sink.on_finished)
+    ctrl.run_finished.connect(loop.quit)
+    ctrl.start(problem, cfg)
+    loop.exec()
+    ctrl.shutdown()
+    return sink.summary.iterations_per_second
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m rwgui.bench.streaming", description=__doc__.splitlines()[0])
+    p.add_argument("--rounds", type=int, default=3, help="alternating headless/GUI pairs per configuration")
+    p.add_argument("--quick", action="store_true", help="one round, fewer iterations (a smoke run)")
+    args = p.parse_args(argv)
+    import torch
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
+
+    from rwgui.core.device import default_threads
+    from rwgui.core.samples import load_sample
+    from rwgui.gui.main_window import MainWindow
+
+    threads = default_threads(gui=True)
+    torch.set_num_threads(threads)
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    configs = [("tiny prior", "tiny", 64, 300), ("preset prior (skip 128)", "preset", 96, 60)]
+    rounds = 1 if args.quick else args.rounds
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        store = QSettings(str(Path(tmp) / "rwgui.ini"), QSettings.Format.IniFormat)
+        for label, prior, size, iterations in configs:
+            iterations = iterations // 3 if args.quick else iterations
+            win = MainWindow(settings=store, sample_size=size)
+            win.resize(1400, 900)
+            win.show()
+            app.processEvents()
+            problem = load_sample("denoise", size=size).problem()
+            cfg = _config(prior, iterations)
+            hl, wo, gui, frames, batches = [], [], [], [], []
+            for _ in range(rounds):
+                hl.append(headless(problem, cfg))
+                wo.append(worker_only(problem, cfg))
+                torch.set_num_threads(threads)
+                g, f, b = in_window(win, cfg)
+                gui.append(g)
+                frames.append(f / (iterations / g))
+                batches.append(b / (iterations / g))
+            win.close()
+            app.processEvents()
+            rows.append((label, size, iterations, statistics.median(hl), statistics.median(wo), statistics.median(gui),
+                         statistics.median(frames), statistics.median(batches)))
+    print(f"streaming cost, {os.cpu_count()} cores, torch threads {threads}, {rounds} alternating round(s), medians")
+    print(f"{'configuration':<26}{'size':>5}{'iters':>6}{'headless':>10}{'worker only':>13}{'GUI':>8}"
+          f"{'worker/headless':>17}{'GUI/headless':>14}{'frames/s':>10}{'batches/s':>11}")
+    for label, size, its, hl, wo, gui, fps, bps in rows:
+        print(f"{label:<26}{size:>5}{its:>6}{hl:>10.2f}{wo:>13.2f}{gui:>8.2f}{wo / hl:>17.3f}{gui / hl:>14.3f}"
+              f"{fps:>10.1f}{bps:>11.1f}")
+    print("it/s columns: headless = bare Engine.step() loop; worker only = the GUI worker thread streaming to a "
+          "controller that draws nothing; GUI = the real window drawing frames, curves and the timeline")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

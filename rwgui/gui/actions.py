@@ -1,0 +1,147 @@
+"""Menus, toolbars and their actions for the main window, built in one place so the window stays wiring.
+
+Every action calls a method of the window; the window enables and hides them from its state (``update_actions``).
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Callable
+
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import QLabel, QSlider, QStyle, QToolBar, QWidget
+
+from ..core.samples import SAMPLES
+
+if TYPE_CHECKING:
+    from .main_window import MainWindow
+
+__all__ = ["build_actions"]
+
+
+def _action(win: "MainWindow", text: str, slot: Callable | None = None, shortcut=None, tip: str = "",
+            icon: QStyle.StandardPixmap | None = None, checkable: bool = False) -> QAction:
+    a = QAction(text, win)
+    if icon is not None:
+        a.setIcon(win.style().standardIcon(icon))
+    if shortcut is not None:
+        a.setShortcut(QKeySequence(shortcut))
+    if tip:
+        a.setToolTip(tip)
+        a.setStatusTip(tip)
+    a.setCheckable(checkable)
+    if slot is not None:
+        (a.toggled if checkable else a.triggered).connect(slot)
+    return a
+
+
+def _slider(parent: QWidget, lo: int, hi: int, value: int, tip: str, width: int = 110) -> QSlider:
+    s = QSlider(Qt.Orientation.Horizontal, parent)
+    s.setRange(lo, hi)
+    s.setValue(value)
+    s.setFixedWidth(width)
+    s.setToolTip(tip)
+    return s
+
+
+def build_actions(win: "MainWindow") -> SimpleNamespace:
+    """Create the actions, the File/Edit/View menus, the main toolbar and the mask toolbar."""
+    SP = QStyle.StandardPixmap
+    K = QKeySequence.StandardKey
+    a = SimpleNamespace()
+    a.open = _action(win, "&Open photo…", win.ask_open, K.Open, "Open a damaged photo", SP.SP_DialogOpenButton)
+    a.open_gt = _action(win, "Open &ground truth…", win.ask_open_ground_truth,
+                        tip="Optional: the undamaged photo, to plot PSNR while the network fits")
+    a.load_mask = _action(win, "&Load mask…", win.ask_load_mask, tip="Load a mask PNG (white = keep, black = hole)")
+    a.save = _action(win, "&Save result…", win.ask_save_result, K.Save,
+                     "Save the chosen iterate (PNG/TIFF/JPEG, 16-bit when the photo was)", SP.SP_DialogSaveButton)
+    a.save_mask = _action(win, "Save &mask…", win.ask_save_mask, tip="Save the painted mask as a PNG")
+    a.export_csv = _action(win, "Export &curves CSV…", win.ask_export_curves)
+    a.export_json = _action(win, "Export &settings JSON…", win.ask_export_settings,
+                            tip="Settings that `rwgui-restore --config FILE` reproduces")
+    a.quit = _action(win, "&Quit", win.close, K.Quit)
+    a.start = _action(win, "Start", win.start, "Ctrl+Return", "Start fitting the network to this photo",
+                      SP.SP_MediaPlay)
+    a.pause = _action(win, "Pause", win.toggle_pause, "Ctrl+Shift+P", "Pause or resume the run", SP.SP_MediaPause)
+    a.stop = _action(win, "Stop", win.stop, "Esc", "Stop the run; everything found so far is kept", SP.SP_MediaStop)
+    a.undo = _action(win, "&Undo stroke", win.mask_undo, K.Undo)
+    a.redo = _action(win, "&Redo stroke", win.mask_redo, "Ctrl+Shift+Z")
+    a.clear_mask = _action(win, "&Clear mask", win.mask_clear, tip="Mark every pixel as good (no holes)")
+    a.invert_mask = _action(win, "&Invert mask", win.mask_invert, tip="Swap holes and good pixels")
+    a.fit = _action(win, "&Fit", win.view_fit, "Ctrl+0", "Show the whole photo")
+    a.one = _action(win, "&1:1", win.view_one_to_one, "Ctrl+1", "One photo pixel per screen pixel")
+    a.compare = _action(win, "&Compare before/after", win.set_compare, "C",
+                        "Split view: the damaged photo left of the line, the restoration right of it",
+                        checkable=True)
+    a.live_average = _action(win, "Show running &average live", win.set_live_average, checkable=True,
+                             tip="Live view shows the smoothed running average instead of the raw iterate")
+    a.brush = _action(win, "Brush", None, "B", "Paint holes: the areas to fill (red)", checkable=True)
+    a.eraser = _action(win, "Eraser", None, "E", "Erase holes: give pixels back", checkable=True)
+    a.pan = _action(win, "Pan", None, "H", "Move and zoom without painting", checkable=True)
+    group = QActionGroup(win)
+    for act, tool in ((a.brush, "brush"), (a.eraser, "eraser"), (a.pan, "none")):
+        group.addAction(act)
+        act.triggered.connect(lambda _=False, t=tool: win.set_mask_tool(t))
+    a.brush.setChecked(True)
+
+    # ----- menus -------------------------------------------------------------------------------------
+    mb = win.menuBar()
+    file = mb.addMenu("&File")
+    file.addAction(a.open)
+    a.recent_menu = file.addMenu("Open &Recent")
+    samples = file.addMenu("Open sa&mple")
+    for name in SAMPLES:
+        samples.addAction(name.capitalize(), lambda n=name: win.open_sample(n))
+    file.addAction(a.open_gt)
+    file.addAction(a.load_mask)
+    file.addSeparator()
+    for act in (a.save, a.save_mask, a.export_csv, a.export_json):
+        file.addAction(act)
+    file.addSeparator()
+    file.addAction(a.quit)
+    edit = mb.addMenu("&Edit")
+    for act in (a.undo, a.redo, a.clear_mask, a.invert_mask):
+        edit.addAction(act)
+    run = mb.addMenu("&Run")
+    for act in (a.start, a.pause, a.stop):
+        run.addAction(act)
+    view = mb.addMenu("&View")
+    for act in (a.fit, a.one, a.compare, a.live_average):
+        view.addAction(act)
+    a.view_menu = view
+
+    # ----- toolbars ----------------------------------------------------------------------------------
+    tb = QToolBar("Main", win)
+    tb.setObjectName("main_toolbar")
+    tb.setIconSize(QSize(20, 20))
+    tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+    for act in (a.open, a.start, a.pause, a.stop, a.save):
+        tb.addAction(act)
+    tb.addSeparator()
+    for act in (a.compare, a.fit, a.one):
+        tb.addAction(act)
+    win.addToolBar(tb)
+    a.main_toolbar = tb
+
+    mt = QToolBar("Mask", win)
+    mt.setObjectName("mask_toolbar")
+    mt.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+    mt.addWidget(QLabel(" Mask: ", mt))
+    for act in (a.brush, a.eraser, a.pan):
+        mt.addAction(act)
+    mt.addWidget(QLabel("  Size ", mt))
+    a.size_slider = _slider(mt, 1, 200, 24, "Brush diameter in photo pixels ([ and ] change it)")
+    mt.addWidget(a.size_slider)
+    mt.addWidget(QLabel("  Opacity ", mt))
+    a.opacity_slider = _slider(mt, 0, 100, 50, "How strongly the holes are tinted red")
+    mt.addWidget(a.opacity_slider)
+    mt.addSeparator()
+    a.undo_tb = _action(win, "Undo", win.mask_undo, tip="Undo the last stroke (Ctrl+Z)")
+    a.redo_tb = _action(win, "Redo", win.mask_redo, tip="Redo (Ctrl+Shift+Z)")
+    for act in (a.undo_tb, a.redo_tb, a.clear_mask, a.invert_mask, a.load_mask, a.save_mask):
+        mt.addAction(act)
+    win.addToolBarBreak()
+    win.addToolBar(mt)
+    a.mask_toolbar = mt
+    return a

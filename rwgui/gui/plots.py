@@ -1,0 +1,333 @@
+"""Live curves: loss (log y), PSNR raw and running average (with ground truth), and the stopping signal.
+
+Drawn with pyqtgraph the cheap way (QT_TORCH_NOTES pitfall 7): cosmetic width-1 pens, ``autoDownsample`` +
+``clipToView``, y values kept in preallocated numpy buffers grown by doubling, one ``setData`` per report batch.
+A solid vertical line follows the iterate being viewed; a star and a dashed line mark the rule's pick.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+__all__ = ["CurveData", "CurvesWidget"]
+
+COLUMNS = ("iteration", "loss", "psnr", "psnr_average", "signal", "best_iteration")
+PICK_COLOR = (255, 196, 0)
+CURSOR_COLOR = (120, 200, 255)
+
+
+class CurveData:
+    """Columns of step reports in numpy buffers (NaN = missing), grown by doubling; Qt-free."""
+
+    def __init__(self, capacity: int = 1024) -> None:
+        self._cap = capacity
+        self.clear()
+
+    def clear(self) -> None:
+        self.n = 0
+        self._cols = {c: np.full(self._cap, np.nan) for c in COLUMNS}
+        self._terms: dict[str, np.ndarray] = {}
+
+    def _grow(self, need: int) -> None:
+        cap = len(self._cols["iteration"])
+        if need <= cap:
+            return
+        while cap < need:
+            cap *= 2
+        for store in (self._cols, self._terms):
+            for k, v in store.items():
+                nv = np.full(cap, np.nan)
+                nv[: self.n] = v[: self.n]
+                store[k] = nv
+
+    def extend(self, reports: Iterable) -> None:
+        reports = list(reports)
+        if not reports:
+            return
+        self._grow(self.n + len(reports))
+        i = self.n
+        cap = len(self._cols["iteration"])
+        for r in reports:
+            c = self._cols
+            c["iteration"][i] = r.iteration
+            c["loss"][i] = r.loss
+            c["psnr"][i] = np.nan if r.psnr is None else r.psnr
+            c["psnr_average"][i] = np.nan if r.psnr_average is None else r.psnr_average
+            c["signal"][i] = np.nan if r.signal is None else r.signal
+            c["best_iteration"][i] = np.nan if r.best_iteration is None else r.best_iteration
+            for name, value in r.loss_terms.items():
+                if name not in self._terms:
+                    self._terms[name] = np.full(cap, np.nan)
+                self._terms[name][i] = value
+            i += 1
+        self.n = i
+
+    def column(self, name: str) -> np.ndarray:
+        """A view of the filled part of a column (``loss_<term>`` for loss terms)."""
+        if name.startswith("loss_") and name[5:] in self._terms:
+            return self._terms[name[5:]][: self.n]
+        return self._cols[name][: self.n]
+
+    def has(self, name: str) -> bool:
+        return self.n > 0 and bool(np.isfinite(self.column(name)).any())
+
+    def value_at(self, name: str, iteration: int) -> float | None:
+        its = self.column("iteration")
+        if self.n == 0:
+            return None
+        i = int(np.clip(np.searchsorted(its, iteration), 0, self.n - 1))
+        v = float(self.column(name)[i])
+        return v if math.isfinite(v) else None
+
+    def to_csv(self, path: str | Path) -> None:
+        """One row per step: iteration, loss, each loss term, PSNRs, signal, the rule's best iteration."""
+        names = ["iteration", "loss", *(f"loss_{t}" for t in self._terms), "psnr", "psnr_average", "signal",
+                 "best_iteration"]
+        cols = [self.column(n) for n in names]
+        ints = {"iteration", "best_iteration"}
+        with open(path, "w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f)
+            w.writerow(names)
+            for i in range(self.n):
+                row = []
+                for n, c in zip(names, cols):
+                    v = c[i]
+                    row.append("" if not math.isfinite(v) else (int(v) if n in ints else f"{v:.6g}"))
+                w.writerow(row)
+
+
+def _nice_ceil(v: float) -> float:
+    """The smallest of 1, 2, 5 x 10^k that is >= v."""
+    k = 10.0 ** math.floor(math.log10(v))
+    for m in (1, 2, 5, 10):
+        if m * k >= v:
+            return m * k
+    return 10 * k
+
+
+def _pen(color, style=Qt.PenStyle.SolidLine):
+    pen = pg.mkPen(color, width=1, style=style)
+    pen.setCosmetic(True)
+    return pen
+
+
+class _Plot:
+    """One plot: its curves, the viewed-iterate line, the pick line and star."""
+
+    def __init__(self, layout: pg.GraphicsLayout, row: int, ylabel: str, log_y: bool,
+                 legend_at: tuple[int, int] = (-8, 8)) -> None:
+        self.item: pg.PlotItem = layout.addPlot(row=row, col=0)
+        self.item.setLabel("left", ylabel)
+        self.item.getAxis("left").enableAutoSIPrefix(False)
+        self.item.showGrid(x=True, y=True, alpha=0.15)
+        self.item.setLogMode(False, log_y)
+        self.item.setMenuEnabled(False)
+        self.item.getAxis("left").setWidth(52)
+        self.legend = self.item.addLegend(offset=legend_at, labelTextSize="8pt")
+        self.log_y = log_y
+        self.curves: dict[str, pg.PlotDataItem] = {}
+        self.cursor = pg.InfiniteLine(angle=90, pen=_pen(CURSOR_COLOR))
+        self.cursor.hide()
+        self.item.addItem(self.cursor, ignoreBounds=True)
+        self.pick_line = pg.InfiniteLine(angle=90, pen=_pen(PICK_COLOR, Qt.PenStyle.DashLine))
+        self.pick_line.hide()
+        self.item.addItem(self.pick_line, ignoreBounds=True)
+        self.star = pg.ScatterPlotItem(symbol="star", size=14, pen=pg.mkPen(40, 30, 0), brush=pg.mkBrush(*PICK_COLOR))
+        self.item.addItem(self.star)
+        self.item.disableAutoRange()
+        self.follow = True  # manage the y range ourselves until the person zooms or pans
+        self.item.vb.sigRangeChangedManually.connect(self._on_manual)
+
+    def _on_manual(self, *_) -> None:
+        self.follow = False
+
+    def fit_y(self, columns: list[np.ndarray]) -> None:
+        """Grow the y range in generous steps (or refit when the data fills under a third of it), so the axes,
+        whose ticks pyqtgraph regenerates in Python on every range change, stay put on most redraws."""
+        if not self.follow:
+            return
+        vals = np.concatenate([c[np.isfinite(c)] for c in columns]) if columns else np.empty(0)
+        if self.log_y:
+            vals = np.log10(vals[vals > 0])
+        if vals.size == 0:
+            return
+        lo, hi = float(vals.min()), float(vals.max())
+        span = max(hi - lo, 1e-3 if self.log_y else 1e-2)
+        cur_lo, cur_hi = self.item.vb.viewRange()[1]
+        if lo >= cur_lo and hi <= cur_hi and span > 0.35 * (cur_hi - cur_lo):
+            return
+        grow = 0.25 * span
+        new_lo = lo - (grow if lo < cur_lo else 0.05 * span)
+        new_hi = hi + (grow if hi > cur_hi else 0.05 * span)
+        self.item.vb.setYRange(new_lo, new_hi, padding=0)
+
+    def add_curve(self, key: str, label: str, color) -> None:
+        c = self.item.plot([], [], pen=_pen(color), name=label)
+        c.setDownsampling(auto=True, method="peak")
+        c.setClipToView(True)
+        self.curves[key] = c
+
+    def set_log(self, on: bool) -> None:
+        if on != self.log_y:
+            self.log_y = on
+            self.item.setLogMode(False, on)
+
+
+class CurvesWidget(QWidget):
+    """Loss, PSNR and stopping-signal plots with linked x axes; click a plot to jump to that iteration."""
+
+    iteration_clicked = Signal(int)
+    REDRAW_MS = 400  # at most 2.5 redraws a second: every repaint takes CPU (and the GIL) from the run
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.data = CurveData()
+        self._redraw_timer = QTimer(self)
+        self._redraw_timer.setSingleShot(True)
+        self._redraw_timer.setInterval(self.REDRAW_MS)
+        self._redraw_timer.timeout.connect(self.redraw)
+        self._glw = pg.GraphicsLayoutWidget(self)
+        self._glw.setBackground((30, 30, 32))
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self._glw)
+        self.loss = _Plot(self._glw.ci, 0, "Loss", True)
+        self.loss.add_curve("loss", "Loss", (230, 230, 230))
+        self.psnr = _Plot(self._glw.ci, 1, "PSNR (dB)", False, legend_at=(-8, -8))  # PSNR rises: legend low
+        self.psnr.add_curve("psnr", "PSNR (raw)", (110, 170, 255))
+        self.psnr.add_curve("psnr_average", "PSNR (average)", (120, 220, 120))
+        self.signal = _Plot(self._glw.ci, 2, "Signal", True)
+        self.signal.add_curve("signal", "Stopping signal", (240, 140, 80))
+        for p in (self.psnr, self.signal):
+            p.item.setXLink(self.loss.item)
+        self.signal.item.setLabel("bottom", "Iteration")
+        self._plots = (self.loss, self.psnr, self.signal)
+        self.star_legend = pg.ScatterPlotItem(symbol="star", size=10, pen=pg.mkPen(40, 30, 0),
+                                              brush=pg.mkBrush(*PICK_COLOR))
+        self.loss.legend.addItem(self.star_legend, "Rule's pick")
+        self._pick: int | None = None
+        self._cursor: int | None = None
+        self._budget: int | None = None
+        self._x_hi: float | None = None
+        self._shown: tuple | None = None
+        self._glw.scene().sigMouseClicked.connect(self._on_clicked)
+        self.clear()
+
+    # ----- data -------------------------------------------------------------------------------------
+    def clear(self) -> None:
+        """Forget the curves (a new run)."""
+        self.data.clear()
+        self._redraw_timer.stop()
+        for p in self._plots:
+            for c in p.curves.values():
+                c.setData([], [])
+        self.signal.set_log(True)
+        for p in self._plots:
+            p.follow = True
+        self._x_hi = None
+        self.set_pick(None)
+        self.set_cursor(None)
+        self._update_visibility()
+
+    def set_budget(self, iterations: int | None) -> None:
+        """The run's iteration budget: the x axis never extends past it."""
+        self._budget = iterations
+
+    def append(self, reports: list) -> None:
+        """Add a batch of StepReports; the plots redraw at most every ``REDRAW_MS``."""
+        self.data.extend(reports)
+        if not self._redraw_timer.isActive():
+            self._redraw_timer.start()
+
+    def redraw(self) -> None:
+        """Push the buffers to the curves now (also called at the end of a run)."""
+        self._redraw_timer.stop()
+        d = self.data
+        x = d.column("iteration")
+        if d.has("signal") and self.signal.log_y and np.nanmin(d.column("signal")) <= 0:
+            self.signal.set_log(False)  # SURE can go negative: log only while every value is positive
+        for p in self._plots:
+            for key, c in p.curves.items():
+                y = d.column(key)
+                if d.has(key):
+                    c.setData(x, y, connect="finite")
+        best = d.column("best_iteration")[-1] if d.n else np.nan
+        if math.isfinite(best):
+            self.set_pick(int(best))
+        self._update_visibility()
+        if d.n:
+            self._fit_ranges()
+
+    def _fit_ranges(self) -> None:
+        """x: 0 .. a 1-2-5 round number past the last iteration (capped at the budget), so it changes rarely."""
+        last = float(self.data.column("iteration")[-1])
+        x_hi = _nice_ceil(max(10.0, last * 1.15))
+        if self._budget:
+            x_hi = min(x_hi, float(self._budget))
+        x_hi = max(x_hi, last)
+        if self.loss.follow and x_hi != self._x_hi:
+            self._x_hi = x_hi
+            self.loss.item.vb.setXRange(0, x_hi, padding=0.03)  # room for the pick's star at the last step
+        for p in self._plots:
+            if p.item.isVisible():
+                p.fit_y([self.data.column(k) for k in p.curves if self.data.has(k)])
+
+    def _update_visibility(self) -> None:
+        shown = (self.data.has("psnr"), self.data.has("signal"))
+        if shown == self._shown:
+            return  # changing labels relayouts the whole plot: only when something appears or goes
+        self._shown = shown
+        self.psnr.item.setVisible(shown[0])
+        self.signal.item.setVisible(shown[1])
+        last = self.signal if shown[1] else self.psnr if shown[0] else self.loss
+        for p in self._plots:
+            p.item.setLabel("bottom", "Iteration" if p is last else None)
+            p.item.showAxis("bottom", p is last)
+
+    # ----- markers ----------------------------------------------------------------------------------
+    def set_pick(self, iteration: int | None) -> None:
+        """Mark the rule's pick on every curve: a star on each curve and a dashed vertical line."""
+        self._pick = iteration
+        for p in self._plots:
+            p.pick_line.setVisible(iteration is not None)
+            if iteration is None:
+                p.star.setData([], [])
+                continue
+            p.pick_line.setValue(iteration)
+            xs, ys = [], []
+            for key in p.curves:
+                v = self.data.value_at(key, iteration)
+                if v is not None and (not p.log_y or v > 0):
+                    xs.append(iteration)
+                    ys.append(math.log10(v) if p.log_y else v)
+            p.star.setData(xs, ys)
+
+    def pick(self) -> int | None:
+        return self._pick
+
+    def set_cursor(self, iteration: int | None) -> None:
+        """The iterate being viewed (timeline scrubbing); None hides the line."""
+        self._cursor = iteration
+        for p in self._plots:
+            p.cursor.setVisible(iteration is not None)
+            if iteration is not None:
+                p.cursor.setValue(iteration)
+
+    def cursor(self) -> int | None:
+        return self._cursor
+
+    def _on_clicked(self, ev) -> None:
+        for p in self._plots:
+            if p.item.isVisible() and p.item.sceneBoundingRect().contains(ev.scenePos()):
+                x = p.item.vb.mapSceneToView(ev.scenePos()).x()
+                if self.data.n and x >= 0:
+                    self.iteration_clicked.emit(int(round(x)))
+                return

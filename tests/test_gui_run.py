@@ -1,0 +1,233 @@
+"""A live run in the real window (offscreen): frames, reports, pause, resume, stop, close, errors, stale ids."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from rwgui.core.engine import Engine
+from rwgui.core.errors import OutOfMemoryError
+from rwgui.gui import worker as worker_mod
+
+# The offscreen platform cannot resize windows to their size hints and says so on every show(); harmless.
+pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
+
+
+def _wait_idle(qtbot, win, timeout=30000):
+    qtbot.waitUntil(lambda: win.controller.state == "idle", timeout=timeout)
+
+
+def test_start_receives_frames_reports_and_keeps_iterates(qtbot, window, make_config):
+    window.settings_panel.set_config(make_config(iterations=40))
+    frames = []
+    window.controller.frame_ready.connect(lambda it, rgba: frames.append((it, rgba.shape, rgba.dtype)))
+    with qtbot.waitSignal(window.controller.run_finished, timeout=30000) as fin:
+        assert window.start() == 1
+    s = fin.args[0]
+    assert s.reason == "completed" and s.iterations == 40
+    assert frames and frames[-1][0] == 40
+    assert frames[-1][1:] == ((64, 64, 4), np.dtype(np.uint8))
+    assert len(frames) <= 40  # time-based: never one per step at ~20 it/s... and always one at the end
+    assert window.curves.data.n == 40
+    assert np.array_equal(window.curves.data.column("iteration"), np.arange(1, 41))
+    assert window.curves.data.has("psnr")  # the sample's ground truth is known
+    assert "PSNR" in window.status.psnr.text()
+    assert "40 / 40" in window.status.iteration.text()
+    h = window.history
+    assert 40 in h.iterations() and len(h.iterations()) >= 20
+    assert h.result_key() is not None
+    assert window.last_error is None
+
+
+def test_pause_resume_and_stop_within_a_second(qtbot, window, make_config):
+    window.settings_panel.set_config(make_config(iterations=100_000))
+    window.start()
+    qtbot.waitUntil(lambda: window.curves.data.n >= 5, timeout=20000)
+    with qtbot.waitSignal(window.controller.paused_changed, timeout=5000) as sig:
+        window.toggle_pause()
+    assert sig.args == [True]
+    assert window.acts.pause.text() == "Resume"
+    n = window.curves.data.n
+    qtbot.wait(400)
+    assert window.curves.data.n == n  # no new reports while paused
+    window.toggle_pause()
+    qtbot.waitUntil(lambda: window.curves.data.n > n + 3, timeout=10000)
+    t0 = time.perf_counter()
+    with qtbot.waitSignal(window.controller.run_finished, timeout=5000) as fin:
+        window.stop()
+    elapsed = time.perf_counter() - t0
+    assert fin.args[0].reason == "stopped"
+    assert elapsed < 1.0, f"stop took {elapsed:.2f} s"
+    assert window.acts.start.isEnabled() and not window.acts.stop.isEnabled()
+
+
+def test_stop_while_paused(qtbot, window, make_config):
+    window.settings_panel.set_config(make_config(iterations=100_000))
+    window.start()
+    qtbot.waitUntil(lambda: window.curves.data.n >= 2, timeout=20000)
+    window.toggle_pause()
+    with qtbot.waitSignal(window.controller.run_finished, timeout=5000) as fin:
+        window.stop()
+    assert fin.args[0].reason == "stopped"
+
+
+def test_auto_stop_ends_at_the_rule_and_marks_the_pick(qtbot, window, make_config):
+    window.settings_panel.set_config(make_config(iterations=5000, stop_params={"window": 5, "patience": 15},
+                                                 auto_stop=True))
+    with qtbot.waitSignal(window.controller.run_finished, timeout=60000) as fin:
+        window.start()
+    s = fin.args[0]
+    assert s.reason == "rule" and s.iterations < 5000
+    pick = window.history.pick_iteration
+    assert pick == s.pick_iteration and pick in window.history.iterations()
+    assert window.curves.pick() == pick
+    assert len(window.curves.loss.star.data) == 1  # the star on the loss curve
+    assert window.curves.loss.pick_line.isVisible()
+    item = window.timeline._items[pick]
+    assert "pick" in item.text()
+    assert window.timeline.current() == window.history.result_key()  # the pick is offered as the result
+    assert "rule's pick" in window.timeline.result_label.text()
+
+
+def test_close_mid_run_stops_the_thread(qtbot, make_config):
+    from rwgui.gui.main_window import MainWindow
+
+    win = MainWindow(sample_size=64)
+    qtbot.addWidget(win)
+    win.settings_panel.set_config(make_config(iterations=100_000))
+    win.show()
+    win.start()
+    qtbot.waitUntil(lambda: win.curves.data.n >= 3, timeout=20000)
+    threads = [t for t in worker_mod.live_threads() if t.isRunning()]
+    assert threads
+    t0 = time.perf_counter()
+    win.close()
+    assert time.perf_counter() - t0 < 3
+    assert not any(t.isRunning() for t in threads)
+
+
+def test_restart_drops_stale_payloads(qtbot, window, make_config):
+    window.settings_panel.set_config(make_config(iterations=100_000))
+    first = window.start()
+    qtbot.waitUntil(lambda: window.curves.data.n >= 3, timeout=20000)
+    window.settings_panel.set_config(make_config(iterations=25))
+    with qtbot.waitSignal(window.controller.run_finished, timeout=30000):
+        second = window.start()  # restart while running: the old run is stopped, its payloads dropped
+    assert second == first + 1
+    assert np.array_equal(window.curves.data.column("iteration"), np.arange(1, 26))
+    before = window.recon_view.image().copy()
+    frames = []
+    window.controller.frame_ready.connect(lambda *a: frames.append(a))
+    dropped = window.controller.dropped
+    window.controller._on_frame_ready(first, 7, np.zeros((64, 64, 4), np.uint8))  # a late frame of run 1
+    window.controller._on_reports_ready(first, [])
+    assert frames == [] and window.controller.dropped == dropped + 2
+    assert np.array_equal(window.recon_view.image(), before)
+
+
+@pytest.mark.parametrize("error", ["runtime", "oom"])
+def test_failed_step_keeps_photo_mask_and_iterates(qtbot, window, make_config, monkeypatch, tmp_path, error):
+    window.settings_panel.set_task("inpaint")
+    window.settings_panel.set_config(make_config("inpaint", iterations=1000))
+    photo = window.photo
+    window.photo_view.paint_stroke([(5, 5), (30, 30)])
+    mask = window.photo_view.mask()
+    real_step = Engine.step
+
+    def failing_step(self):
+        if self.iteration >= 12:
+            if error == "oom":
+                raise OutOfMemoryError("the 64x64 run does not fit in the memory of the test device")
+            raise RuntimeError("boom in step")
+        return real_step(self)
+
+    monkeypatch.setattr(Engine, "step", failing_step)
+    with qtbot.waitSignal(window.controller.run_finished, timeout=30000) as fin:
+        window.start()
+    assert fin.args[0].reason == "error"
+    qtbot.waitUntil(lambda: window.last_error is not None)
+    assert ("boom in step" if error == "runtime" else "does not fit") in window.last_error
+    assert window.error_box is not None and window.error_box.isVisible()
+    window.error_box.close()
+    assert window.photo is photo
+    assert np.array_equal(window.photo_view.mask(), mask)
+    assert 12 in window.history.iterations() and window.history.result_key() is not None
+    assert window.curves.data.n == 12  # every step that worked reached the curves
+    assert window.save_result(tmp_path / "after-error.png")
+    assert window.acts.start.isEnabled()
+
+
+def test_engine_construction_error_reaches_the_window(qtbot, window, make_config):
+    from rwgui.gui.document import build_problem
+
+    cfg = make_config(iterations=10).replace(device="mps")  # never present on Linux: DeviceError in the worker
+    problem = build_problem(window.photo, "denoise", 1, None)
+    with qtbot.waitSignal(window.controller.run_finished, timeout=30000) as fin:
+        window.controller.start(problem, cfg)
+    assert fin.args[0].reason == "error" and fin.args[0].iterations == 0
+    qtbot.waitUntil(lambda: window.last_error is not None)
+    assert "mps" in window.last_error
+    assert window.photo is not None and window.controller.state == "idle"
+
+
+class _Emitter(QObject):
+    ping = Signal(int)
+    done = Signal()
+
+    @Slot()
+    def run(self):
+        for i in range(20_000):
+            self.ping.emit(i)
+        self.done.emit()
+
+
+class _Receiver(QObject):
+    def __init__(self):
+        super().__init__()
+        self.n = 0
+        self.finished = False
+
+    @Slot(int)
+    def on_ping(self, _i):
+        self.n += 1
+
+    @Slot()
+    def on_done(self):
+        self.finished = True
+
+
+def test_twenty_thousand_signals_worker_to_gui(qtbot):
+    """PySide6 6.12.0 on CPython 3.11 aborts after a few hundred emits (bool_dealloc); this guards the pin."""
+    before = sys.getrefcount(True)
+    thread = QThread()
+    emitter, receiver = _Emitter(), _Receiver()
+    emitter.moveToThread(thread)
+    emitter.ping.connect(receiver.on_ping)
+    emitter.done.connect(receiver.on_done)
+    thread.started.connect(emitter.run)
+    thread.start()
+    try:
+        qtbot.waitUntil(lambda: receiver.finished and receiver.n == 20_000, timeout=60000)
+    finally:
+        thread.quit()
+        assert thread.wait(5000)
+    assert sys.getrefcount(True) > before - 1000  # no reference leak per emit
+
+
+def test_opening_a_photo_mid_run_abandons_the_run(qtbot, window, make_config, tmp_path):
+    from rwgui.core import imageio
+
+    window.settings_panel.set_config(make_config(iterations=100_000))
+    window.start()
+    qtbot.waitUntil(lambda: len(window.history) > 0, timeout=20000)
+    photo = tmp_path / "other.png"
+    imageio.write(photo, np.full((48, 48, 3), 0.5, np.float32))
+    assert window.open_file(photo)
+    assert window.controller.state == "idle" and window.acts.start.isEnabled()
+    qtbot.wait(300)  # whatever the abandoned run still sends is dropped
+    assert len(window.history) == 0 and window.curves.data.n == 0
+    assert window.recon_view.image().shape[:2] == (48, 48)
