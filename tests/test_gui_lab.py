@@ -196,3 +196,14 @@ def test_deleting_mid_run_stops_the_thread(qtbot, sample):
     qtbot.waitUntil(lambda: p.results()[0]["iterations"] >= 2, timeout=WAIT_MS)
     shiboken6.delete(p)  # C++ deletion (a parent going away): no closeEvent
     assert no_running_threads()
+
+
+def test_lab_opens_from_the_main_window_and_closes_cleanly(window, qtbot):
+    """The window's Lab action hands the current photo and settings to the panel."""
+    window.lab.action.trigger()
+    assert window.lab.dock.isVisible()
+    panel = window.lab.panel
+    assert panel._problem is not None and panel._problem.size == (64, 64)
+    assert panel.add_current()
+    assert panel.queue_variants()[0].task == window.task()
+    window.close()

@@ -43,7 +43,8 @@ def describe(device: torch.device) -> str:
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
     if device.type == "cpu":
-        return f"cpu ({torch.get_num_threads()} threads{', bf16' if cpu_has_native_bf16() else ''})"
+        n = torch.get_num_threads()
+        return f"cpu ({n} thread{'s' if n != 1 else ''}{', bf16' if cpu_has_native_bf16() else ''})"
     return device.type
 
 

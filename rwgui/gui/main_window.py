@@ -23,6 +23,7 @@ from .actions import build_actions
 from .canvas import CompareView, ImageView, MaskCanvas
 from .document import Photo, build_problem, display_image, open_photo, sample_photo, with_ground_truth
 from .files import FileState
+from .lab_hookup import LabHookup
 from .plots import CurvesWidget
 from .settings_dock import SettingsPanel
 from .status import RunStatus
@@ -80,6 +81,7 @@ class MainWindow(WindowIO, QMainWindow):
         for dock in (self.settings_dock, self.curves_dock, self.timeline_dock):
             self.acts.view_menu.addAction(dock.toggleViewAction())
         self.status = RunStatus(self.statusBar())
+        self.lab = LabHookup(self)
         # the timeline redraws thumbnails in Python: twice a second is enough and leaves the GIL to the run
         self._sync_timer = QTimer(self, singleShot=True, interval=500, timeout=self.timeline.sync)
 
@@ -425,6 +427,7 @@ class MainWindow(WindowIO, QMainWindow):
         t0 = time.perf_counter()
         self.files.save_window(self, self.settings_panel)
         self.controller.shutdown()
+        self.lab.shutdown()
         self._sync_timer.stop()
         if self.error_box is not None:
             self.error_box.close()
