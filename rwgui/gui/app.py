@@ -91,6 +91,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--mask", help="mask PNG for inpainting: white = keep, black = hole (the photo's size)")
     p.add_argument("--task", choices=("denoise", "sr", "inpaint"), help="what to restore (default: the last one)")
     p.add_argument("--factor", type=int, choices=(2, 4, 8), help="super-resolution factor")
+    p.add_argument("--quit-after", type=float, metavar="SECONDS",
+                   help="close the window after SECONDS (smoke tests, scripted demos)")
     return p.parse_args(argv)
 
 
@@ -112,6 +114,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.factor and (args.task or win.task()) == "sr":
         win.settings_panel.set_task("sr", args.factor)
     win.show()
+    if args.quit_after is not None:
+        from PySide6.QtCore import QTimer
+
+        QTimer.singleShot(int(args.quit_after * 1000), win.close)
     code = app.exec()
     return int(code)
 
