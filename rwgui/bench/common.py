@@ -39,6 +39,15 @@ def crop(img: np.ndarray, size: int) -> np.ndarray:
     return np.ascontiguousarray(img[top:top + s, left:left + s])
 
 
+def write_json(path: str | None, data: object) -> None:
+    """Raw results for later tables (the README's are pasted from the printed ones)."""
+    if path:
+        import json
+
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=1)
+
+
 def table(headers: list[str], rows: list[list[object]]) -> str:
     """A Markdown table (pastes straight into the README)."""
     def fmt(v: object) -> str:

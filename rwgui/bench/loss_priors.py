@@ -8,13 +8,12 @@ the pick), and the time per step relative to no prior.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 
 from ..core.config import preset
 from ..core.engine import Engine
 from ..core.lossprior import LOSS_PRIORS
-from .common import crop, photos, table
+from .common import crop, photos, table, write_json
 from .quality import make_problem
 
 TASK_PRESETS = {"denoise": "denoise", "sr-x4": "sr-x4", "inpaint-pixels": "inpaint-pixels"}
@@ -66,9 +65,7 @@ def main(argv: list[str] | None = None) -> None:
     print()
     print(table(["task", "loss prior", "λ", "peak raw", "es-wmv pick raw", "avg at pick", "Δ avg at pick vs none",
                  "time/step vs none"], rows))
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(results, f, indent=1)
+    write_json(args.json, results)
 
 
 if __name__ == "__main__":

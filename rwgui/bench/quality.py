@@ -7,13 +7,12 @@ upsampling), the raw output's peak, the final raw output, and the running averag
 from __future__ import annotations
 
 import argparse
-import json
 
 from ..core.config import preset
 from ..core.engine import Engine
 from ..core.problems import (add_gaussian_noise, denoise_problem, downsample, inpaint_problem,
                              random_pixel_mask, sr_problem)
-from .common import crop, photos, table
+from .common import crop, photos, table, write_json
 
 TASKS = {
     "denoise": "denoise (σ=25)",
@@ -66,9 +65,7 @@ def main(argv: list[str] | None = None) -> None:
     print()
     print(table(["task", "photo", "input / baseline", "peak raw @it", "final raw", "peak average @it",
                  "final average", "gain raw peak", "gain average peak"], rows))
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(raw, f, indent=1)
+    write_json(args.json, raw)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ have stopped the run (auto stop). With ground truth we know the peak, so we can 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 
@@ -19,7 +18,7 @@ from ..core.config import preset
 from ..core.engine import Engine
 from ..core.problems import add_gaussian_noise, denoise_problem
 from ..core.stopping import Observation, build_rule
-from .common import crop, photos, table
+from .common import crop, photos, table, write_json
 
 RULES = ("es-wmv", "es-emv")
 
@@ -124,9 +123,7 @@ def main(argv: list[str] | None = None) -> None:
                     statistics.mean(r["step_ms"] for r in results)])
     print(table(["rule", "within 1 dB of peak", "median gap dB", "worst gap dB",
                  "median gain of avg at pick dB", "rule ms/step", "step ms"], summary))
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(results, f, indent=1)
+    write_json(args.json, results)
 
 
 if __name__ == "__main__":

@@ -96,12 +96,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+def prepare() -> bool:
+    """Before any Qt or torch work: leave a core to the GUI, and say what is missing if Qt cannot start."""
     _limit_torch_threads()
     problem = platform_problem()
     if problem:
         print(problem, file=sys.stderr)
+    return not problem
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    if not prepare():
         return 2
     from PySide6.QtWidgets import QApplication
 

@@ -33,12 +33,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
-    from .app import _limit_torch_threads, platform_problem
+    from .app import prepare
 
-    _limit_torch_threads()
-    problem = platform_problem()
-    if problem:
-        print(problem, file=sys.stderr)
+    if not prepare():
         return 2
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication

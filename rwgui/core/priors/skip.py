@@ -34,7 +34,10 @@ class _ReflectPad(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         mode = "reflect" if self.p < min(x.shape[-2:]) else "replicate"
-        return F.pad(x, (self.p,) * 4, mode=mode)
+        # autocast would run the pad in float32 (two casts of every activation per convolution); padding
+        # only copies values, so it is exact in the input's own dtype
+        with torch.autocast(x.device.type, enabled=False):
+            return F.pad(x, (self.p,) * 4, mode=mode)
 
 
 def conv_block(
