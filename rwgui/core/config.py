@@ -29,7 +29,6 @@ class SpeedConfig:
     channels_last: bool = True
     precision: str = "auto"
     compile: bool = False
-    cuda_graphs: bool = False
     threads: int = 0  # 0 = all cores (one fewer under the GUI)
 
 
