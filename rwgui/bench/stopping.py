@@ -12,7 +12,6 @@ import statistics
 import time
 
 import numpy as np
-import torch
 
 from ..core.config import preset
 from ..core.engine import Engine

@@ -1,0 +1,175 @@
+"""The mask being painted, without Qt: holes as a boolean array, strokes and diff-based undo/redo.
+
+Kept apart from the canvas so its memory rules (one undo step per stroke, only the dirty box stored,
+history capped by bytes) are testable and reusable without a window.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from ..core.errors import MaskError
+
+Box = tuple[int, int, int, int]  # y0, y1, x0, x1 (half-open)
+
+
+@dataclass
+class _Diff:
+    box: Box
+    values: np.ndarray  # the hole values of the *other* state inside box (swapped on undo/redo)
+
+
+def _changed_box(a: np.ndarray, b: np.ndarray) -> Box | None:
+    diff = a != b
+    rows, cols = np.flatnonzero(diff.any(axis=1)), np.flatnonzero(diff.any(axis=0))
+    if rows.size == 0:
+        return None
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
+class MaskEditor:
+    """Qt-free mask state: a uint8 hole map (1 = hole) and a diff-based undo history.
+
+    Each undo step stores only the changed bounding box's values; the history is capped by bytes
+    and by count (QT_TORCH_NOTES pitfall 14). Edits return the dirty box, or None when nothing changed.
+    """
+
+    def __init__(self, undo_bytes: int = 256 * 2**20, undo_steps: int = 200) -> None:
+        self.undo_bytes, self.undo_steps = int(undo_bytes), int(undo_steps)
+        self._hole: np.ndarray | None = None
+        self._undo: deque[_Diff] = deque()
+        self._redo: deque[_Diff] = deque()
+        self._snapshot: np.ndarray | None = None
+        self._box: Box | None = None
+
+    def reset(self, shape: tuple[int, int]) -> None:
+        self._hole = np.zeros(shape, np.uint8)
+        self._undo.clear()
+        self._redo.clear()
+        self._snapshot = self._box = None
+
+    def ready(self) -> bool:
+        return self._hole is not None
+
+    def holes(self) -> np.ndarray | None:
+        """The live hole map (not a copy): 1 = hole."""
+        return self._hole
+
+    def mask(self) -> np.ndarray | None:
+        return None if self._hole is None else (1 - self._hole).astype(np.float32)
+
+    def hole_fraction(self) -> float:
+        return 0.0 if self._hole is None or self._hole.size == 0 else float(self._hole.mean())
+
+    def history_bytes(self) -> int:
+        return sum(d.values.nbytes for d in self._undo) + sum(d.values.nbytes for d in self._redo)
+
+    # -- whole-mask edits ------------------------------------------------------------------------
+    def set_mask(self, mask: np.ndarray) -> Box | None:
+        if self._hole is None:
+            raise MaskError("open a photo before loading a mask")
+        m = np.asarray(mask)
+        if m.ndim == 3 and m.shape[2] in (1, 3, 4):
+            m = m[:, :, 0]
+        h, w = self._hole.shape
+        if m.ndim != 2 or m.shape != (h, w):
+            size = f"{m.shape[1]}x{m.shape[0]}" if m.ndim >= 2 else f"shape {m.shape}"
+            raise MaskError(f"the mask is {size} pixels but the photo is {w}x{h}; use a mask of the photo's size")
+        if m.dtype == bool:
+            known = m
+        elif np.issubdtype(m.dtype, np.integer):
+            known = m >= (128 if m.size and m.max() > 1 else 1)
+        else:
+            known = m >= 0.5
+        return self._replace((~known).astype(np.uint8))
+
+    def clear(self) -> Box | None:
+        return None if self._hole is None else self._replace(np.zeros_like(self._hole))
+
+    def invert(self) -> Box | None:
+        return None if self._hole is None else self._replace(1 - self._hole)
+
+    def _replace(self, new: np.ndarray) -> Box | None:
+        assert self._hole is not None
+        box = _changed_box(self._hole, new)
+        if box is not None:
+            y0, y1, x0, x1 = box
+            self._push(_Diff(box, self._hole[y0:y1, x0:x1].copy()))
+            self._hole[y0:y1, x0:x1] = new[y0:y1, x0:x1]
+        return box
+
+    # -- strokes ---------------------------------------------------------------------------------
+    def begin_stroke(self) -> None:
+        """Remember the current state; the stroke becomes one undo step in end_stroke."""
+        if self._hole is not None:
+            self._snapshot, self._box = self._hole.copy(), None
+
+    def draw_path(self, path: list[tuple[float, float]], size: int, value: int) -> Box | None:
+        """Draw round-capped segments of diameter ``size`` through ``path`` (pixel-centre coords)."""
+        if self._hole is None or not path:
+            return None
+        pts = [(int(round(x * 16)), int(round(y * 16))) for x, y in path]  # 4 fractional bits
+        thickness = max(1, int(size) - 1)  # cv2 draws about one pixel thicker than asked: match the cursor
+        for p0, p1 in zip(pts[:-1], pts[1:]):
+            cv2.line(self._hole, p0, p1, int(value), thickness=thickness, lineType=cv2.LINE_8, shift=4)
+        xs, ys = [p[0] / 16 for p in pts], [p[1] / 16 for p in pts]
+        r = size / 2 + 2
+        h, w = self._hole.shape
+        box = (max(0, int(min(ys) - r)), min(h, int(max(ys) + r) + 1),
+               max(0, int(min(xs) - r)), min(w, int(max(xs) + r) + 1))
+        if box[0] >= box[1] or box[2] >= box[3]:
+            return None
+        if self._box is not None:
+            b = self._box
+            self._box = (min(b[0], box[0]), max(b[1], box[1]), min(b[2], box[2]), max(b[3], box[3]))
+        elif self._snapshot is not None:
+            self._box = box
+        return box
+
+    def end_stroke(self) -> Box | None:
+        """Commit the stroke as one undo step holding only the changed box's old values."""
+        snap, box = self._snapshot, self._box
+        self._snapshot = self._box = None
+        if snap is None or box is None or self._hole is None:
+            return None
+        y0, y1, x0, x1 = box
+        sub = _changed_box(snap[y0:y1, x0:x1], self._hole[y0:y1, x0:x1])
+        if sub is None:
+            return None
+        tight = (y0 + sub[0], y0 + sub[1], x0 + sub[2], x0 + sub[3])
+        self._push(_Diff(tight, snap[tight[0]:tight[1], tight[2]:tight[3]].copy()))
+        return tight
+
+    # -- history ---------------------------------------------------------------------------------
+    def can_undo(self) -> bool:
+        return bool(self._undo)
+
+    def can_redo(self) -> bool:
+        return bool(self._redo)
+
+    def undo(self) -> Box | None:
+        return self._swap(self._undo, self._redo)
+
+    def redo(self) -> Box | None:
+        return self._swap(self._redo, self._undo)
+
+    def _swap(self, src: deque[_Diff], dst: deque[_Diff]) -> Box | None:
+        if not src or self._hole is None:
+            return None
+        d = src.pop()
+        y0, y1, x0, x1 = d.box
+        current = self._hole[y0:y1, x0:x1].copy()
+        self._hole[y0:y1, x0:x1] = d.values
+        dst.append(_Diff(d.box, current))
+        return d.box
+
+    def _push(self, diff: _Diff) -> None:
+        self._redo.clear()
+        self._undo.append(diff)
+        total = sum(d.values.nbytes for d in self._undo)
+        while self._undo and (len(self._undo) > self.undo_steps or total > self.undo_bytes):
+            total -= self._undo.popleft().values.nbytes
