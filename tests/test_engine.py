@@ -127,6 +127,19 @@ def test_stopping_rule_pick_is_kept_after_the_run_moves_on():
     assert eng.result_image().shape == picked.shape
 
 
+def test_picked_iterate_is_the_image_seen_at_the_pick():
+    """The pick and the average at the pick are the images of that step, untouched by later steps."""
+    eng = small_engine(iterations=40, stop="es-wmv", stop_params={"window": 4, "patience": 10000})
+    seen = {}
+    for _ in range(40):
+        rep = eng.step()
+        if rep.best_iteration == rep.iteration:
+            seen = {"it": rep.iteration, "raw": eng.image("raw"), "avg": eng.image("average")}
+    assert seen["it"] == eng.pick_iteration < eng.iteration  # the run moved on after the pick
+    np.testing.assert_array_equal(eng.image("pick"), seen["raw"])
+    np.testing.assert_array_equal(eng.image("pick_average"), seen["avg"])
+
+
 def test_auto_stop_obeys_the_rule():
     eng = small_engine(iterations=400, stop="es-wmv", stop_params={"window": 3, "patience": 5})
     res = eng.run()

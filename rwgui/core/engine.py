@@ -222,8 +222,8 @@ class Engine:
         verdict = self.rule.observe(Observation(
             iteration=self.iteration, output=x, observed=self.y, data_loss=term_values["data"],
             probe=self._probe if cfg.input_code == "observed" else None, input_shape=tuple(self.z.shape)))
-        if verdict.new_best:
-            self._pick = (self.iteration, x.clone(), self._avg.clone())
+        if verdict.new_best:  # both are fresh tensors each step, never written in place: no copy needed
+            self._pick = (self.iteration, x, self._avg)
         self.stop_requested = bool(verdict.stop)
         return StepReport(self.iteration, total, term_values, p_raw, p_avg, verdict.signal,
                           verdict.best_iteration, time.perf_counter() - t0, restored, cfg.seed)
