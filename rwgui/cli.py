@@ -23,7 +23,7 @@ from .core.config import PRECISIONS, PRESETS, RUN_PARAMS, TASKS, RunConfig, Spee
 from .core.errors import ConfigError, RwguiError
 from .core.metrics import psnr
 from .core.params import Param, Registry
-from .core.problems import Problem, denoise_problem, hole_fraction, inpaint_problem, sr_problem
+from .core.problems import Problem, denoise_problem, hole_fraction, inpaint_problem, sr_problem, to_array
 
 FIXED = ("iterations", "seed", "device")  # run params with their own hand-written flags below
 
@@ -218,7 +218,7 @@ def build_report(args: argparse.Namespace, cfg: RunConfig, engine: Any, result: 
     }
     stop: dict[str, Any] = {"rule": cfg.stop, "iteration": engine.pick_iteration}
     if problem.ground_truth is not None and reports:
-        gt = imageio_gt(problem)
+        gt = to_array(problem.ground_truth)
         out["input_psnr"] = _finite(problem.input_psnr())
         out["final"] = {"psnr": _finite(reports[-1].psnr), "psnr_average": _finite(reports[-1].psnr_average)}
         if engine.peak is not None:
@@ -229,13 +229,6 @@ def build_report(args: argparse.Namespace, cfg: RunConfig, engine: Any, result: 
         stop["psnr_average"] = _finite(psnr(engine.image("pick_average"), gt))
     out["stop"] = stop
     return out
-
-
-def imageio_gt(problem: Problem) -> np.ndarray:
-    from .core.problems import to_array
-
-    assert problem.ground_truth is not None
-    return to_array(problem.ground_truth)
 
 
 def _write_result(path: str, img: np.ndarray, photo: imageio.Image, size: tuple[int, int]) -> None:

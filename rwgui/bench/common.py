@@ -8,6 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from ..core import imageio
+from ..core.problems import (Problem, add_gaussian_noise, denoise_problem, downsample, inpaint_problem,
+                             random_pixel_mask, sr_problem)
+from ..core.samples import scribble_mask
 
 SHARED = Path(os.environ.get("RWGUI_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data" / "dip"))
 
@@ -37,6 +40,22 @@ def crop(img: np.ndarray, size: int) -> np.ndarray:
     s = min(size, h, w)
     top, left = (h - s) // 2, (w - s) // 2
     return np.ascontiguousarray(img[top:top + s, left:left + s])
+
+
+def make_problem(task: str, img: np.ndarray) -> Problem:
+    """Synthetic damage with known ground truth, named by the preset that restores it."""
+    if task == "denoise":
+        return denoise_problem(add_gaussian_noise(img, 25 / 255, 0), img)
+    if task == "inpaint-pixels":
+        mask = random_pixel_mask(img.shape[:2], 0.5, 0)
+        return inpaint_problem(img * mask[..., None], mask, img)
+    if task == "inpaint":
+        mask = scribble_mask(img.shape[:2], 0)
+        return inpaint_problem(img * mask[..., None], mask, img)
+    if task.startswith("sr-x"):
+        factor = int(task[4:])
+        return sr_problem(downsample(img, factor), factor, img)
+    raise ValueError(f"no synthetic damage for {task!r}")
 
 
 def write_json(path: str | None, data: object) -> None:

@@ -13,8 +13,7 @@ import statistics
 from ..core.config import preset
 from ..core.engine import Engine
 from ..core.lossprior import LOSS_PRIORS
-from .common import crop, photos, table, write_json
-from .quality import make_problem
+from .common import crop, make_problem, photos, table, write_json
 
 TASK_PRESETS = {"denoise": "denoise", "sr-x4": "sr-x4", "inpaint-pixels": "inpaint-pixels"}
 

@@ -10,26 +10,13 @@ import argparse
 
 from ..core.config import preset
 from ..core.engine import Engine
-from ..core.problems import (add_gaussian_noise, denoise_problem, downsample, inpaint_problem,
-                             random_pixel_mask, sr_problem)
-from .common import crop, photos, table, write_json
+from .common import crop, make_problem, photos, table, write_json
 
 TASKS = {
     "denoise": "denoise (σ=25)",
     "inpaint-pixels": "inpaint (50 % pixels missing)",
     "sr-x4": "super-resolution x4",
 }
-
-
-def make_problem(task: str, img):
-    if task == "denoise":
-        return denoise_problem(add_gaussian_noise(img, 25 / 255, 0), img)
-    if task == "inpaint-pixels":
-        mask = random_pixel_mask(img.shape[:2], 0.5, 0)
-        return inpaint_problem(img * mask[..., None], mask, img)
-    if task == "sr-x4":
-        return sr_problem(downsample(img, 4), 4, img)
-    raise ValueError(task)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -22,9 +22,8 @@ from ..core.config import SpeedConfig, preset
 from ..core.engine import Engine
 from ..core.metrics import psnr
 from ..core.priors import build_prior, input_channels, make_input, padded_size
-from ..core.problems import Problem, add_gaussian_noise, denoise_problem, downsample, inpaint_problem, \
-    random_pixel_mask, sr_problem
-from .common import crop, photos, table
+from ..core.problems import Problem
+from .common import crop, make_problem, photos, table
 
 PRESETS = ("denoise", "sr-x4", "inpaint")
 
@@ -64,15 +63,6 @@ class Baseline:
             psnr(self.avg, self.gt)
 
 
-def make(name: str, img: np.ndarray) -> Problem:
-    if name == "denoise":
-        return denoise_problem(add_gaussian_noise(img, 25 / 255), img)
-    if name == "sr-x4":
-        return sr_problem(downsample(img, 4), 4, img)
-    mask = random_pixel_mask(img.shape[:2], 0.9, 0)
-    return inpaint_problem(img * mask[..., None], mask, img)
-
-
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -83,7 +73,7 @@ def _peak_host_mb() -> float:
 
 
 def bench(name: str, img: np.ndarray, device: torch.device, steps: int, speed: SpeedConfig) -> list[object]:
-    problem = make(name, img)
+    problem = make_problem(name, img)
     base = Baseline(problem, name, device)
     eng = Engine(problem, preset(name, device=device.type, stop="es-wmv", speed=speed))
     times: dict[str, list[float]] = {"base": [], "ours": []}
@@ -110,7 +100,7 @@ def bench(name: str, img: np.ndarray, device: torch.device, steps: int, speed: S
 
 def quality(name: str, img: np.ndarray, device: torch.device, iterations: int) -> list[object]:
     """Final PSNR after the same number of steps from the same seed: baseline vs rwgui's defaults."""
-    problem = make(name, img)
+    problem = make_problem(name, img)
     base = Baseline(problem, name, device)
     for _ in range(iterations):
         base.step()

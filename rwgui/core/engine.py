@@ -205,7 +205,7 @@ class Engine:
                 self._ema = torch.zeros_like(x)
             self._ema.mul_(w).add_(x, alpha=1 - w)
             self._ema_decay *= w
-            self._avg = self._ema / (1.0 - self._ema_decay) if w > 0 else x.clone()
+            self._avg = self._corrected_average(x)
             self._out = x
             scalars = [loss.detach().float(), *(t.detach().float() for t in terms.values())]
             if self.gt is not None:
@@ -228,6 +228,11 @@ class Engine:
         return StepReport(self.iteration, total, term_values, p_raw, p_avg, verdict.signal,
                           verdict.best_iteration, time.perf_counter() - t0, restored, cfg.seed)
 
+    def _corrected_average(self, current: torch.Tensor) -> torch.Tensor:
+        """The running average as a fresh tensor (the pick keeps it without copying); with weight 0 it is
+        simply the current output."""
+        return self._ema / (1.0 - self._ema_decay) if self.config.exp_weight > 0 else current
+
     def _probe(self, b: torch.Tensor) -> torch.Tensor:
         """The generator's output for the un-jittered input plus ``b`` (SURE's divergence probe)."""
         with torch.no_grad():
@@ -243,7 +248,7 @@ class Engine:
             self.optimizer.load_state_dict(self._good["opt"])
             self._ema = self._good["ema"].clone()
             self._ema_decay = self._good["ema_decay"]
-            self._avg = self._ema / (1.0 - self._ema_decay) if self.config.exp_weight > 0 else self._avg
+            self._avg = self._corrected_average(self._avg)
             return True
         if self._good is None or self.iteration % GUARD_EVERY == 0:
             self._good = {
@@ -285,7 +290,7 @@ class Engine:
                 reason = "rule"
                 break
         n = self.iteration - start
-        return RunResult(self.iteration - start if n else 0, reason, self.pick_iteration,
+        return RunResult(n, reason, self.pick_iteration,
                          *(self._peak if self._peak else (None, None)),
                          (time.perf_counter() - t0) / max(n, 1), reports)
 
