@@ -12,13 +12,15 @@ from __future__ import annotations
 import argparse
 import resource
 import statistics
+import subprocess
+import sys
 import time
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..core.config import SpeedConfig, preset
+from ..core.config import RunConfig, SpeedConfig, preset
 from ..core.engine import Engine
 from ..core.metrics import psnr
 from ..core.priors import build_prior, input_channels, make_input, padded_size
@@ -29,38 +31,51 @@ PRESETS = ("denoise", "sr-x4", "inpaint")
 
 
 class Baseline:
-    """The paper's loop as the reference notebooks write it: float32, NCHW, host-side PSNR each step."""
+    """The paper's loop as the reference notebooks write it: float32, NCHW, host-side PSNR each step.
 
-    def __init__(self, problem: Problem, name: str, device: torch.device, seed: int = 0) -> None:
-        cfg = preset(name)
+    It draws its weights, input code and jitter from the same seeds as the engine and keeps the same
+    (bias-corrected) running average, so that with every speed setting off the two are the same algorithm
+    (``tests/test_speed_settings.py`` checks it) and any difference in quality comes from the speed-ups.
+    """
+
+    def __init__(self, problem: Problem, cfg: RunConfig, device: torch.device) -> None:
+        seed = cfg.seed
         torch.manual_seed(seed)
         c = problem.channels
         self.net = build_prior(cfg.prior, cfg.prior_params,
                                in_channels=input_channels(cfg.input_code, cfg.input_depth, c), out_channels=c).to(device)
-        self.size = problem.size
-        pad = padded_size((max(self.size[0], 64), max(self.size[1], 64)), self.net.size_multiple)
+        self.size = h, w = problem.size
+        mult = self.net.size_multiple
+        pad = padded_size((max(h, 2 * mult), max(w, 2 * mult)), mult)
         gen = torch.Generator().manual_seed(seed)
-        self.z = make_input(cfg.input_code, cfg.input_depth, pad, generator=gen).to(device)
+        self.z = make_input(cfg.input_code, cfg.input_depth, pad, generator=gen,
+                            observed=problem.observed, image_size=(h, w)).to(device)
+        self.noise_gen = torch.Generator(device=device).manual_seed(seed + 1)
         self.y = problem.observed.to(device)
         self.op = problem.operator.to(device)
         self.gt = problem.ground_truth[0].permute(1, 2, 0).numpy() if problem.ground_truth is not None else None
         self.opt = torch.optim.Adam(self.net.parameters(), lr=cfg.lr)
         self.reg = cfg.reg_noise_std
-        self.avg: np.ndarray | None = None
-        self.last_psnr = 0.0
+        self.w = cfg.exp_weight
+        self.ema: np.ndarray | None = None
+        self.t = 0
+        self.last_loss = self.last_psnr = self.last_psnr_average = 0.0
 
     def step(self) -> None:
-        inp = self.z + torch.randn_like(self.z) * self.reg
+        inp = self.z + torch.randn(self.z.shape, generator=self.noise_gen, device=self.z.device) * self.reg
         out = self.net(inp)[..., :self.size[0], :self.size[1]]
         loss = F.mse_loss(self.op(out), self.y)
         self.opt.zero_grad()
         loss.backward()
         self.opt.step()
-        img = out.detach().cpu().numpy()[0].transpose(1, 2, 0)
-        self.avg = img if self.avg is None else self.avg * 0.99 + img * 0.01
+        self.last_loss = loss.item()
+        img = out.detach().clamp(0, 1).cpu().numpy()[0].transpose(1, 2, 0)
+        self.t += 1
+        self.ema = img * (1 - self.w) if self.ema is None else self.ema * self.w + img * (1 - self.w)
+        avg = self.ema / (1 - self.w ** self.t)
         if self.gt is not None:
             self.last_psnr = psnr(img, self.gt)
-            psnr(self.avg, self.gt)
+            self.last_psnr_average = psnr(avg, self.gt)
 
 
 def _sync(device: torch.device) -> None:
@@ -68,14 +83,27 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def _peak_host_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def _source_image(size: int) -> np.ndarray:
+    img_all = photos()
+    source = img_all.get("F16", next(iter(img_all.values())))
+    if min(source.shape[:2]) >= size:
+        return crop(source, size)
+    reps = -(-size // min(source.shape[:2]))  # tile the photo (mirrored) up to the size asked
+    big = np.concatenate([np.concatenate([source, source[:, ::-1]] * reps, axis=1)] * 2 * reps, axis=0)
+    return np.ascontiguousarray(big[:size, :size])
+
+
+def _implementations(name: str, img: np.ndarray, device: torch.device, speed: SpeedConfig):
+    """The baseline and rwgui's engine on the same problem; the engine with its stopping bookkeeping on."""
+    problem = make_problem(name, img)
+    base = Baseline(problem, preset(name, device=device.type), device)
+    eng = Engine(problem, preset(name, device=device.type, stop="es-wmv", speed=speed))
+    return base, eng
 
 
 def bench(name: str, img: np.ndarray, device: torch.device, steps: int, speed: SpeedConfig) -> list[object]:
-    problem = make_problem(name, img)
-    base = Baseline(problem, name, device)
-    eng = Engine(problem, preset(name, device=device.type, stop="es-wmv", speed=speed))
+    """Median seconds per step of each, alternating step by step, and the device peak of each."""
+    base, eng = _implementations(name, img, device, speed)
     times: dict[str, list[float]] = {"base": [], "ours": []}
     mem: dict[str, float] = {}
     for i in range(steps + 2):  # two warm-up steps each (oneDNN/cuDNN pick their kernels)
@@ -91,22 +119,62 @@ def bench(name: str, img: np.ndarray, device: torch.device, steps: int, speed: S
             if device.type == "cuda":
                 mem[label] = torch.cuda.max_memory_allocated(device) / 2**20
     b, o = statistics.median(times["base"]), statistics.median(times["ours"])
-    h, w = problem.size
-    row: list[object] = [name, f"{w}x{h}", 1 / b, 1 / o, b / o]
+    row: list[object] = [name, f"{img.shape[1]}x{img.shape[0]}", 1 / b, 1 / o, b / o]
     if device.type == "cuda":
         row += [f"{mem['base']:.0f}", f"{mem['ours']:.0f}"]
     return row
 
 
-def quality(name: str, img: np.ndarray, device: torch.device, iterations: int) -> list[object]:
-    """Final PSNR after the same number of steps from the same seed: baseline vs rwgui's defaults."""
+def host_peak_mb(which: str, name: str, size: int, device: str, speed: SpeedConfig) -> float:
+    """Peak resident memory of a fresh process that builds one implementation and runs 3 steps.
+
+    A child process per measurement: the peak of a process only ever grows, so one process cannot measure
+    two configurations."""
+    args = [sys.executable, "-m", "rwgui.bench.speed", "--host-memory-child", which, "--presets", name,
+            "--sizes", str(size), "--device", device, "--precision", speed.precision]
+    if not speed.channels_last:
+        args.append("--no-channels-last")
+    out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
+    return float(out.strip().splitlines()[-1])
+
+
+def _host_memory_child(which: str, name: str, size: int, device: torch.device, speed: SpeedConfig) -> None:
+    """Body of the child process: 'idle' builds the engine and takes no step (the process's floor)."""
+    problem = make_problem(name, _source_image(size))
+    impl = Baseline(problem, preset(name, device=device.type), device) if which == "base" else \
+        Engine(problem, preset(name, device=device.type, stop="es-wmv", speed=speed))
+    for _ in range(0 if which == "idle" else 3):
+        impl.step()
+    _sync(device)
+    print(_own_peak_mb())
+
+
+def _own_peak_mb() -> float:
+    """This process's peak resident memory. Not ``ru_maxrss``: Linux carries the forking parent's peak
+    across exec into it, so a child of a big process would report the parent's size."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024 if sys.platform != "darwin" else 2**20)
+
+
+def quality(name: str, img: np.ndarray, photo: str, device: torch.device, iterations: int,
+            speed: SpeedConfig) -> list[object]:
+    """Final PSNR after the same number of steps from the same seed: the baseline vs the engine with its
+    speed settings, on the same objective (the preset's loss prior off: it changes the result on purpose)."""
     problem = make_problem(name, img)
-    base = Baseline(problem, name, device)
+    cfg = preset(name, device=device.type, iterations=iterations, loss_prior="none", speed=speed)
+    base = Baseline(problem, cfg, device)
     for _ in range(iterations):
         base.step()
-    eng = Engine(problem, preset(name, device=device.type, iterations=iterations))
-    rep = eng.run().reports[-1]
-    return [name, f"{img.shape[1]}x{img.shape[0]}", iterations, base.last_psnr, rep.psnr, rep.psnr - base.last_psnr]
+    rep = Engine(problem, cfg).run().reports[-1]
+    return [name, photo, f"{img.shape[1]}x{img.shape[0]}", iterations,
+            base.last_psnr, rep.psnr, rep.psnr - base.last_psnr,
+            base.last_psnr_average, rep.psnr_average, rep.psnr_average - base.last_psnr_average]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -115,10 +183,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--steps", type=int, default=5, help="timed steps per implementation (after 2 warm-up)")
     ap.add_argument("--presets", default=",".join(PRESETS))
     ap.add_argument("--device", default="auto")
-    ap.add_argument("--quality-size", type=int, default=128)
-    ap.add_argument("--quality-iterations", type=int, default=300, help="0 skips the PSNR check")
     ap.add_argument("--precision", default="auto")
     ap.add_argument("--no-channels-last", action="store_true")
+    ap.add_argument("--no-host-memory", action="store_true", help="skip the per-configuration host peak")
+    ap.add_argument("--quality-size", type=int, default=128)
+    ap.add_argument("--quality-iterations", type=int, default=0,
+                    help="steps of the PSNR check (0, the default, skips it)")
+    ap.add_argument("--quality-photos", default="F16", help="comma-separated photos of the PSNR check")
+    ap.add_argument("--quality-presets", default="", help="presets of the PSNR check (default: --presets)")
+    ap.add_argument("--host-memory-child", choices=("base", "ours", "idle"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     from ..core.device import describe, resolve_device
 
@@ -126,27 +199,43 @@ def main(argv: list[str] | None = None) -> None:
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else \
         ([256, 512, 1024] if device.type == "cuda" else [256, 512])
     speed = SpeedConfig(channels_last=not args.no_channels_last, precision=args.precision)
-    img_all = photos()
-    source = img_all.get("F16", next(iter(img_all.values())))
-    print(f"device: {describe(device)}; torch {torch.__version__}; speed settings: {speed}", flush=True)
-    rows = []
-    for size in sizes:
-        img = crop(source, size) if min(source.shape[:2]) >= size else \
-            np.ascontiguousarray(np.resize(source, (size, size, 3)))
-        for name in args.presets.split(","):
-            rows.append(bench(name, img, device, args.steps, speed))
-            print(" ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in rows[-1]), flush=True)
+    names = args.presets.split(",")
+    if args.host_memory_child:
+        _host_memory_child(args.host_memory_child, names[0], sizes[0], device, speed)
+        return
+    print(f"device: {describe(device)}; torch {torch.__version__}; threads {torch.get_num_threads()}; "
+          f"speed settings: {speed}", flush=True)
     headers = ["preset", "size", "baseline it/s", "rwgui it/s", "speed-up"]
     if device.type == "cuda":
-        headers += ["baseline peak MiB", "rwgui peak MiB"]
+        headers += ["baseline device MiB", "rwgui device MiB"]
+    if not args.no_host_memory:
+        headers += ["baseline host MiB", "rwgui host MiB"]  # above the floor: see the note under the table
+    floor = host_peak_mb("idle", names[0], 16, args.device, speed) if not args.no_host_memory else 0.0
+    rows = []
+    for size in sizes:
+        img = _source_image(size)
+        for name in names:
+            row = bench(name, img, device, args.steps, speed)
+            if not args.no_host_memory:
+                row += [f"{host_peak_mb(w, name, size, args.device, speed) - floor:.0f}" for w in ("base", "ours")]
+            rows.append(row)
+            print(" ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row), flush=True)
     print()
     print(table(headers, rows))
-    print(f"\npeak host memory of this process: {_peak_host_mb():.0f} MiB")
+    if not args.no_host_memory:
+        print(f"\nhost MiB: peak resident memory of a fresh process running 3 steps of one implementation, "
+              f"above the {floor:.0f} MiB of a process that builds the engine at 16x16 and takes no step")
     if args.quality_iterations:
-        img = crop(source, args.quality_size)
-        q = [quality(n, img, device, args.quality_iterations) for n in args.presets.split(",")]
+        q = []
+        all_photos = photos()
+        for photo in args.quality_photos.split(","):
+            img = crop(all_photos[photo], args.quality_size)
+            for name in (args.quality_presets or args.presets).split(","):
+                q.append(quality(name, img, photo, device, args.quality_iterations, speed))
+                print(" ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in q[-1]), flush=True)
         print()
-        print(table(["preset", "size", "iterations", "baseline PSNR", "rwgui PSNR", "difference dB"], q))
+        print(table(["preset", "photo", "size", "iterations", "baseline PSNR", "rwgui PSNR", "diff dB",
+                     "baseline avg PSNR", "rwgui avg PSNR", "avg diff dB"], q))
 
 
 if __name__ == "__main__":

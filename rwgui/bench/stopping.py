@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from ..core.config import preset
+from ..core.config import SpeedConfig, preset
 from ..core.engine import Engine
 from ..core.problems import add_gaussian_noise, denoise_problem
 from ..core.stopping import Observation, build_rule
@@ -34,7 +34,8 @@ def _gap(peak: float, pick: float | None) -> float:
 def one_run(img: np.ndarray, sigma: float, iterations: int, seed: int) -> dict:
     noisy = add_gaussian_noise(img, sigma, seed)
     problem = denoise_problem(noisy, img)
-    eng = Engine(problem, preset("denoise", iterations=iterations, seed=seed))
+    # overlap off: every rule here reads the iterate of the report in hand
+    eng = Engine(problem, preset("denoise", iterations=iterations, seed=seed, speed=SpeedConfig(overlap="off")))
     rules = {name: build_rule(name) for name in RULES}
     picks: dict[str, dict] = {n: {"iteration": None, "psnr": None, "psnr_average": None, "stopped_at": None}
                               for n in RULES}

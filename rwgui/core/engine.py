@@ -1,8 +1,11 @@
 """The optimisation loop: fit f_θ(z) so that A(f_θ(z)) matches the observed photo.
 
-No threads, no Qt. ``step()`` does one step and returns a small report (one host-device sync per step,
-for all scalars together); images leave only when asked (``image()``, ``frame()``). ``cancel()`` may be
-called from any thread; ``run()`` checks it before every step.
+No threads, no Qt. ``step()`` does one step and returns a small report. Every number of a step (losses,
+PSNR, the stopping signal) is computed on the device and fetched in one copy; with ``overlap`` on (the
+default on CUDA and MPS) that copy goes to pinned memory without blocking and is read during the *next*
+step, so the loop never waits for the device and each report arrives one step late (``flush()`` settles
+the last one). Images leave only when asked (``image()``, ``frame()``, or ``request_frame()``, which does
+not wait). ``cancel()`` may be called from any thread; ``run()`` checks it before every step.
 """
 
 from __future__ import annotations
@@ -28,6 +31,53 @@ from .problems import Problem, to_array
 from .stopping import Observation, build_rule
 
 GUARD_EVERY = 50  # steps between snapshots of the last good weights and optimiser state
+
+
+class _Fetch:
+    """Device values on their way to the host: a non-blocking copy into pinned memory plus an event on
+    CUDA; elsewhere the tensor itself (the CPU has nothing to wait for; MPS copies when read)."""
+
+    def __init__(self, t: torch.Tensor) -> None:
+        self._event = None
+        if t.device.type == "cuda":
+            self._host = torch.empty(t.shape, dtype=t.dtype, pin_memory=True)
+            self._host.copy_(t, non_blocking=True)
+            self._event = torch.cuda.Event()
+            self._event.record()
+        else:
+            self._host = t
+
+    def ready(self) -> bool:
+        return self._event is None or bool(self._event.query())
+
+    def tensor(self) -> torch.Tensor:
+        if self._event is not None:
+            self._event.synchronize()
+        return self._host.cpu()
+
+
+class FrameFetch(_Fetch):
+    """A display frame on its way to the host; ``ready()`` never waits, ``array()`` may."""
+
+    def __init__(self, iteration: int, rgba: torch.Tensor) -> None:
+        super().__init__(rgba)
+        self.iteration = iteration
+
+    def array(self) -> np.ndarray:
+        return self.tensor().numpy()
+
+
+@dataclass
+class _Pending:
+    """A step whose numbers are still on the device."""
+
+    iteration: int
+    names: tuple[str, ...]  # loss terms, in the order of ``values``
+    values: _Fetch  # total, terms..., [psnr raw, psnr average], [signal]
+    has_psnr: bool
+    has_signal: bool
+    output: torch.Tensor
+    average: torch.Tensor
 
 
 @dataclass(frozen=True)
@@ -109,6 +159,12 @@ class Engine:
         self._peak: tuple[int, float] | None = None
         self._good: dict[str, Any] | None = None
         self._good_loss = float("inf")
+        self._candidate: tuple[int, dict[str, Any]] | None = None  # a snapshot waiting for its loss
+        self._pending: _Pending | None = None
+        ov = cfg.speed.overlap
+        self.overlap = ov == "on" or (ov == "auto" and self.device.type in ("cuda", "mps"))
+        # float64 keeps the stopping signal's small differences; MPS has none
+        self._fetch_dtype = torch.float32 if self.device.type == "mps" else torch.float64
         self.stop_requested = False  # the rule asked to stop (auto stop decides whether run() obeys)
 
     # ----- set-up helpers -----------------------------------------------------------------------
@@ -171,8 +227,10 @@ class Engine:
         h, w = self.problem.size
         return full[..., :h, :w].float()  # padding sits at the bottom and right
 
-    def step(self) -> StepReport:
-        """One optimisation step; raises OutOfMemoryError (state kept) when the device runs out."""
+    def step(self) -> StepReport | None:
+        """One optimisation step; raises OutOfMemoryError (state kept) when the device runs out.
+
+        Returns this step's report, or with ``overlap`` the previous step's (None after the first)."""
         t0 = time.perf_counter()
         cfg = self.config
         try:
@@ -207,26 +265,46 @@ class Engine:
             self._ema_decay *= w
             self._avg = self._corrected_average(x)
             self._out = x
-            scalars = [loss.detach().float(), *(t.detach().float() for t in terms.values())]
+            self._capture()
+            signal = self.rule.measure(Observation(
+                iteration=self.iteration, output=x, observed=self.y, data_loss=terms["data"].detach(),
+                probe=self._probe if cfg.input_code == "observed" else None, input_shape=tuple(self.z.shape)))
+            scalars = [loss.detach(), *(t.detach() for t in terms.values())]
             if self.gt is not None:
                 scalars += [psnr_t(x, self.gt), psnr_t(self._avg, self.gt)]
-            values = torch.stack(scalars).tolist()  # the step's one host-device sync
-        total = values[0]
-        term_values = dict(zip(terms, values[1:1 + len(terms)]))
+            if signal is not None:
+                scalars.append(signal)
+            values = torch.stack([v.to(self._fetch_dtype) for v in scalars])
+        pending = _Pending(self.iteration, tuple(terms), _Fetch(values), self.gt is not None, signal is not None,
+                           x, self._avg)
+        if self.overlap:
+            pending, self._pending = self._pending, pending
+        if pending is None:
+            return None
+        return self._settle(pending, time.perf_counter() - t0)
+
+    def flush(self) -> StepReport | None:
+        """Settle the step whose numbers are still on their way (``overlap``); None when there is none."""
+        pending, self._pending = self._pending, None
+        return self._settle(pending, 0.0) if pending is not None else None
+
+    def _settle(self, p: _Pending, seconds: float) -> StepReport:
+        """Read a step's numbers (the step's one wait for the device) and let the guard and the rule act."""
+        values = p.values.tensor().tolist()
+        n = len(p.names)
+        total, term_values = values[0], dict(zip(p.names, values[1:1 + n]))
         p_raw = p_avg = None
-        if self.gt is not None:
-            p_raw, p_avg = values[-2], values[-1]
+        if p.has_psnr:
+            p_raw, p_avg = values[1 + n], values[2 + n]
             if self._peak is None or p_raw > self._peak[1]:
-                self._peak = (self.iteration, p_raw)
-        restored = self._guard(term_values["data"])
-        verdict = self.rule.observe(Observation(
-            iteration=self.iteration, output=x, observed=self.y, data_loss=term_values["data"],
-            probe=self._probe if cfg.input_code == "observed" else None, input_shape=tuple(self.z.shape)))
+                self._peak = (p.iteration, p_raw)
+        restored = self._guard(p.iteration, term_values["data"])
+        verdict = self.rule.decide(p.iteration, values[-1] if p.has_signal else None)
         if verdict.new_best:  # both are fresh tensors each step, never written in place: no copy needed
-            self._pick = (self.iteration, x, self._avg)
+            self._pick = (p.iteration, p.output, p.average)
         self.stop_requested = bool(verdict.stop)
-        return StepReport(self.iteration, total, term_values, p_raw, p_avg, verdict.signal,
-                          verdict.best_iteration, time.perf_counter() - t0, restored, cfg.seed)
+        return StepReport(p.iteration, total, term_values, p_raw, p_avg, verdict.signal,
+                          verdict.best_iteration, seconds, restored, self.config.seed)
 
     def _corrected_average(self, current: torch.Tensor) -> torch.Tensor:
         """The running average as a fresh tensor (the pick keeps it without copying); with weight 0 it is
@@ -238,7 +316,19 @@ class Engine:
         with torch.no_grad():
             return self._generate(self.z + b.to(self.z.dtype).contiguous(memory_format=self._mem))
 
-    def _guard(self, data_loss: float) -> bool:
+    def _capture(self) -> None:
+        """Snapshot the weights, Adam's state and the average every GUARD_EVERY steps (device copies, queued
+        like the step); the snapshot becomes the guard's 'last good' once its step's loss is known."""
+        first = self._good is None and self._candidate is None
+        if self.config.guard and (first or self.iteration % GUARD_EVERY == 0):
+            self._candidate = (self.iteration, {
+                "net": copy.deepcopy(self.net.state_dict()),
+                "opt": copy.deepcopy(self.optimizer.state_dict()),
+                "ema": self._ema.clone() if self._ema is not None else None,
+                "ema_decay": self._ema_decay,
+            })
+
+    def _guard(self, iteration: int, data_loss: float) -> bool:
         """Divergence guard: on a loss jump, restore the last good weights *and* Adam's state."""
         cfg = self.config
         if not cfg.guard:
@@ -249,15 +339,11 @@ class Engine:
             self._ema = self._good["ema"].clone()
             self._ema_decay = self._good["ema_decay"]
             self._avg = self._corrected_average(self._avg)
+            self._candidate = None
             return True
-        if self._good is None or self.iteration % GUARD_EVERY == 0:
-            self._good = {
-                "net": copy.deepcopy(self.net.state_dict()),
-                "opt": copy.deepcopy(self.optimizer.state_dict()),
-                "ema": self._ema.clone() if self._ema is not None else None,
-                "ema_decay": self._ema_decay,
-            }
-            self._good_loss = data_loss
+        if self._candidate is not None and self._candidate[0] == iteration:
+            self._good, self._good_loss = self._candidate[1], data_loss
+            self._candidate = None
         return False
 
     def _oom_error(self) -> OutOfMemoryError:
@@ -283,12 +369,18 @@ class Engine:
                 reason = "cancelled"
                 break
             rep = self.step()
-            reports.append(rep)
-            if on_report is not None:
-                on_report(rep)
+            if rep is not None:
+                reports.append(rep)
+                if on_report is not None:
+                    on_report(rep)
             if self.stop_requested and self.config.auto_stop:
                 reason = "rule"
                 break
+        last = self.flush()
+        if last is not None:
+            reports.append(last)
+            if on_report is not None:
+                on_report(last)
         n = self.iteration - start
         return RunResult(n, reason, self.pick_iteration,
                          *(self._peak if self._peak else (None, None)),
@@ -342,10 +434,15 @@ class Engine:
 
     def frame(self, which: str = "raw") -> np.ndarray:
         """A contiguous HxWx4 RGBA uint8 copy for display (pyqtgraph's fastest path)."""
+        return self.request_frame(which).array()
+
+    def request_frame(self, which: str = "raw") -> FrameFetch:
+        """Start copying a display frame of the newest iterate to the host without waiting for the device
+        (pinned memory on CUDA); poll ``ready()`` and take ``array()``, an owned HxWx4 uint8 array."""
         with torch.no_grad():
             t = self._tensor(which)[0]
             if t.shape[0] == 1:
                 t = t.expand(3, -1, -1)
             rgb = (t * 255.0).round_().to(torch.uint8)
             alpha = torch.full_like(rgb[:1], 255)
-            return torch.cat([rgb, alpha]).permute(1, 2, 0).contiguous().cpu().numpy()
+            return FrameFetch(self.iteration, torch.cat([rgb, alpha]).permute(1, 2, 0).contiguous())

@@ -5,6 +5,11 @@ whose minimum marks the peak, keeps the iteration of that minimum, and says stop
 observations pass without a new one. The engine keeps a copy of the iterate whenever a verdict says
 ``new_best``, so a rule itself never stores full-resolution images.
 
+A rule works in two halves so that the engine never waits for the device inside its loop: ``measure``
+returns the signal as a 0-d tensor on the iterate's device (queued work, no host-device sync) and
+``decide`` turns its value, fetched later together with the step's other numbers, into a verdict.
+``observe`` does both at once.
+
 Rules: ``fixed`` (latest iterate, no signal), ``es-wmv`` and ``es-emv`` (Wang et al., "Early Stopping for
 Deep Image Prior": windowed / exponential moving variance of the iterates) and ``sure`` (Stein's unbiased
 risk estimate for Gaussian denoising with a Monte-Carlo divergence, Ramani et al. 2008).
@@ -35,7 +40,7 @@ class Observation:
     iteration: int
     output: torch.Tensor
     observed: torch.Tensor
-    data_loss: float
+    data_loss: float | torch.Tensor  # a 0-d tensor from the engine: reading it would wait for the device
     probe: Callable[[torch.Tensor], torch.Tensor] | None = None
     input_shape: tuple[int, ...] | None = None
 
@@ -55,8 +60,17 @@ class StoppingRule:
 
     name: str = ""
 
-    def observe(self, obs: Observation) -> Verdict:
+    def measure(self, obs: Observation) -> torch.Tensor | None:
+        """The signal for this iterate as a 0-d tensor on its device, or None (no signal yet)."""
+        return None
+
+    def decide(self, iteration: int, signal: float | None) -> Verdict:
+        """The verdict once the signal's value is on the host; called in iteration order."""
         raise NotImplementedError
+
+    def observe(self, obs: Observation) -> Verdict:
+        t = self.measure(obs)
+        return self.decide(obs.iteration, None if t is None else float(t))
 
     def reset(self) -> None:
         """Forget everything, ready for a new run."""
@@ -90,8 +104,8 @@ class FixedRule(StoppingRule):
 
     name = "fixed"
 
-    def observe(self, obs: Observation) -> Verdict:
-        return Verdict(None, obs.iteration, True, False)
+    def decide(self, iteration: int, signal: float | None) -> Verdict:
+        return Verdict(None, iteration, True, False)
 
 
 class MinimumRule(StoppingRule):
@@ -102,7 +116,7 @@ class MinimumRule(StoppingRule):
         self.burn_in = int(burn_in)
         self.reset()
 
-    def _signal(self, obs: Observation) -> float | None:
+    def measure(self, obs: Observation) -> torch.Tensor | None:
         raise NotImplementedError
 
     def _reset_signal(self) -> None:
@@ -114,11 +128,10 @@ class MinimumRule(StoppingRule):
         self._since_best = 0
         self._reset_signal()
 
-    def observe(self, obs: Observation) -> Verdict:
-        signal = self._signal(obs)
-        new_best = signal is not None and obs.iteration > self.burn_in and signal < self._best_value
+    def decide(self, iteration: int, signal: float | None) -> Verdict:
+        new_best = signal is not None and iteration > self.burn_in and signal < self._best_value
         if new_best:
-            self._best_value, self._best_iteration, self._since_best = signal, obs.iteration, 0
+            self._best_value, self._best_iteration, self._since_best = signal, iteration, 0
         elif self._best_iteration is not None:
             self._since_best += 1
         stop = self._best_iteration is not None and self._since_best >= self.patience
@@ -126,14 +139,15 @@ class MinimumRule(StoppingRule):
 
 
 class _Subset:
-    """Flattens an iterate to float32 on the CPU, keeping a fixed seeded random subset when it is large.
+    """Flattens an iterate to float32, keeping a fixed seeded random subset when it is large.
 
     A random subset rather than an area-downscaled copy: the noise the network starts to reproduce is high
     frequency, and a k x k box average divides its variance by about k^2, flattening exactly the rise the
     rule must see. Each sampled value keeps its full variation, so the subset's variance is an unbiased
     estimate of the whole image's. The subset is fixed (seed 0) because the window compares the same
-    pixels across steps. The reduced copy goes to the CPU, so the rules' float64 state works on any device
-    (MPS has no float64) and takes no device memory; only the index (8 bytes a value) lives on the device.
+    pixels across steps. The reduced copy stays on the iterate's device (copying it to the host would be a
+    sync every step), except on MPS, which has no float64 for the rules' running sums: there it goes to
+    the CPU.
     """
 
     def __init__(self, max_values: int) -> None:
@@ -153,7 +167,8 @@ class _Subset:
             if self.index.device != flat.device:
                 self.index = self.index.to(flat.device)
             flat = flat.index_select(0, self.index)
-        return flat.to("cpu", torch.float32, copy=True)
+        home = torch.device("cpu") if flat.device.type == "mps" else flat.device
+        return flat.to(home, torch.float32, copy=True)
 
     @staticmethod
     def _draw(numel: int, k: int) -> torch.Tensor:
@@ -202,12 +217,12 @@ class WMVRule(MinimumRule):
         self._s1 = self._s2 = torch.zeros(0, dtype=torch.float64)
         self._count = 0
 
-    def _signal(self, obs: Observation) -> float | None:
+    def measure(self, obs: Observation) -> torch.Tensor | None:
         x = self._subset(obs.output)
         if self._buf is None:
-            self._buf = torch.zeros(self.window, x.numel(), dtype=torch.float32)
-            self._s1 = torch.zeros(x.numel(), dtype=torch.float64)
-            self._s2 = torch.zeros(x.numel(), dtype=torch.float64)
+            self._buf = torch.zeros(self.window, x.numel(), dtype=torch.float32, device=x.device)
+            self._s1 = torch.zeros(x.numel(), dtype=torch.float64, device=x.device)
+            self._s2 = torch.zeros(x.numel(), dtype=torch.float64, device=x.device)
         pos = self._count % self.window
         if self._count >= self.window:
             old = self._buf[pos].double()
@@ -224,7 +239,7 @@ class WMVRule(MinimumRule):
         if self._count < self.window:
             return None
         mean = self._s1 / self.window
-        return float((self._s2 / self.window - mean * mean).clamp_min(0).mean())
+        return (self._s2 / self.window - mean * mean).clamp_min(0).mean()
 
     @property
     def memory_bytes(self) -> int:
@@ -256,18 +271,19 @@ class EMVRule(MinimumRule):
     def _reset_signal(self) -> None:
         self._subset = _Subset(self.max_pixels)
         self._ema: torch.Tensor | None = None
-        self._emv = 0.0
+        self._emv: torch.Tensor | None = None
         self._count = 0
 
-    def _signal(self, obs: Observation) -> float | None:
+    def measure(self, obs: Observation) -> torch.Tensor | None:
         x = self._subset(obs.output).double()
         self._count += 1
         if self._ema is None:
             self._ema = x
+            self._emv = torch.zeros((), dtype=torch.float64, device=x.device)
             return None
         delta = x - self._ema
         a = self.alpha
-        self._emv = (1 - a) * (self._emv + a * float((delta * delta).mean()))
+        self._emv = (1 - a) * (self._emv + a * (delta * delta).mean())
         self._ema += a * delta
         return self._emv if self._count > self.warm_up else None
 
@@ -330,7 +346,7 @@ class SureRule(MinimumRule):
         self._eps: float | None = None
         self._gen: torch.Generator | None = None
 
-    def _signal(self, obs: Observation) -> float | None:
+    def measure(self, obs: Observation) -> torch.Tensor | None:
         x, y = obs.output.detach(), obs.observed
         if obs.probe is None:
             raise ConfigError("sure needs the network input to be the observed photo: set input code 'observed'")
@@ -339,7 +355,7 @@ class SureRule(MinimumRule):
                               f"{tuple(y.shape)} differ; choose es-wmv or es-emv")
         if self._sigma is None:
             self._sigma = self.sigma if self.sigma > 0 else estimate_noise_sigma(y)
-            self._eps = self.epsilon * max(float(y.abs().max()), 1e-6)
+            self._eps = self.epsilon * max(float(y.abs().max()), 1e-6)  # once: the photo never changes
             self._gen = torch.Generator(device=x.device).manual_seed(0)
         assert self._eps is not None
         shape = tuple(obs.input_shape or y.shape)
@@ -352,9 +368,9 @@ class SureRule(MinimumRule):
             raise ConfigError(f"sure needs the network input to have the photo's channels; input {shape}, "
                               f"output {tuple(diff.shape)}: set input code 'observed'")
         n = x.numel()
-        div = float((b_out.double() * diff.double()).sum()) / (2 * self._eps)
+        div = (b_out.double() * diff.double()).sum() / (2 * self._eps)
         s2 = self._sigma**2
-        return float(((y - x).double() ** 2).mean()) - s2 + 2 * s2 * div / n
+        return ((y - x).double() ** 2).mean() - s2 + 2 * s2 * div / n
 
 
 def build_rule(name: str, params: dict | None = None) -> StoppingRule:

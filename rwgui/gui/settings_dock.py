@@ -8,6 +8,8 @@ the person's choice of stopping rule, loss prior and device survives a preset ch
 
 from __future__ import annotations
 
+import dataclasses
+
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
@@ -15,7 +17,7 @@ from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QPushButton, QScrollArea, QVBoxLayout, QWidget,
 )
 
-from ..core.config import PRESETS, RUN_PARAMS, RunConfig, SpeedConfig, preset, preset_name
+from ..core.config import PRESETS, RUN_PARAMS, SPEED_PARAMS, RunConfig, SpeedConfig, preset, preset_name
 from ..core.device import available_devices
 from ..core.lossprior import LOSS_PRIORS
 from ..core.priors import PRIORS
@@ -103,6 +105,8 @@ class SettingsPanel(QScrollArea):
         lay.addWidget(_box("Stopping rule", stop_w, body))
         self.loss_form = VariantForm(LOSS_PRIORS, "Network", body, allow_none=True)
         lay.addWidget(_box("Random-weights loss prior", self.loss_form, body))
+        self.speed_form = ParamForm(SPEED_PARAMS, body, visible=2)
+        lay.addWidget(_box("Speed (results stay the same)", self.speed_form, body))
         lay.addStretch(1)
         self.setWidget(body)
 
@@ -110,13 +114,12 @@ class SettingsPanel(QScrollArea):
         self.factor_combo.currentIndexChanged.connect(self._on_task)
         self.preset_combo.activated.connect(self._on_preset_chosen)
         self.reset_button.clicked.connect(self.reset_to_preset)
-        for w in (self.prior_form, self.run_form, self.stop_form, self.loss_form):
+        for w in (self.prior_form, self.run_form, self.stop_form, self.loss_form, self.speed_form):
             w.changed.connect(self.changed)
         self.auto_stop.toggled.connect(self.changed)
         self.device_combo.currentIndexChanged.connect(self.changed)
         self.stop_form.set_variant(DEFAULT_STOP)
         self._hole_fraction: float | None = None
-        self._speed = SpeedConfig()
         self._fill_presets()
         self.apply_preset(self.preset_combo.currentText())
 
@@ -137,13 +140,13 @@ class SettingsPanel(QScrollArea):
             task=self.task(), preset=self.preset_combo.currentText(), factor=self.factor(),
             prior=prior, prior_params=prior_params, stop=stop, stop_params=stop_params,
             auto_stop=self.auto_stop.isChecked(), loss_prior=loss, loss_prior_params=loss_params,
-            device=self.device_combo.currentData(), speed=self._speed, **values,
+            device=self.device_combo.currentData(), speed=SpeedConfig(**self.speed_form.values()), **values,
         ).validated()
 
     def set_config(self, cfg: RunConfig) -> None:
         """Show ``cfg`` in every form (a loaded settings file, a preset, a test)."""
         cfg = cfg.validated()
-        self._speed = cfg.speed  # no form for these: kept as given (a loaded settings file, the screenshot)
+        self.speed_form.set_values(dataclasses.asdict(cfg.speed))
         for combo, value in ((self.task_combo, cfg.task), (self.factor_combo, cfg.factor)):
             i = combo.findData(value)
             if i >= 0:

@@ -167,6 +167,7 @@ class RunWorker(QObject):
         t_report = t_frame = t_pick = t_avg = 0.0
         report_dt, frame_dt = 1.0 / req.report_hz, 1.0 / req.frame_hz
         sent_pick: int | None = None
+        frame = None  # a frame on its way from the device (never waited for inside the loop)
         reason = "completed"
         t_loop = time.perf_counter()
         paused = 0.0
@@ -175,6 +176,7 @@ class RunWorker(QObject):
                 reason = "stopped"
                 break
             if not self._go.is_set():
+                self._add(batch, engine.flush())
                 self._flush(batch)
                 self.paused_changed.emit(rid, True)
                 tp = time.perf_counter()
@@ -185,25 +187,31 @@ class RunWorker(QObject):
             ts = time.perf_counter()
             rep = engine.step()
             self._step_seconds += time.perf_counter() - ts
-            batch.append(rep)
             now = time.perf_counter()
-            if req.keep.wants(rep.iteration):
-                self._keep(engine, "raw", rep.iteration)
+            if frame is not None and frame.ready():
+                self.frame_ready.emit(rid, frame.iteration, frame.array())
+                frame = None
+            if frame is None and now - t_frame >= frame_dt:
+                t_frame = now
+                frame = engine.request_frame(self._view())
+            if req.keep.wants(engine.iteration):  # images are the newest step's; reports may lag one step
+                self._keep(engine, "raw", engine.iteration)
+            if now - t_avg >= req.average_every_s:
+                t_avg = now
+                self._keep(engine, "average", engine.iteration)
+            if rep is None:  # overlap: this step's numbers arrive with the next one
+                continue
+            batch.append(rep)
             if rep.best_iteration is not None and rep.best_iteration != sent_pick and now - t_pick >= req.pick_every_s:
                 sent_pick, t_pick = rep.best_iteration, now
                 self._keep(engine, "pick", rep.best_iteration)
-            if now - t_avg >= req.average_every_s:
-                t_avg = now
-                self._keep(engine, "average", rep.iteration)
-            if now - t_frame >= frame_dt:
-                t_frame = now
-                self.frame_ready.emit(rid, rep.iteration, engine.frame(self._view()))
             if now - t_report >= report_dt:
                 t_report = now
                 self._flush(batch)
             if engine.stop_requested and req.config.auto_stop:
                 reason = "rule"
                 break
+        self._add(batch, engine.flush())
         self._flush(batch)
         self._loop_seconds = time.perf_counter() - t_loop - paused
         if engine.iteration > 0:
@@ -213,6 +221,11 @@ class RunWorker(QObject):
 
     def _view(self) -> str:
         return "average" if self.live_view == "average" else "raw"
+
+    @staticmethod
+    def _add(batch: list, rep: Any) -> None:
+        if rep is not None:
+            batch.append(rep)
 
     def _flush(self, batch: list) -> None:
         if batch:

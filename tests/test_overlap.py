@@ -1,0 +1,71 @@
+"""Overlapped fetching (the engine reads a step's numbers during the next step) changes nothing but timing.
+
+On the CPU there is nothing to overlap, so ``overlap='on'`` is forced here to exercise the code path that
+CUDA takes by default: same reports, same pick, same images, same guard, one step later.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+from rwgui.core.config import SpeedConfig
+from tests.test_engine import small_engine
+
+
+def _engine(overlap: str, iterations: int = 30):
+    return small_engine(iterations=iterations, stop="es-wmv", stop_params={"window": 4, "patience": 10000},
+                        speed=SpeedConfig(channels_last=False, precision="float32", overlap=overlap))
+
+
+def test_overlapped_run_reports_the_same_numbers_and_pick():
+    plain, lagged = _engine("off"), _engine("on")
+    assert lagged.overlap and not plain.overlap
+    a, b = plain.run(), lagged.run()
+    assert [r.iteration for r in b.reports] == list(range(1, 31))  # every step reported, in order, flushed
+    for ra, rb in zip(a.reports, b.reports):
+        assert rb.loss == pytest.approx(ra.loss, rel=1e-6)
+        assert rb.psnr == pytest.approx(ra.psnr, rel=1e-6)
+        assert (ra.signal is None) == (rb.signal is None)
+        if ra.signal is not None:
+            assert rb.signal == pytest.approx(ra.signal, rel=1e-5)
+        assert rb.best_iteration == ra.best_iteration
+    assert b.pick_iteration == a.pick_iteration is not None
+    np.testing.assert_allclose(lagged.image("pick_average"), plain.image("pick_average"), atol=1e-5)
+
+
+def test_overlapped_step_reports_the_previous_step_and_flush_the_last():
+    eng = _engine("on")
+    assert eng.step() is None  # the first step's numbers are still "on the device"
+    assert eng.step().iteration == 1
+    assert eng.step().iteration == 2
+    assert eng.flush().iteration == 3
+    assert eng.flush() is None
+
+
+def test_frame_request_gives_an_owned_rgba_frame():
+    eng = _engine("on")
+    eng.step()
+    fetch = eng.request_frame("raw")
+    assert fetch.ready() and fetch.iteration == 1
+    rgba = fetch.array()
+    assert rgba.dtype == np.uint8 and rgba.shape[2] == 4 and rgba.flags.c_contiguous
+    assert (rgba[..., 3] == 255).all()
+    eng.step()
+    assert not np.array_equal(eng.frame("raw"), rgba)  # a later iterate; the earlier frame is untouched
+
+
+def test_guard_restores_under_overlap():
+    eng = _engine("on", iterations=100)
+    for _ in range(60):
+        eng.step()
+    good = eng._good
+    assert good is not None
+    with torch.no_grad():  # wreck the weights: the next loss jumps
+        for p in eng.net.parameters():
+            p.add_(torch.randn_like(p) * 5)
+    eng.step()  # computes the wrecked step; its report is still pending
+    assert eng.step().restored  # the wrecked step's report arrives and the guard restores
+    for k, v in eng.net.state_dict().items():
+        assert torch.equal(v, good["net"][k]), k
+    # the step computed while the wrecked report was in flight is restored once more, then the run goes on
+    assert [eng.step().restored for _ in range(3)] == [True, False, False]
