@@ -2,7 +2,13 @@
 
 Every flag beyond the fixed ones is generated from the registries' parameter specs: prior parameters
 by name (``--num-scales``), stopping-rule parameters as ``--stop-NAME``, loss-prior parameters as
-``--loss-prior-NAME``, run settings by name (``--lr``). A user error prints one line and exits 2.
+``--loss-prior-NAME``, run settings by name (``--lr``), what to do when the run does not fit in memory
+(``--working-size``, ``--memory-budget``, ``--crop-margin``, from :mod:`rwgui.core.working_size`).
+A user error prints one line and exits 2.
+
+``--working-size downscale`` writes denoising and super-resolution results at the working size (upscaling
+would add blur, not detail) and inpainting results at full size (the holes of the full photo are filled from
+the upscaled result); ``crop`` always writes the full photo with the restored crop pasted in.
 """
 
 from __future__ import annotations
@@ -19,11 +25,13 @@ import cv2
 import numpy as np
 
 from .core import imageio
-from .core.config import PRECISIONS, PRESETS, RUN_PARAMS, TASKS, RunConfig, SpeedConfig, preset, preset_name
-from .core.errors import ConfigError, RwguiError
+from .core.config import PRESETS, RUN_PARAMS, SPEED_PARAMS, TASKS, RunConfig, SpeedConfig, preset, preset_name
+from .core.errors import ConfigError, OutOfMemoryError, RwguiError
 from .core.metrics import psnr
 from .core.params import Param, Registry
 from .core.problems import Problem, denoise_problem, hole_fraction, inpaint_problem, sr_problem, to_array
+from .core.working_size import WORKING_PARAMS, Working, WorkingPlan, choose_working, plan_for_problem, to_full, \
+    working_problem
 
 FIXED = ("iterations", "seed", "device")  # run params with their own hand-written flags below
 
@@ -81,17 +89,17 @@ def build_parser() -> argparse.ArgumentParser:
                     help="write the running average at the rule's pick (default) or the raw iterate there")
     ap.add_argument("--report", help="write a JSON report (settings, trace, peak, stop) here")
     ap.add_argument("--quiet", action="store_true", help="no progress line")
-    speed = ap.add_argument_group("speed")
-    speed.add_argument("--precision", choices=PRECISIONS, help="auto = bfloat16 where the device does it natively")
-    speed.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
-                       help="channels-last memory format (faster convolutions)")
-    speed.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None, help="torch.compile the net")
-    speed.add_argument("--threads", type=int, help="CPU threads (0 = all cores)")
     seen: set[str] = set()
+    speed = ap.add_argument_group("speed (each speed-up can be turned off)")
+    for p in SPEED_PARAMS:
+        _add_param_flag(speed, p, "", seen)
     run = ap.add_argument_group("run settings")
     for p in RUN_PARAMS:
         if p.name not in FIXED:
             _add_param_flag(run, p, "", seen)
+    fit = ap.add_argument_group("working size (when the run does not fit in memory)")
+    for p in WORKING_PARAMS:
+        _add_param_flag(fit, p, "", seen)
     for _, reg, prefix in _registries():
         group = ap.add_argument_group(f"{reg.kind} parameters ({', '.join(reg.names())})")
         for variant in reg:
@@ -145,8 +153,8 @@ def make_config(args: argparse.Namespace, problem_hint: float | None) -> RunConf
             changes[field + "_params"] = {**dict(getattr(cfg, field + "_params")), **over}
     if args.no_auto_stop:
         changes["auto_stop"] = False
-    speed = {k: getattr(args, k) for k in ("precision", "channels_last", "compile", "threads")
-             if getattr(args, k) is not None}
+    speed = {p.name: getattr(args, _dest("", p.name)) for p in SPEED_PARAMS
+             if getattr(args, _dest("", p.name)) is not None}
     if speed:
         changes["speed"] = SpeedConfig(**{**cfg.speed.__dict__, **speed})
     return cfg.replace(**changes).validated()
@@ -231,6 +239,34 @@ def build_report(args: argparse.Namespace, cfg: RunConfig, engine: Any, result: 
     return out
 
 
+def _working_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The working-size flags, coerced against their specs (defaults where not given)."""
+    out = {}
+    for p in WORKING_PARAMS:
+        value = getattr(args, _dest("", p.name), None)
+        out[p.name] = p.default if value is None else p.coerce(value)
+    return out
+
+
+def fit_to_memory(args: argparse.Namespace, problem: Problem, cfg: RunConfig) -> tuple[Working, WorkingPlan]:
+    """Plan the run against the memory budget and pick the working size --working-size asks for.
+
+    A refusal names the flag values that would work, so the one-line error says what to type next.
+    """
+    opts = _working_options(args)
+    budget: int | str = int(opts["memory_budget"] * 2**20) if opts["memory_budget"] > 0 else "auto"
+    plan = plan_for_problem(problem, cfg, budget, opts["crop_margin"])
+    try:
+        return choose_working(plan, opts["working_size"]), plan
+    except OutOfMemoryError as exc:
+        ways = [m for m, ok in (("crop", plan.crop_box is not None), ("downscale", plan.downscale_size is not None))
+                if ok]
+        if not ways:
+            raise
+        hint = " or ".join(f"--working-size {m}" for m in ([*ways, "auto"] if len(ways) == 2 else ways))
+        raise type(exc)(f"{exc}; run again with {hint}") from None
+
+
 def _write_result(path: str, img: np.ndarray, photo: imageio.Image, size: tuple[int, int]) -> None:
     alpha = photo.alpha
     if alpha is not None and alpha.shape != size:
@@ -250,6 +286,14 @@ def run(argv: Sequence[str] | None = None) -> int:
         raise ConfigError(f"cannot write {out_path}: use one of {', '.join(imageio.WRITE_EXTENSIONS)}")
     if args.save_config:
         cfg.save(args.save_config)
+    working, plan = fit_to_memory(args, problem, cfg)
+    full_problem, problem = problem, working_problem(problem, working)
+    if working.mode != "full":
+        written = {"crop": "pasted back into the full photo"}.get(
+            working.mode, "upscaled into the holes of the full photo" if working.writes_full_size
+            else "written at that size")
+        print(f"rwgui-restore: {plan.sentence}; working at {working.describe()} (the result is {written})",
+              file=sys.stderr)
     engine = Engine(problem, cfg)
     progress = Progress(cfg.iterations, not args.quiet)
     seen: list[Any] = []
@@ -266,10 +310,13 @@ def run(argv: Sequence[str] | None = None) -> int:
                            *(engine.peak or (None, None)), (time.perf_counter() - t0) / max(len(seen), 1), seen)
     if result.reports:
         progress.update(result.reports[-1], final=True)
-    _write_result(out_path, engine.image("pick_average" if args.result == "average" else "pick"), photo,
-                  problem.size)
+    restored = engine.image("pick_average" if args.result == "average" else "pick")
+    mask = None if full_problem.mask is None else full_problem.mask[0, 0].numpy()
+    restored = to_full(restored, working, photo.pixels, mask)
+    _write_result(out_path, restored, photo, restored.shape[:2])
     if args.report:
         report = build_report(args, cfg, engine, result, problem)
+        report["working_size"] = {**working.to_dict(), "needed_mb": plan.needed_mb, "budget_mb": plan.budget_mb}
         _write_json(args.report, report)
     if not args.quiet:
         print(f"wrote {out_path} ({engine.iteration} iterations, stop: {result.stop_reason}, "

@@ -57,5 +57,5 @@ def test_estimate_grows_with_area_and_fitting_size_fits():
 def test_run_too_large_for_the_device_is_refused_with_a_working_size(monkeypatch):
     monkeypatch.setattr("rwgui.core.memory.available_bytes", lambda device: 300 * 2**20)
     img = np.zeros((600, 800, 3), np.float32)
-    with pytest.raises(OutOfMemoryError, match=r"working size of about \d+x\d+"):
+    with pytest.raises(OutOfMemoryError, match=r"downscaled to \d+x\d+ it fits.*--working-size"):
         Engine(denoise_problem(img), preset("denoise"))

@@ -67,3 +67,21 @@ def default_threads(gui: bool = False) -> int:
     """All cores headless; one fewer under a GUI so the window stays responsive."""
     cores = os.cpu_count() or 1
     return max(1, cores - 1) if gui else cores
+
+
+def precision_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype a run with ``precision`` uses on ``device`` (None = float32).
+
+    The same choice as ``Engine._pick_precision``: the memory planner must estimate what the engine will run.
+    """
+    if precision == "float32":
+        return None
+    if precision == "bfloat16":
+        return torch.bfloat16
+    if precision == "float16":
+        return torch.float16 if device.type != "cpu" else torch.bfloat16
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
+    if device.type == "cpu" and cpu_has_native_bf16():
+        return torch.bfloat16
+    return None

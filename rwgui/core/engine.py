@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from .config import RunConfig
-from .device import cpu_has_native_bf16, describe, resolve_device
+from .device import describe, precision_dtype, resolve_device
 from .errors import OutOfMemoryError, RwguiError
 from .lossprior import build_loss_prior, total_variation
 from .metrics import psnr_t
@@ -169,38 +169,17 @@ class Engine:
 
     # ----- set-up helpers -----------------------------------------------------------------------
     def _pick_precision(self) -> torch.dtype | None:
-        p = self.config.speed.precision
-        if p == "float32":
-            return None
-        if p == "bfloat16":
-            return torch.bfloat16
-        if p == "float16":
-            return torch.float16 if self.device.type != "cpu" else torch.bfloat16
-        if self.device.type == "cuda":
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
-        if self.device.type == "cpu" and cpu_has_native_bf16():
-            return torch.bfloat16
-        return None
+        return precision_dtype(self.config.speed.precision, self.device)
 
     def _check_memory(self) -> None:
-        """Refuse, with a working size to try, a run that cannot fit (checked above 512x512 only: the probe
-        costs a small forward/backward pass, and smaller runs fit any machine rwgui runs on)."""
-        h, w = self.problem.size
-        if h * w <= 512 * 512:
-            return
-        from .memory import available_bytes, estimate_memory, fitting_size
+        """Refuse, naming the working sizes that fit, a run that cannot fit (the same plan the CLI and the
+        window offer as choices; checked above 512x512 only, where the probe pass is worth its cost)."""
+        from .working_size import plan_for_problem
 
-        free = available_bytes(self.device)
-        if free is None:
-            return
-        c = self.problem.channels
-        est = estimate_memory(self.config, (h, w), c, self.autocast_dtype, self.device.type)
-        if est.total_bytes > 0.9 * free:
-            fh, fw = fitting_size(self.config, (h, w), c, int(0.9 * free), self.autocast_dtype, self.device.type)
-            raise OutOfMemoryError(
-                f"restoring {w}x{h} needs about {est.total_mb:.0f} MB but {self.device_name} has "
-                f"{free / 2**20:.0f} MB free; a working size of about {fw}x{fh} fits (downscale the photo, or "
-                "crop around the damage), or choose a prior with fewer channels")
+        plan = plan_for_problem(self.problem, self.config)
+        if not plan.fits:
+            raise OutOfMemoryError(plan.sentence + " (rwgui-restore --working-size, or the window's offer, "
+                                   "runs at that size)")
 
     def _try_compile(self) -> Callable[[torch.Tensor], torch.Tensor]:
         try:

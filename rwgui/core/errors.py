@@ -34,3 +34,7 @@ class DeviceError(RwguiError):
 
 class OutOfMemoryError(RwguiError):
     """The run does not fit the device's memory; the message offers a working size."""
+
+
+class WorkingSizeError(OutOfMemoryError):
+    """The working size asked for cannot be used (a crop that does not fit, a crop of a task without a mask)."""

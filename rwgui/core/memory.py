@@ -76,27 +76,44 @@ def _total(r: _Rates, size: tuple[int, int], channels: int, device: str) -> Memo
     return MemoryEstimate(activations + r.params + buffers + runtime, activations, r.params)
 
 
+class MemoryModel:
+    """One probe, many sizes: the probe pass is the costly part (~0.5 s on a CPU core for the presets), so a
+    caller that asks about several working sizes (full photo, downscaled, a crop) probes once."""
+
+    def __init__(self, config: RunConfig, channels: int, autocast_dtype: torch.dtype | None = None,
+                 device: str = "cpu") -> None:
+        self._rates = _rates(config, channels, autocast_dtype)
+        self.channels, self.device = channels, device
+
+    def estimate(self, size: tuple[int, int]) -> MemoryEstimate:
+        return _total(self._rates, size, self.channels, self.device)
+
+    def fitting_size(self, size: tuple[int, int], budget_bytes: int) -> tuple[int, int]:
+        """The largest downscaled (h, w), same aspect, whose estimate fits ``budget_bytes`` (16 px at least:
+        the result may still not fit; callers check)."""
+        h, w = size
+        factor = 1.0
+        while factor > 0.01:
+            cand = (max(16, int(h * factor)), max(16, int(w * factor)))
+            if self.estimate(cand).total_bytes <= budget_bytes:
+                return cand
+            factor *= 0.97
+        return max(16, int(h * factor)), max(16, int(w * factor))
+
+
 def estimate_memory(config: RunConfig, size: tuple[int, int], channels: int,
                     autocast_dtype: torch.dtype | None = None, device: str = "cpu") -> MemoryEstimate:
     """Peak bytes of one optimisation step for a restored image of ``size`` (h, w) with ``channels``.
 
     On the CPU this is the growth of the process's resident memory; on CUDA the allocator's peak.
     """
-    return _total(_rates(config, channels, autocast_dtype), size, channels, device)
+    return MemoryModel(config, channels, autocast_dtype, device).estimate(size)
 
 
 def fitting_size(config: RunConfig, size: tuple[int, int], channels: int, budget_bytes: int,
                  autocast_dtype: torch.dtype | None = None, device: str = "cpu") -> tuple[int, int]:
     """The largest downscaled (h, w), same aspect, whose estimate fits ``budget_bytes``."""
-    rates = _rates(config, channels, autocast_dtype)
-    h, w = size
-    factor = 1.0
-    while factor > 0.01:
-        cand = (max(16, int(h * factor)), max(16, int(w * factor)))
-        if _total(rates, cand, channels, device).total_bytes <= budget_bytes:
-            return cand
-        factor *= 0.97
-    return max(16, int(h * factor)), max(16, int(w * factor))
+    return MemoryModel(config, channels, autocast_dtype, device).fitting_size(size, budget_bytes)
 
 
 def available_bytes(device: torch.device) -> int | None:

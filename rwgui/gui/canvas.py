@@ -54,6 +54,7 @@ class ImageView(pg.GraphicsView):
         self.vb.addItem(self._item)
         self.vb.disableAutoRange()
         self._image: np.ndarray | None = None
+        self._place: QRectF | None = None  # where the image lies in view coordinates; None = at the origin, 1:1
         self._title = QLabel(self)
         self._title.setStyleSheet(
             "color: #e8e8e8; background: rgba(0, 0, 0, 140); padding: 2px 6px; border-radius: 3px;"
@@ -68,8 +69,19 @@ class ImageView(pg.GraphicsView):
         new_shape = self._image is None or self._image.shape != img.shape
         self._image = img
         self._item.setImage(img, levels=None)
+        if self._place is not None:
+            self._item.setRect(self._place)  # the scale depends on the image's size: set it again
         if new_shape:
             self.fit()
+
+    def set_placement(self, rect: tuple[float, float, float, float] | None) -> None:
+        """Stretch the image over ``rect`` (x, y, w, h in view coordinates), e.g. a crop where it lies in the
+        photo or a downscaled result over the photo's extent, so that linked views stay aligned."""
+        self._place = None if rect is None else QRectF(*rect)
+        if self._place is None:
+            self._item.resetTransform()
+        elif self._image is not None:
+            self._item.setRect(self._place)
 
     def image(self) -> np.ndarray | None:
         return self._image
@@ -83,7 +95,7 @@ class ImageView(pg.GraphicsView):
         """Show the whole image."""
         size = self.image_size()
         if size is not None:
-            self.vb.setRange(QRectF(0, 0, *size), padding=0.02)
+            self.vb.setRange(self._place or QRectF(0, 0, *size), padding=0.02)
 
     def one_to_one(self) -> None:
         """One image pixel per screen (logical) pixel, keeping the current centre."""
@@ -98,6 +110,8 @@ class ImageView(pg.GraphicsView):
         self.vb.setYLink(other.vb)
 
     def set_title(self, text: str) -> None:
+        if text == self._title.text() and self._title.isVisible() == bool(text):
+            return  # a changed label repaints the view under it (in Python): only when it changes
         self._title.setText(text)
         self._title.adjustSize()
         self._title.setVisible(bool(text))

@@ -19,6 +19,7 @@ from ..core import imageio
 from ..core.errors import RwguiError
 from ..core.history import IterateHistory, KeepSchedule
 from ..core.problems import hole_fraction
+from ..core.working_size import working_problem
 from .actions import build_actions
 from .canvas import CompareView, ImageView, MaskCanvas
 from .document import Photo, build_problem, display_image, open_photo, sample_photo, with_ground_truth
@@ -30,11 +31,12 @@ from .status import RunStatus
 from .timeline import TimelineWidget
 from .window_io import WindowIO
 from .worker import KeptImage, RunController, RunSummary
+from .working import WorkingSize
 
 __all__ = ["MainWindow"]
 
 
-class MainWindow(WindowIO, QMainWindow):
+class MainWindow(WindowIO, WorkingSize, QMainWindow):
     """rwgui's studio window. ``sample_size`` crops the bundled sample (tests use small crops)."""
 
     def __init__(self, photo: str | None = None, *, mask: str | None = None, task: str | None = None,
@@ -83,7 +85,7 @@ class MainWindow(WindowIO, QMainWindow):
         self.status = RunStatus(self.statusBar())
         self.lab = LabHookup(self)
         # the timeline redraws thumbnails in Python: twice a second is enough and leaves the GIL to the run
-        self._sync_timer = QTimer(self, singleShot=True, interval=500, timeout=self.timeline.sync)
+        self._sync_timer = QTimer(self, singleShot=True, interval=1000, timeout=self.timeline.sync)
 
         c = self.controller
         c.run_started.connect(self._on_run_started)
@@ -272,23 +274,31 @@ class MainWindow(WindowIO, QMainWindow):
 
     # ----- run ----------------------------------------------------------------------------------------
     def start(self) -> int | None:
-        """Snapshot photo, mask and settings, and start a run (the previous one, if any, is stopped)."""
+        """Snapshot photo, mask and settings, and start a run (the previous one, if any, is stopped).
+
+        A run that does not fit in memory asks first for a working size (downscale, or crop around the
+        damage); Cancel returns None and changes nothing."""
         if self.photo is None:
             return None
         try:
             cfg = self.settings_panel.config()
             mask = self.photo_view.mask() if cfg.task == "inpaint" else None  # a copy, converted once here
             problem = build_problem(self.photo, cfg.task, cfg.factor, mask)
+            working = self.fit_to_memory(problem, cfg)
+            if working is None:
+                return None
+            problem = working_problem(problem, working)
         except RwguiError as exc:
             self.show_error(str(exc), "Cannot start")
             return None
         self._forget_run()
+        self.set_working(working, mask)
         self.run_config = cfg
         h, w = problem.size
         entry = h * w * problem.channels * 2
         self.status.begin(cfg.iterations, problem.ground_truth is not None)
         self.curves.set_budget(cfg.iterations)
-        self.recon_view.set_title("Restored — starting…")
+        self.recon_view.set_title("Restored — starting…" + self.working_note())
         return self.controller.start(problem, cfg, keep=KeepSchedule.for_size(entry, self.history.cap_bytes),
                                      thumb_side=self.history.thumb_side)
 
@@ -299,6 +309,7 @@ class MainWindow(WindowIO, QMainWindow):
         self.timeline.clear()
         self._last_frame = None
         self.last_summary = None
+        self.set_working(None, None)
         self.update_actions()
 
     def toggle_pause(self) -> None:
@@ -326,7 +337,7 @@ class MainWindow(WindowIO, QMainWindow):
 
     def _on_run_started(self, device: str) -> None:
         self.status.set_device(device)
-        self.recon_view.set_title("Restored — live")
+        self.recon_view.set_title("Restored — live" + self.working_note())
 
     def _on_reports(self, reports: list) -> None:
         self.curves.append(reports)
@@ -335,7 +346,11 @@ class MainWindow(WindowIO, QMainWindow):
     def _on_frame(self, iteration: int, rgba: np.ndarray) -> None:
         self._last_frame = rgba
         if self.timeline.is_live():
-            self._show_result(rgba, f"Restored — live, iteration {iteration}")
+            # the iteration in the title moves twice a second, not with every frame: each change repaints
+            now = time.monotonic()
+            if now - self._title_time >= 0.5:
+                self._title_time, self._live_title = now, f"Restored — live, iteration {iteration}"
+            self._show_result(rgba, self._live_title)
 
     def _on_kept(self, item: KeptImage) -> None:
         h = self.history
@@ -371,11 +386,13 @@ class MainWindow(WindowIO, QMainWindow):
     # ----- timeline -----------------------------------------------------------------------------------
     def _show_result(self, rgba: np.ndarray, title: str) -> None:
         self.recon_view.set_image(rgba)
-        self.recon_view.set_title(title)
+        self.recon_view.set_title(title + self.working_note())
         if self.stack.currentIndex() == 1 and self._compare_pair is None:
             self.compare_view.set_image(rgba)
 
     _compare_pair: tuple | None = None
+    _title_time = 0.0
+    _live_title = "Restored — live"
 
     def _on_viewed(self, key) -> None:
         if key is None:
@@ -411,7 +428,7 @@ class MainWindow(WindowIO, QMainWindow):
         """Before/after split: the damaged photo against what the right view shows."""
         self._compare_pair = None
         if on and self.recon_view.image() is not None:
-            self.compare_view.set_images(self.photo_view.image(), self.recon_view.image())
+            self.compare_view.set_images(self.compare_before(), self.recon_view.image())
             self.compare_view.set_title("◀ damaged photo  |  restored ▶")
         self.stack.setCurrentIndex(1 if on else 0)
 

@@ -185,7 +185,9 @@ class CurvesWidget(QWidget):
     """Loss, PSNR and stopping-signal plots with linked x axes; click a plot to jump to that iteration."""
 
     iteration_clicked = Signal(int)
-    REDRAW_MS = 400  # at most 2.5 redraws a second: every repaint takes CPU (and the GIL) from the run
+    # At most one redraw a second while a run streams: a repaint of the three plots takes ~10 ms of Python
+    # on the GUI thread, holding the GIL the run's own Python needs (measured: rwgui.bench.streaming).
+    REDRAW_MS = 1000
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)

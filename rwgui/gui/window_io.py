@@ -23,18 +23,20 @@ class WindowIO:
 
     # ----- export -------------------------------------------------------------------------------------
     def save_result(self, path: str | Path, key=None) -> bool:
-        """Write the result (or ``key``) at the photo's bit depth, with its alpha."""
+        """Write the result (or ``key``) at the photo's bit depth, with its alpha; a run on a crop is pasted
+        back into the full photo (see :meth:`~rwgui.gui.working.WorkingSize.export_pixels`)."""
         key = self.history.result_key() if key is None else key
         if key is None or self.photo is None:
             self.show_error("Nothing to save yet: press Start and let the network fit for a while.")
             return False
-        pixels = self.history.image(key)
+        pixels = self.export_pixels(key)
         try:
             imageio.write_like(path, pixels, self.photo.meta, result_alpha(self.photo, pixels.shape[:2]))
         except (RwguiError, ValueError) as exc:
             self.show_error(str(exc), "Cannot save the result")
             return False
-        self.statusBar().showMessage(f"Saved {self.history.label(key)} to {path}", 8000)
+        how = f" ({pixels.shape[1]}×{pixels.shape[0]})" if self.working_note() else ""
+        self.statusBar().showMessage(f"Saved {self.history.label(key)} to {path}{how}", 8000)
         return True
 
     def export_curves(self, path: str | Path) -> bool:

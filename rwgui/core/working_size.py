@@ -1,0 +1,307 @@
+"""Fit the work to the device: when a run will not fit in memory, offer a smaller problem that does.
+
+Two ways out. *Downscale*: the whole photo at the largest size whose estimate fits (same aspect). *Crop*
+(inpainting only): the bounding box of the holes grown by a margin of context, restored alone and pasted
+back into the full-resolution photo with a feathered seam. The CLI and the GUI ask the same plan, turn the
+chosen option into a working :class:`Problem` (:func:`working_problem`) and the working result back into
+what is written (:func:`to_full`):
+
+* crop: the full photo with the restored crop pasted in; pixels outside the box are the photo's, bit for bit;
+* downscale, inpainting: the full photo with its holes filled from the restored image, upscaled (the known
+  pixels carry full-resolution detail, so keeping them beats an upscale);
+* downscale, denoising or super-resolution: the result at the working size, since every input pixel was
+  degraded and upscaling would only add blur at a larger size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .config import RunConfig
+from .errors import ConfigError, OutOfMemoryError, WorkingSizeError
+from .params import Param
+from .problems import Problem, denoise_problem, inpaint_problem, sr_problem, to_array
+from .resample import crop, downscale, downscale_mask, upscale
+
+__all__ = ["Box", "WorkingPlan", "Working", "WORKING_PARAMS", "MODES", "plan_working_size", "plan_for_problem",
+           "choose_working", "hole_box", "working_problem", "paste_back", "to_full", "crop"]
+
+Box = tuple[int, int, int, int]  # y0, y1, x0, x1 (half-open, like slices)
+
+HEADROOM = 0.9  # the share of free memory a run may take (the engine refuses above it)
+SLACK = 0.95  # with the device's own budget, offered sizes keep 5 % spare: the engine re-checks free memory
+CHECK_ABOVE = 512 * 512  # pixels; smaller runs fit any machine rwgui runs on (the engine's rule too)
+DEFAULT_MARGIN = 64  # px of context around the damage: the prior needs known pixels to continue from
+MIN_SIDE = 16
+MODES = ("refuse", "downscale", "crop", "auto")
+
+#: What to do when a run does not fit: specs, so the CLI flags come from one place.
+WORKING_PARAMS: tuple[Param, ...] = (
+    Param("working_size", "choice", "refuse",
+          "When the run does not fit in memory: refuse (exit 2), downscale the photo, crop around the damage "
+          "(inpainting; the result is pasted back into the full photo), or auto (crop when it fits, else "
+          "downscale). A run that fits always runs at full size.", choices=MODES),
+    Param("memory_budget", "float", 0.0,
+          "Plan as if only this many MB were available (0 = 90 percent of the device's free memory, checked above "
+          "512x512 only, like the engine).", 0.0, 1e9),
+    Param("crop_margin", "int", DEFAULT_MARGIN, "Pixels of context kept around the damage when cropping.", 0, 4096),
+)
+
+
+def _mb(n: float) -> float:
+    return n / 2**20
+
+
+def _wh(size: tuple[int, int]) -> str:
+    return f"{size[1]}x{size[0]}"
+
+
+@dataclass(frozen=True)
+class WorkingPlan:
+    """Whether a run fits and, if not, the sizes that do. Sizes are (h, w) of the restored image."""
+
+    fits: bool
+    size: tuple[int, int]
+    task: str
+    needed_mb: float | None  # None: not estimated (a small photo, or free memory unknown)
+    budget_mb: float | None
+    downscale_size: tuple[int, int] | None  # None: nothing smaller fits either
+    crop_box: Box | None  # only when a crop around the damage fits
+    crop_mb: float | None  # the crop's estimate, also when it does not fit (for the message)
+    margin: int
+    sentence: str
+
+    @property
+    def crop_size(self) -> tuple[int, int] | None:
+        b = self.crop_box
+        return None if b is None else (b[1] - b[0], b[3] - b[2])
+
+
+@dataclass(frozen=True)
+class Working:
+    """How a run's problem relates to the photo; the report records it and export undoes it."""
+
+    mode: str  # 'full', 'downscale' or 'crop'
+    task: str
+    full_size: tuple[int, int]  # (h, w) of the whole photo's result
+    size: tuple[int, int]  # (h, w) the run restores
+    box: Box | None = None
+    margin: int = 0
+
+    @property
+    def writes_full_size(self) -> bool:
+        return self.mode == "full" or self.mode == "crop" or (self.mode == "downscale" and self.task == "inpaint")
+
+    def describe(self) -> str:
+        if self.mode == "crop" and self.box is not None:
+            return f"a {_wh(self.size)} crop around the damage at x={self.box[2]}, y={self.box[0]}"
+        if self.mode == "downscale":
+            return f"{_wh(self.size)}, downscaled from {_wh(self.full_size)}"
+        return f"{_wh(self.size)}, full size"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mode": self.mode, "size": list(self.size), "full_size": list(self.full_size),
+                "box": None if self.box is None else list(self.box), "margin": self.margin,
+                "written_at_full_size": self.writes_full_size}
+
+
+def hole_box(mask: np.ndarray, margin: int = DEFAULT_MARGIN, min_side: int = MIN_SIDE) -> Box | None:
+    """Bounding box of the holes (mask < 0.5; 1 = known) grown by ``margin``, clipped to the photo, at least
+    ``min_side`` a side where the photo allows. None when there is no hole."""
+    holes = np.asarray(mask) < 0.5
+    if holes.ndim == 3:
+        holes = holes[..., 0]
+    rows, cols = np.flatnonzero(holes.any(axis=1)), np.flatnonzero(holes.any(axis=0))
+    if rows.size == 0:
+        return None
+    h, w = holes.shape
+
+    def grow(lo: int, hi: int, n: int) -> tuple[int, int]:
+        lo, hi = max(0, lo - margin), min(n, hi + margin)
+        need = min(min_side, n)
+        while hi - lo < need:  # widen both ways, within the photo
+            if lo > 0:
+                lo -= 1
+            if hi - lo < need and hi < n:
+                hi += 1
+        return lo, hi
+
+    y0, y1 = grow(int(rows[0]), int(rows[-1]) + 1, h)
+    x0, x1 = grow(int(cols[0]), int(cols[-1]) + 1, w)
+    return y0, y1, x0, x1
+
+
+def _fitting_multiple(size: tuple[int, int], k: int) -> tuple[int, int]:
+    return size[0] // k * k, size[1] // k * k
+
+
+def plan_working_size(config: RunConfig, size: tuple[int, int], channels: int, task: str,
+                      mask: np.ndarray | None = None, budget_bytes: int | None | str = "auto",
+                      margin: int = DEFAULT_MARGIN) -> WorkingPlan:
+    """Does a run restoring ``size`` (h, w) fit ``budget_bytes``, and what fits if not.
+
+    ``budget_bytes`` 'auto' is 90 % of the device's free memory, asked only above 512x512 (the engine's rule);
+    None means unknown, which fits. The estimate probes the prior once (~0.5 s on one CPU core).
+    """
+    from .device import describe, precision_dtype, resolve_device
+    from .memory import MemoryModel, available_bytes
+
+    cfg = config.validated()
+    device = resolve_device(cfg.device)
+    box = hole_box(mask, margin) if task == "inpaint" and mask is not None else None
+    fits = WorkingPlan(True, size, task, None, None, None, None, None, margin, "")
+    slack = 1.0
+    if budget_bytes == "auto":
+        if size[0] * size[1] <= CHECK_ABOVE:
+            return fits
+        free = available_bytes(device)
+        budget_bytes, slack = (None if free is None else int(HEADROOM * free)), SLACK
+    if budget_bytes is None:
+        return fits
+    budget = int(budget_bytes)
+    model = MemoryModel(cfg, channels, precision_dtype(cfg.speed.precision, device), device.type)
+    need = model.estimate(size).total_bytes
+    where = f"{_wh(size)} needs about {_mb(need):.0f} MB and {describe(device)} has {_mb(budget):.0f} MB to spare"
+    if need <= budget:
+        return WorkingPlan(True, size, task, _mb(need), _mb(budget), None, None, None, margin, "restoring " + where)
+
+    k = cfg.factor if task == "sr" else 1  # super-resolution works at a multiple of the factor
+    room = int(slack * budget)
+    down: tuple[int, int] | None = _fitting_multiple(model.fitting_size(size, room), k)
+    if min(down) < max(MIN_SIDE, 8 * k) or model.estimate(down).total_bytes > room:
+        down = None
+    crop_mb = None
+    if box is not None:
+        crop_bytes = model.estimate((box[1] - box[0], box[3] - box[2])).total_bytes
+        crop_mb = _mb(crop_bytes)
+        box = box if crop_bytes <= room else None
+    options = []
+    if down is not None:
+        options.append(f"downscaled to {_wh(down)} it fits")
+    if box is not None:
+        options.append(f"a {_wh((box[1] - box[0], box[3] - box[2]))} crop around the damage fits")
+    elif crop_mb is not None:
+        options.append(f"a crop around the damage would still need {crop_mb:.0f} MB")
+    if down is None and box is None:
+        options.append("nothing smaller fits either: choose a prior with fewer channels or another device")
+    sentence = f"restoring {where}; " + ", ".join(options)
+    return WorkingPlan(False, size, task, _mb(need), _mb(budget), down, box, crop_mb, margin, sentence)
+
+
+def plan_for_problem(problem: Problem, config: RunConfig, budget_bytes: int | None | str = "auto",
+                     margin: int = DEFAULT_MARGIN) -> WorkingPlan:
+    """:func:`plan_working_size` for a built Problem (its size, channels, task and mask)."""
+    mask = None if problem.mask is None else problem.mask[0, 0].numpy()
+    return plan_working_size(config, problem.size, problem.channels, problem.task, mask, budget_bytes, margin)
+
+
+def choose_working(plan: WorkingPlan, mode: str) -> Working:
+    """The Working for ``mode`` (one of MODES). A plan that fits always works at full size."""
+    if mode not in MODES:
+        raise ConfigError(f"working size must be one of {', '.join(MODES)}; got {mode!r}")
+    if plan.fits:
+        return Working("full", plan.task, plan.size, plan.size)
+    if mode == "refuse":
+        raise OutOfMemoryError(plan.sentence)
+    if mode == "auto":
+        mode = "crop" if plan.crop_box is not None else "downscale"
+    if mode == "crop":
+        if plan.task != "inpaint":
+            raise WorkingSizeError("cropping around the damage is for inpainting, where the mask says where the "
+                                   "damage is; downscale instead")
+        if plan.crop_box is None:
+            raise WorkingSizeError(f"{plan.sentence}; the crop does not fit, downscale instead")
+        size = plan.crop_size
+        assert size is not None
+        return Working("crop", plan.task, plan.size, size, plan.crop_box, plan.margin)
+    if plan.downscale_size is None:
+        raise WorkingSizeError(plan.sentence)
+    return Working("downscale", plan.task, plan.size, plan.downscale_size)
+
+
+def working_problem(problem: Problem, working: Working) -> Problem:
+    """The Problem the run restores: ``problem`` itself, downscaled, or cropped to the box."""
+    if working.mode == "full":
+        return problem
+    y = to_array(problem.observed)
+    gt = None if problem.ground_truth is None else to_array(problem.ground_truth)
+    mask = None if problem.mask is None else problem.mask[0, 0].numpy()
+    if working.mode == "crop":
+        if mask is None or working.box is None:
+            raise WorkingSizeError("cropping around the damage needs an inpainting mask")
+        b = working.box
+        return inpaint_problem(crop(y, b), crop(mask, b), None if gt is None else crop(gt, b))
+    h, w = working.size
+    gt_small = None if gt is None else downscale(gt, (h, w))
+    if problem.task == "sr":
+        f = problem.size[0] // y.shape[0]
+        return sr_problem(downscale(y, (h // f, w // f)), f, gt_small)
+    if problem.task == "inpaint" and mask is not None:
+        small = downscale_mask(mask, (h, w))
+        if not small.any():
+            raise WorkingSizeError(f"downscaled to {w}x{h}, every pixel touches a hole (the holes are scattered "
+                                   "too finely); crop around the damage or free some memory instead")
+        return inpaint_problem(downscale(y, (h, w)), small, gt_small)
+    return denoise_problem(downscale(y, (h, w)), gt_small)
+
+
+def _ramp(n: int, width: int, start: bool, end: bool) -> np.ndarray:
+    """1-D weights: raised-cosine from ~0 to 1 over ``width`` px at the ends that lie inside the photo."""
+    w = np.ones(n, np.float32)
+    if width <= 0:
+        return w
+    d = np.arange(min(width, n), dtype=np.float64)
+    rise = (0.5 - 0.5 * np.cos(np.pi * (d + 0.5) / width)).astype(np.float32)
+    if start:
+        w[: rise.size] = np.minimum(w[: rise.size], rise)
+    if end:
+        w[n - rise.size:] = np.minimum(w[n - rise.size:], rise[::-1])
+    return w
+
+
+def feather(box: Box, shape_hw: tuple[int, int], margin: int) -> np.ndarray:
+    """HxW paste weights over the box: 1 inside, a ramp over the outer half of the margin on the sides that
+    border the photo (none where the box touches the photo's edge). The holes lie at least ``margin`` inside,
+    so they always get full weight."""
+    y0, y1, x0, x1 = box
+    width = (margin + 1) // 2
+    wy = _ramp(y1 - y0, width, y0 > 0, y1 < shape_hw[0])
+    wx = _ramp(x1 - x0, width, x0 > 0, x1 < shape_hw[1])
+    return wy[:, None] * wx[None, :]
+
+
+def paste_back(full: np.ndarray, restored: np.ndarray, box: Box, margin: int) -> np.ndarray:
+    """``full`` (HxWxC float in [0, 1]) with ``restored`` (the box's size) blended in; a new float32 array.
+
+    Outside the box the photo is untouched, bit for bit; where the weight is 1 the pixels are ``restored``'s.
+    """
+    out = np.array(full, dtype=np.float32, copy=True)
+    y0, y1, x0, x1 = box
+    region = out[y0:y1, x0:x1]
+    r = np.asarray(restored, dtype=np.float32)
+    if r.ndim == 2 and region.ndim == 3:
+        r = r[..., None]
+    if r.shape != region.shape:
+        raise ValueError(f"the restored crop is {r.shape} but the box holds {region.shape}")
+    wgt = feather(box, out.shape[:2], margin)
+    if region.ndim == 3:
+        wgt = wgt[..., None]
+    out[y0:y1, x0:x1] = np.where(wgt >= 1.0, r, wgt * r + (1.0 - wgt) * region)
+    return out
+
+
+def to_full(result: np.ndarray, working: Working, photo: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    """What to write for a working-size ``result`` (see the module's docstring); ``photo`` is the full photo
+    (HxWxC float in [0, 1]) and ``mask`` its inpainting mask (1 = known) when the task has one."""
+    if working.mode == "crop" and working.box is not None:
+        return paste_back(photo, result, working.box, working.margin)
+    if working.mode == "downscale" and working.task == "inpaint" and mask is not None:
+        up = upscale(result, working.full_size)
+        m = np.asarray(mask) >= 0.5
+        if m.ndim == 2 and up.ndim == 3:
+            m = m[..., None]
+        return np.where(m, np.asarray(photo, np.float32), up).astype(np.float32)
+    return np.asarray(result, dtype=np.float32)

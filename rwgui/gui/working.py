@@ -1,0 +1,129 @@
+"""Fit the run to the device before it starts: a dialog that offers a working size, and what it changes.
+
+A mixin of :class:`~rwgui.gui.main_window.MainWindow`. The plan is checked in the GUI thread, before the
+worker exists, so that Cancel leaves everything as it was; it probes the prior only above 512x512 (like the
+engine) unless ``memory_budget`` is set, and a probe takes about half a second on a CPU core.
+The person's photo and mask are never changed: the run gets a downscaled or cropped copy, and
+:meth:`WorkingSize.export_pixels` turns the run's result back into what Save result writes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtWidgets import QAbstractButton, QMessageBox, QWidget
+
+from ..core.config import RunConfig
+from ..core.errors import OutOfMemoryError
+from ..core.problems import Problem
+from ..core.working_size import DEFAULT_MARGIN, Working, WorkingPlan, choose_working, plan_for_problem, to_full
+
+__all__ = ["WorkingSize", "working_size_box", "ask_working_size"]
+
+
+def _wxh(size: tuple[int, int]) -> str:
+    return f"{size[1]}×{size[0]}"
+
+
+def working_size_box(parent: QWidget | None, plan: WorkingPlan) -> tuple[QMessageBox, dict[QAbstractButton, str]]:
+    """The question, not yet shown, and which choice each button means ('downscale', 'crop', 'cancel')."""
+    text = (f"Restoring this photo at {_wxh(plan.size)} needs about {plan.needed_mb or 0:.0f} MB of memory, "
+            f"but about {plan.budget_mb or 0:.0f} MB are available.")
+    lines = ["Run at a size that fits? Your photo, mask and kept iterates stay as they are."]
+    box = QMessageBox(QMessageBox.Icon.Question, "The run does not fit in memory", text, parent=parent)
+    choices: dict[QAbstractButton, str] = {}
+    if plan.downscale_size is not None:
+        d = plan.downscale_size
+        saved = ("Save result fills the holes of the full photo" if plan.task == "inpaint"
+                 else f"Save result writes {_wxh(d)}")
+        lines.append(f"• Downscale: the whole photo at {_wxh(d)}; {saved}.")
+        choices[box.addButton(f"Downscale to {_wxh(d)}", QMessageBox.ButtonRole.AcceptRole)] = "downscale"
+    if plan.crop_size is not None:
+        c = plan.crop_size
+        lines.append(f"• Crop: the {_wxh(c)} region around the damage at full resolution; Save result pastes it "
+                     "back into the full photo.")
+        choices[box.addButton(f"Crop around the damage ({_wxh(c)})", QMessageBox.ButtonRole.AcceptRole)] = "crop"
+    cancel = box.addButton(QMessageBox.StandardButton.Cancel)
+    choices[cancel] = "cancel"
+    best = [b for b, c in choices.items() if c == "crop"] or [b for b, c in choices.items() if c == "downscale"]
+    if best:
+        box.setDefaultButton(best[0])  # type: ignore[arg-type]
+    box.setEscapeButton(cancel)
+    box.setInformativeText("\n".join(lines))
+    return box, choices
+
+
+def ask_working_size(parent: QWidget | None, plan: WorkingPlan) -> str:
+    """Ask, modally, how to run a plan that does not fit: 'downscale', 'crop' or 'cancel'."""
+    box, choices = working_size_box(parent, plan)
+    box.exec()
+    return choices.get(box.clickedButton(), "cancel")
+
+
+class WorkingSize:
+    """The window's working-size state: what the last run worked on, and the mask it was started with."""
+
+    #: bytes the planner may assume, or 'auto' (90 % of the device's free memory, asked above 512x512 only)
+    memory_budget: int | str = "auto"
+    crop_margin: int = DEFAULT_MARGIN  # px of context kept around the damage when cropping
+    working: Working | None = None
+    _working_mask: np.ndarray | None = None
+
+    def choose_working_size(self, plan: WorkingPlan) -> str:
+        """The person's choice for a plan that does not fit (tests replace this method)."""
+        return ask_working_size(self, plan)  # type: ignore[arg-type]
+
+    def fit_to_memory(self, problem: Problem, cfg: RunConfig) -> Working | None:
+        """The working size to run ``problem`` at, asking when it does not fit; None when the person cancels.
+        An OutOfMemoryError when nothing fits at all."""
+        plan = plan_for_problem(problem, cfg, self.memory_budget, self.crop_margin)
+        if plan.fits:
+            return choose_working(plan, "refuse")
+        if plan.downscale_size is None and plan.crop_box is None:
+            raise OutOfMemoryError(plan.sentence)
+        choice = self.choose_working_size(plan)
+        return None if choice == "cancel" else choose_working(plan, choice)
+
+    def set_working(self, working: Working | None, mask: np.ndarray | None) -> None:
+        """Remember what the run works on; say so in the title, the status bar and the result view."""
+        prev, self.working, self._working_mask = self.working, working, mask
+        name = self.photo.name if self.photo is not None else ""  # type: ignore[attr-defined]
+        view = self.recon_view  # type: ignore[attr-defined]
+        if working is None or working.mode == "full":
+            if prev is not None and prev.mode != "full":
+                self.setWindowTitle(f"rwgui — {name}")  # type: ignore[attr-defined]
+            view.set_placement(None)
+            return
+        self.setWindowTitle(f"rwgui — {name} — working at {working.describe()}")  # type: ignore[attr-defined]
+        h, w = working.full_size
+        y0, y1, x0, x1 = working.box if working.box is not None else (0, h, 0, w)
+        view.set_placement((x0, y0, x1 - x0, y1 - y0))  # aligned with the photo on the left
+        saved = ("pastes the result into the full photo" if working.writes_full_size
+                 else f"writes {_wxh(working.size)}")
+        self.statusBar().showMessage(  # type: ignore[attr-defined]
+            f"Working at {working.describe()} to fit in memory: the live view and the timeline show that; "
+            f"Save result {saved}.", 15000)
+
+    def working_note(self) -> str:
+        """A suffix for the result view's title while a run works on less than the full photo."""
+        w = self.working
+        if w is None or w.mode == "full":
+            return ""
+        return f" · crop {_wxh(w.size)}" if w.mode == "crop" else f" · downscaled to {_wxh(w.size)}"
+
+    def export_pixels(self, key) -> np.ndarray:  # noqa: ANN001 - a history key
+        """What Save result writes for ``key``: the kept iterate, pasted back or filled in where the run
+        worked on a crop or a downscaled inpainting problem."""
+        px = self.history.image(key)  # type: ignore[attr-defined]
+        w, photo = self.working, self.photo  # type: ignore[attr-defined]
+        if w is None or w.mode == "full" or photo is None:
+            return px
+        return to_full(px, w, photo.pixels, self._working_mask)
+
+    def compare_before(self) -> np.ndarray | None:
+        """The damaged photo as the compare view needs it: the crop's region when the run worked on a crop."""
+        img = self.photo_view.image()  # type: ignore[attr-defined]
+        w = self.working
+        if img is None or w is None or w.mode != "crop" or w.box is None:
+            return img
+        y0, y1, x0, x1 = w.box
+        return img[y0:y1, x0:x1]
