@@ -94,6 +94,11 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m rwgui.bench.streaming", description=__doc__.splitlines()[0])
     p.add_argument("--rounds", type=int, default=3, help="alternating headless/GUI pairs per configuration")
     p.add_argument("--quick", action="store_true", help="one round, fewer iterations (a smoke run)")
+    p.add_argument("--configs", default="tiny,preset", help="comma-separated: tiny, preset")
+    p.add_argument("--longer", type=float, default=1.0, help="multiply every run's iterations (steadier medians)")
+    p.add_argument("--no-worker-only", action="store_true", help="skip the worker-without-GUI runs")
+    p.add_argument("--switch-interval-ms", type=float, default=0.0,
+                   help="the interpreter's GIL switch interval (0 = what the studio sets at start-up)")
     args = p.parse_args(argv)
     import torch
     from PySide6.QtCore import QSettings
@@ -103,16 +108,30 @@ def main(argv: list[str] | None = None) -> int:
     from rwgui.core.samples import load_sample
     from rwgui.gui.main_window import MainWindow
 
+    from rwgui.gui.app import prepare
+
+    prepare()  # what the studio does at start-up (threads, GIL switch interval)
+    if args.switch_interval_ms > 0:
+        sys.setswitchinterval(args.switch_interval_ms / 1000)
     threads = default_threads(gui=True)
     torch.set_num_threads(threads)
     app = QApplication.instance() or QApplication(sys.argv[:1])
-    configs = [("tiny prior", "tiny", 64, 300), ("preset prior (skip 128)", "preset", 96, 60)]
+    configs = [c for c in [("tiny prior", "tiny", 64, 300), ("preset prior (skip 128)", "preset", 96, 60)]
+               if c[1] in args.configs.split(",")]
     rounds = 1 if args.quick else args.rounds
     rows = []
+
+    def gui_run(win, cfg) -> None:
+        torch.set_num_threads(threads)
+        g, f, b = in_window(win, cfg)
+        gui.append(g)
+        frames.append(f / (cfg.iterations / g))
+        batches.append(b / (cfg.iterations / g))
+
     with tempfile.TemporaryDirectory() as tmp:
         store = QSettings(str(Path(tmp) / "rwgui.ini"), QSettings.Format.IniFormat)
         for label, prior, size, iterations in configs:
-            iterations = iterations // 3 if args.quick else iterations
+            iterations = iterations // 3 if args.quick else int(iterations * args.longer)
             win = MainWindow(settings=store, sample_size=size)
             win.resize(1400, 900)
             win.show()
@@ -120,26 +139,30 @@ def main(argv: list[str] | None = None) -> int:
             problem = load_sample("denoise", size=size).problem()
             cfg = _config(prior, iterations)
             hl, wo, gui, frames, batches = [], [], [], [], []
-            for _ in range(rounds):
-                hl.append(headless(problem, cfg))
-                wo.append(worker_only(problem, cfg))
-                torch.set_num_threads(threads)
-                g, f, b = in_window(win, cfg)
-                gui.append(g)
-                frames.append(f / (iterations / g))
-                batches.append(b / (iterations / g))
+            headless(problem, cfg)  # warm-up: the first run in a process pays for kernel selection
+            for r in range(rounds):  # the order alternates, so a drift in the machine's speed hits both alike
+                pair = [lambda: hl.append(headless(problem, cfg)), lambda: gui_run(win, cfg)]
+                for run in pair if r % 2 == 0 else pair[::-1]:
+                    run()
+                if not args.no_worker_only:
+                    wo.append(worker_only(problem, cfg))
             win.close()
             app.processEvents()
-            rows.append((label, size, iterations, statistics.median(hl), statistics.median(wo), statistics.median(gui),
-                         statistics.median(frames), statistics.median(batches)))
-    print(f"streaming cost, {os.cpu_count()} cores, torch threads {threads}, {rounds} alternating round(s), medians")
+            ratios = sorted(g / h for g, h in zip(gui, hl))
+            q1, q3 = ratios[len(ratios) // 4], ratios[(3 * len(ratios)) // 4]
+            rows.append((label, size, iterations, statistics.median(hl),
+                         statistics.median(wo) if wo else float("nan"), statistics.median(gui),
+                         statistics.median(ratios), q1, q3, statistics.median(frames), statistics.median(batches)))
+    print(f"streaming cost, {os.cpu_count()} cores, torch threads {threads}, switch interval "
+          f"{sys.getswitchinterval() * 1000:g} ms, {rounds} alternating round(s), medians")
     print(f"{'configuration':<26}{'size':>5}{'iters':>6}{'headless':>10}{'worker only':>13}{'GUI':>8}"
-          f"{'worker/headless':>17}{'GUI/headless':>14}{'frames/s':>10}{'batches/s':>11}")
-    for label, size, its, hl, wo, gui, fps, bps in rows:
-        print(f"{label:<26}{size:>5}{its:>6}{hl:>10.2f}{wo:>13.2f}{gui:>8.2f}{wo / hl:>17.3f}{gui / hl:>14.3f}"
+          f"{'GUI/headless (IQR)':>26}{'frames/s':>10}{'batches/s':>11}")
+    for label, size, its, h, wo, g, ratio, q1, q3, fps, bps in rows:
+        print(f"{label:<26}{size:>5}{its:>6}{h:>10.2f}{wo:>13.2f}{g:>8.2f}{ratio:>12.3f} ({q1:.3f}-{q3:.3f})"
               f"{fps:>10.1f}{bps:>11.1f}")
     print("it/s columns: headless = bare Engine.step() loop; worker only = the GUI worker thread streaming to a "
-          "controller that draws nothing; GUI = the real window drawing frames, curves and the timeline")
+          "controller that draws nothing; GUI = the real window drawing frames, curves and the timeline. "
+          "GUI/headless is the median of the rounds' paired ratios")
     return 0
 
 

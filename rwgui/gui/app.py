@@ -96,9 +96,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+#: The GIL switch interval under the window. The run's thread gives up the GIL at every tensor operation
+#: and needs it back right after; with Python's default 5 ms it can then wait that long behind a repaint's
+#: Python code on the GUI thread. A shorter interval hands it back sooner (rwgui.bench.streaming measures it).
+GIL_SWITCH_S = 0.001
+
+
 def prepare() -> bool:
-    """Before any Qt or torch work: leave a core to the GUI, and say what is missing if Qt cannot start."""
+    """Before any Qt or torch work: leave a core to the GUI, hand the GIL over promptly between the run and
+    the GUI, and say what is missing if Qt cannot start."""
     _limit_torch_threads()
+    sys.setswitchinterval(GIL_SWITCH_S)
     problem = platform_problem()
     if problem:
         print(problem, file=sys.stderr)
