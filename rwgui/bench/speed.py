@@ -35,7 +35,7 @@ class Baseline:
 
     It draws its weights, input code and jitter from the same seeds as the engine and keeps the same
     (bias-corrected) running average, so that with every speed setting off the two are the same algorithm
-    (``tests/test_speed_settings.py`` checks it) and any difference in quality comes from the speed-ups.
+    (``tests/test_speed_paths.py`` checks it) and any difference in quality comes from the speed-ups.
     """
 
     def __init__(self, problem: Problem, cfg: RunConfig, device: torch.device) -> None:

@@ -106,7 +106,7 @@ class SettingsPanel(QScrollArea):
         self.loss_form = VariantForm(LOSS_PRIORS, "Network", body, allow_none=True)
         lay.addWidget(_box("Random-weights loss prior", self.loss_form, body))
         self.speed_form = ParamForm(SPEED_PARAMS, body, visible=2)
-        lay.addWidget(_box("Speed (results stay the same)", self.speed_form, body))
+        lay.addWidget(_box("Speed", self.speed_form, body))
         lay.addStretch(1)
         self.setWidget(body)
 

@@ -1,14 +1,20 @@
-"""Overlapped fetching (the engine reads a step's numbers during the next step) changes nothing but timing.
+"""The speed paths change nothing but timing.
 
-On the CPU there is nothing to overlap, so ``overlap='on'`` is forced here to exercise the code path that
-CUDA takes by default: same reports, same pick, same images, same guard, one step later.
+Overlapped fetching (the engine reads a step's numbers during the next step): on the CPU there is nothing to
+overlap, so ``overlap='on'`` is forced here to exercise the code path CUDA takes by default: same reports,
+same pick, same images, same guard, one step later. A failing ``torch.compile`` falls back to eager. And the
+speed benchmark's plain baseline is the engine's algorithm, so its speed-up compares like with like.
 """
 
 import numpy as np
 import pytest
 import torch
 
+from rwgui.bench.speed import Baseline
 from rwgui.core.config import SpeedConfig
+from rwgui.core.engine import Engine
+from rwgui.core.samples import load_sample
+from tests.conftest import tiny_config
 from tests.test_engine import small_engine
 
 
@@ -69,3 +75,32 @@ def test_guard_restores_under_overlap():
         assert torch.equal(v, good["net"][k]), k
     # the step computed while the wrecked report was in flight is restored once more, then the run goes on
     assert [eng.step().restored for _ in range(3)] == [True, False, False]
+
+
+def test_compile_that_fails_falls_back_to_eager(monkeypatch):
+    """torch.compile needs a working compiler tool chain; without one the run goes on, eager and correct."""
+    def broken_compile(*args, **kwargs):
+        raise RuntimeError("no C++ compiler (simulated)")
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    eager = small_engine(iterations=5, speed=SpeedConfig(channels_last=False, precision="float32"))
+    fallback = small_engine(iterations=5, speed=SpeedConfig(channels_last=False, precision="float32", compile=True))
+    assert fallback._forward is fallback.net
+    ref = [r.loss for r in eager.run().reports]
+    got = [r.loss for r in fallback.run().reports]
+    assert got == pytest.approx(ref, rel=1e-6)
+
+
+def test_benchmark_baseline_is_the_engine_with_speed_settings_off():
+    problem = load_sample("denoise", size=40).problem()
+    cfg = tiny_config("denoise", iterations=6, speed=SpeedConfig(channels_last=False, precision="float32"),
+                      stop="fixed", stop_params={})
+    base = Baseline(problem, cfg, torch.device("cpu"))
+    losses, psnrs = [], []
+    for _ in range(6):
+        base.step()
+        losses.append(base.last_loss)
+        psnrs.append(base.last_psnr_average)
+    reports = Engine(problem, cfg).run().reports
+    assert [r.loss_terms["data"] for r in reports] == pytest.approx(losses, rel=1e-5)
+    assert [r.psnr_average for r in reports] == pytest.approx(psnrs, abs=1e-3)
