@@ -60,15 +60,21 @@ def test_reports_carry_psnr_only_with_ground_truth():
     assert rep.psnr is None and rep.psnr_average is None and rep.loss > 0
 
 
-def test_divergence_guard_restores_weights_and_optimizer_state():
-    eng = small_engine(iterations=100)
-    for _ in range(60):
+def run_then_wreck(eng, steps: int = 60) -> dict:
+    """Run ``steps``, then wreck the weights so that the next loss jumps; returns the guard's snapshot."""
+    for _ in range(steps):
         eng.step()
     good = eng._good
     assert good is not None
-    with torch.no_grad():  # wreck the weights: the next loss jumps
+    with torch.no_grad():
         for p in eng.net.parameters():
             p.add_(torch.randn_like(p) * 5)
+    return good
+
+
+def test_divergence_guard_restores_weights_and_optimizer_state():
+    eng = small_engine(iterations=100)
+    good = run_then_wreck(eng)
     rep = eng.step()
     assert rep.restored
     for k, v in eng.net.state_dict().items():

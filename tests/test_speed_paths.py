@@ -15,7 +15,7 @@ from rwgui.core.config import SpeedConfig
 from rwgui.core.engine import Engine
 from rwgui.core.samples import load_sample
 from tests.conftest import tiny_config
-from tests.test_engine import small_engine
+from tests.test_engine import run_then_wreck, small_engine
 
 
 def _engine(overlap: str, iterations: int = 30):
@@ -62,13 +62,7 @@ def test_frame_request_gives_an_owned_rgba_frame():
 
 def test_guard_restores_under_overlap():
     eng = _engine("on", iterations=100)
-    for _ in range(60):
-        eng.step()
-    good = eng._good
-    assert good is not None
-    with torch.no_grad():  # wreck the weights: the next loss jumps
-        for p in eng.net.parameters():
-            p.add_(torch.randn_like(p) * 5)
+    good = run_then_wreck(eng)
     eng.step()  # computes the wrecked step; its report is still pending
     assert eng.step().restored  # the wrecked step's report arrives and the guard restores
     for k, v in eng.net.state_dict().items():

@@ -253,7 +253,8 @@ class Engine:
                 scalars += [psnr_t(x, self.gt), psnr_t(self._avg, self.gt)]
             if signal is not None:
                 scalars.append(signal)
-            values = torch.stack([v.to(self._fetch_dtype) for v in scalars])
+            # to the engine's device: on MPS the rules keep their state on the CPU
+            values = torch.stack([v.to(self.device, self._fetch_dtype) for v in scalars])
         pending = _Pending(self.iteration, tuple(terms), _Fetch(values), self.gt is not None, signal is not None,
                            x, self._avg)
         if self.overlap:
