@@ -94,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m rwgui.bench.streaming", description=__doc__.splitlines()[0])
     p.add_argument("--rounds", type=int, default=3, help="alternating headless/GUI pairs per configuration")
     p.add_argument("--quick", action="store_true", help="one round, fewer iterations (a smoke run)")
-    p.add_argument("--configs", default="tiny,preset", help="comma-separated: tiny, preset")
+    p.add_argument("--configs", default="tiny,preset,large",
+                   help="comma-separated: tiny (64 px, small net), preset (96 px), large (192 px, the paper's net)")
     p.add_argument("--longer", type=float, default=1.0, help="multiply every run's iterations (steadier medians)")
     p.add_argument("--no-worker-only", action="store_true", help="skip the worker-without-GUI runs")
     p.add_argument("--switch-interval-ms", type=float, default=0.0,
@@ -116,8 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     threads = default_threads(gui=True)
     torch.set_num_threads(threads)
     app = QApplication.instance() or QApplication(sys.argv[:1])
-    configs = [c for c in [("tiny prior", "tiny", 64, 300), ("preset prior (skip 128)", "preset", 96, 60)]
-               if c[1] in args.configs.split(",")]
+    known = {"tiny": ("tiny prior", "tiny", 64, 300), "preset": ("preset prior (skip 128)", "preset", 96, 60),
+             "large": ("preset prior (skip 128)", "preset", 192, 24)}
+    configs = [known[k] for k in args.configs.split(",")]
     rounds = 1 if args.quick else args.rounds
     rows = []
 
