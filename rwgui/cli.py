@@ -306,6 +306,9 @@ def run(argv: Sequence[str] | None = None) -> int:
     try:
         result = engine.run(on_report=on_report)
     except KeyboardInterrupt:  # Ctrl+C: keep what the run found so far, like Stop in the GUI
+        last = engine.flush()  # the step whose numbers were still on their way (overlap)
+        if last is not None:
+            seen.append(last)
         result = RunResult(engine.iteration, "interrupted", engine.pick_iteration,
                            *(engine.peak or (None, None)), (time.perf_counter() - t0) / max(len(seen), 1), seen)
     if result.reports:
