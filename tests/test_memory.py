@@ -59,3 +59,25 @@ def test_run_too_large_for_the_device_is_refused_with_a_working_size(monkeypatch
     img = np.zeros((600, 800, 3), np.float32)
     with pytest.raises(OutOfMemoryError, match=r"downscaled to \d+x\d+ it fits.*--working-size"):
         Engine(denoise_problem(img), preset("denoise"))
+
+
+def test_the_probe_runs_once_per_network_and_leaves_the_random_stream_alone(monkeypatch):
+    """The window plans before a run and the engine re-checks in its worker: the second must not pay the
+    probe again, and neither may shift the seeded draws that make a run reproducible."""
+    import torch
+
+    from rwgui.core import memory
+
+    calls = []
+    real = memory._probe
+    monkeypatch.setattr(memory, "_probe", lambda *a: calls.append(a) or real(*a))
+    # a small network no other test probes
+    cfg = preset("denoise", prior_params={"channels_down": (8,), "channels_up": (8,), "channels_skip": (3,)})
+    torch.manual_seed(7)
+    expected = torch.rand(3)
+    torch.manual_seed(7)
+    first = estimate_memory(cfg, (64, 64), 3)
+    assert torch.equal(torch.rand(3), expected)
+    second = estimate_memory(cfg, (96, 96), 3)
+    assert len(calls) == 1
+    assert second.total_bytes > first.total_bytes  # same rates, a larger image

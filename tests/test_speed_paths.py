@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from rwgui.bench.speed import Baseline
+from rwgui.bench.speed import Baseline, paired_summary, quality
 from rwgui.core.config import SpeedConfig
 from rwgui.core.engine import Engine
 from rwgui.core.samples import load_sample
@@ -98,3 +98,16 @@ def test_benchmark_baseline_is_the_engine_with_speed_settings_off():
     reports = Engine(problem, cfg).run().reports
     assert [r.loss_terms["data"] for r in reports] == pytest.approx(losses, rel=1e-5)
     assert [r.psnr_average for r in reports] == pytest.approx(psnrs, abs=1e-3)
+
+
+def test_quality_check_pairs_both_sides_on_each_seed():
+    """The PSNR check's seeds reach both sides: with the speed settings off each pair is identical, while the
+    baseline itself moves from seed to seed (the noise a same-seed difference is judged against)."""
+    img = load_sample("denoise", size=32).ground_truth
+    off = SpeedConfig(channels_last=False, precision="float32")
+    rows = [quality("denoise", img, "sample", torch.device("cpu"), 3, off, seed) for seed in (0, 1)]
+    assert [r[4] for r in rows] == [0, 1]
+    assert all(abs(r[-1]) < 1e-3 for r in rows)
+    assert rows[0][-3] != rows[1][-3]
+    (summary,) = paired_summary(rows)
+    assert summary[1] == 2 and abs(summary[2]) < 1e-3 and summary[4] > 0

@@ -163,18 +163,34 @@ def _own_peak_mb() -> float:
 
 
 def quality(name: str, img: np.ndarray, photo: str, device: torch.device, iterations: int,
-            speed: SpeedConfig) -> list[object]:
+            speed: SpeedConfig, seed: int = 0) -> list[object]:
     """Final PSNR after the same number of steps from the same seed: the baseline vs the engine with its
     speed settings, on the same objective (the preset's loss prior off: it changes the result on purpose)."""
     problem = make_problem(name, img)
-    cfg = preset(name, device=device.type, iterations=iterations, loss_prior="none", speed=speed)
+    cfg = preset(name, device=device.type, iterations=iterations, loss_prior="none", speed=speed, seed=seed)
     base = Baseline(problem, cfg, device)
     for _ in range(iterations):
         base.step()
     rep = Engine(problem, cfg).run().reports[-1]
-    return [name, photo, f"{img.shape[1]}x{img.shape[0]}", iterations,
+    return [name, photo, f"{img.shape[1]}x{img.shape[0]}", iterations, seed,
             base.last_psnr, rep.psnr, rep.psnr - base.last_psnr,
             base.last_psnr_average, rep.psnr_average, rep.psnr_average - base.last_psnr_average]
+
+
+def paired_summary(rows: list[list[object]]) -> list[list[object]]:
+    """Per preset: the mean same-seed difference of the averaged output's PSNR (rwgui minus baseline), its
+    standard error, and how far the baseline alone moves when only the seed changes (the SD over seeds of
+    each photo, pooled): a same-seed difference smaller than that is within the run-to-run noise."""
+    out = []
+    for name in dict.fromkeys(r[0] for r in rows):
+        mine = [r for r in rows if r[0] == name]
+        diffs = [float(r[-1]) for r in mine]  # type: ignore[arg-type]
+        se = statistics.stdev(diffs) / len(diffs) ** 0.5 if len(diffs) > 1 else float("nan")
+        per_photo = [[float(r[-3]) for r in mine if r[1] == p] for p in dict.fromkeys(r[1] for r in mine)]  # type: ignore[arg-type]
+        var = [statistics.variance(v) for v in per_photo if len(v) > 1]
+        sd = (sum(var) / len(var)) ** 0.5 if var else float("nan")
+        out.append([name, len(diffs), statistics.mean(diffs), se, sd])
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -191,6 +207,8 @@ def main(argv: list[str] | None = None) -> None:
                     help="steps of the PSNR check (0, the default, skips it)")
     ap.add_argument("--quality-photos", default="F16", help="comma-separated photos of the PSNR check")
     ap.add_argument("--quality-presets", default="", help="presets of the PSNR check (default: --presets)")
+    ap.add_argument("--quality-seeds", default="0",
+                    help="comma-separated seeds of the PSNR check; with several, a paired summary per preset")
     ap.add_argument("--host-memory-child", choices=("base", "ours", "idle"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     from ..core.device import describe, resolve_device
@@ -231,11 +249,16 @@ def main(argv: list[str] | None = None) -> None:
         for photo in args.quality_photos.split(","):
             img = crop(all_photos[photo], args.quality_size)
             for name in (args.quality_presets or args.presets).split(","):
-                q.append(quality(name, img, photo, device, args.quality_iterations, speed))
-                print(" ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in q[-1]), flush=True)
+                for seed in (int(s) for s in args.quality_seeds.split(",")):
+                    q.append(quality(name, img, photo, device, args.quality_iterations, speed, seed))
+                    print(" ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in q[-1]), flush=True)
         print()
-        print(table(["preset", "photo", "size", "iterations", "baseline PSNR", "rwgui PSNR", "diff dB",
+        print(table(["preset", "photo", "size", "iterations", "seed", "baseline PSNR", "rwgui PSNR", "diff dB",
                      "baseline avg PSNR", "rwgui avg PSNR", "avg diff dB"], q))
+        if "," in args.quality_seeds:
+            print()
+            print(table(["preset", "runs", "mean avg diff dB", "SE", "baseline seed-to-seed SD dB"],
+                        paired_summary(q)))
 
 
 if __name__ == "__main__":

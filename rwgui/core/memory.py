@@ -8,6 +8,8 @@ picked iterate). It works for every prior variant without a per-architecture for
 
 from __future__ import annotations
 
+import json
+import threading
 from dataclasses import dataclass
 
 import torch
@@ -56,8 +58,27 @@ class _Rates:
     mult: int
 
 
+_CACHE: dict[str, _Rates] = {}
+_CACHE_LOCK = threading.Lock()
+
+
 def _rates(config: RunConfig, channels: int, autocast_dtype: torch.dtype | None) -> _Rates:
+    """The probe's rates, measured once per network: the window plans in the GUI thread and the engine
+    re-checks in the worker, and the second asks the same network (the rates do not depend on the size)."""
     cfg = config.validated()
+    key = json.dumps([cfg.prior, dict(cfg.prior_params), cfg.input_code, cfg.input_depth, channels,
+                      str(autocast_dtype)], sort_keys=True, default=str)
+    with _CACHE_LOCK:
+        hit = _CACHE.get(key)
+    if hit is None:
+        with torch.random.fork_rng(devices=[]):  # the probe's random weights leave the caller's stream alone
+            hit = _probe(cfg, channels, autocast_dtype)
+        with _CACHE_LOCK:
+            _CACHE[key] = hit
+    return hit
+
+
+def _probe(cfg: RunConfig, channels: int, autocast_dtype: torch.dtype | None) -> _Rates:
     cin = input_channels(cfg.input_code, cfg.input_depth, channels)
     net = build_prior(cfg.prior, cfg.prior_params, in_channels=cin, out_channels=channels)
     mult = getattr(net, "size_multiple", 1)

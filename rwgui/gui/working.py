@@ -2,7 +2,8 @@
 
 A mixin of :class:`~rwgui.gui.main_window.MainWindow`. The plan is checked in the GUI thread, before the
 worker exists, so that Cancel leaves everything as it was; it probes the prior only above 512x512 (like the
-engine) unless ``memory_budget`` is set, and a probe takes about half a second on a CPU core.
+engine) unless ``memory_budget`` is set, and a probe takes about half a second on a CPU core, once per network
+(the engine's own check in the worker reuses it: :mod:`rwgui.core.memory` keeps the rates).
 The person's photo and mask are never changed: the run gets a downscaled or cropped copy, and
 :meth:`WorkingSize.export_pixels` turns the run's result back into what Save result writes.
 """
@@ -10,7 +11,8 @@ The person's photo and mask are never changed: the run gets a downscaled or crop
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtWidgets import QAbstractButton, QMessageBox, QWidget
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QAbstractButton, QApplication, QMessageBox, QWidget
 
 from ..core.config import RunConfig
 from ..core.errors import OutOfMemoryError
@@ -75,7 +77,11 @@ class WorkingSize:
     def fit_to_memory(self, problem: Problem, cfg: RunConfig) -> Working | None:
         """The working size to run ``problem`` at, asking when it does not fit; None when the person cancels.
         An OutOfMemoryError when nothing fits at all."""
-        plan = plan_for_problem(problem, cfg, self.memory_budget, self.crop_margin)
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)  # a probe pass may take a second
+        try:
+            plan = plan_for_problem(problem, cfg, self.memory_budget, self.crop_margin)
+        finally:
+            QApplication.restoreOverrideCursor()
         if plan.fits:
             return choose_working(plan, "refuse")
         if plan.downscale_size is None and plan.crop_box is None:
