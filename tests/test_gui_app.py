@@ -117,3 +117,19 @@ def test_open_other_samples_and_ground_truth(window, tmp_path):
     assert window.photo.ground_truth is None
     assert window.open_ground_truth(photo)
     assert window.photo.ground_truth is not None
+
+
+def test_speed_box_says_what_auto_turns_on_here(window, monkeypatch):
+    """'auto' means bfloat16 on one CPU and float32 on another: the Speed box says which, and follows edits."""
+    from rwgui.core import device
+
+    sp = window.settings_panel
+    sp.speed_form.set_values({"precision": "float32", "channels_last": False})
+    assert "float32" in sp.speed_note.text() and "channels-last" not in sp.speed_note.text()
+    device.cpu_has_native_bf16.cache_clear()
+    monkeypatch.setenv("RWGUI_NO_BF16", "1")
+    try:
+        sp.speed_form.set_values({"precision": "auto", "channels_last": True})
+        assert "no native bfloat16" in sp.speed_note.text() and "channels-last" in sp.speed_note.text()
+    finally:
+        device.cpu_has_native_bf16.cache_clear()

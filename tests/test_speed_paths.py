@@ -111,3 +111,13 @@ def test_quality_check_pairs_both_sides_on_each_seed():
     assert rows[0][-3] != rows[1][-3]
     (summary,) = paired_summary(rows)
     assert summary[1] == 2 and abs(summary[2]) < 1e-3 and summary[4] > 0
+
+
+def test_speed_summary_names_what_runs():
+    from rwgui.core.device import overlaps, speed_summary
+
+    cpu = torch.device("cpu")
+    assert not overlaps("auto", cpu) and overlaps("on", cpu) and overlaps("auto", torch.device("mps"))
+    text = speed_summary(SpeedConfig(precision="float32", overlap="on", compile=True), cpu)
+    assert text.startswith("On CPU: float32") and "overlapped steps" in text and "torch.compile" in text
+    assert "bfloat16 autocast" in speed_summary(SpeedConfig(precision="bfloat16"), cpu)

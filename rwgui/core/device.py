@@ -85,3 +85,28 @@ def precision_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     if device.type == "cpu" and cpu_has_native_bf16():
         return torch.bfloat16
     return None
+
+
+def overlaps(overlap: str, device: torch.device) -> bool:
+    """Whether a run overlaps each step's fetch with the next step ('auto': where the device is asynchronous)."""
+    return overlap == "on" or (overlap == "auto" and device.type in ("cuda", "mps"))
+
+
+def speed_summary(speed, device: torch.device) -> str:  # noqa: ANN001 - a SpeedConfig (config imports this module)
+    """What the speed settings amount to on ``device``, in words: 'auto' means different things on different
+    machines, and a person comparing settings should see which are really on."""
+    dtype = precision_dtype(speed.precision, device)
+    parts = ["float32" if dtype is None else f"{str(dtype).removeprefix('torch.')} autocast"]
+    if speed.channels_last:
+        parts.append("channels-last")
+    if device.type == "cuda":
+        parts.append("fused Adam")
+    if overlaps(speed.overlap, device):
+        parts.append("overlapped steps")
+    if speed.compile:
+        parts.append("torch.compile")
+    why = ""
+    if device.type == "cpu" and speed.precision == "auto":
+        why = (" (this CPU computes bfloat16 natively)" if dtype is not None
+               else " (this CPU has no native bfloat16, where float32 is faster)")
+    return f"On {device.type.upper()}: " + ", ".join(parts) + why + "."

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from .config import RunConfig
-from .device import describe, precision_dtype, resolve_device
+from .device import describe, overlaps, precision_dtype, resolve_device
 from .errors import OutOfMemoryError, RwguiError
 from .lossprior import build_loss_prior, total_variation
 from .metrics import psnr_t
@@ -161,8 +161,7 @@ class Engine:
         self._good_loss = float("inf")
         self._candidate: tuple[int, dict[str, Any]] | None = None  # a snapshot waiting for its loss
         self._pending: _Pending | None = None
-        ov = cfg.speed.overlap
-        self.overlap = ov == "on" or (ov == "auto" and self.device.type in ("cuda", "mps"))
+        self.overlap = overlaps(cfg.speed.overlap, self.device)
         # float64 keeps the stopping signal's small differences; MPS has none
         self._fetch_dtype = torch.float32 if self.device.type == "mps" else torch.float64
         self.stop_requested = False  # the rule asked to stop (auto stop decides whether run() obeys)

@@ -14,11 +14,12 @@ from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QPushButton, QScrollArea, QVBoxLayout, QWidget,
+    QCheckBox, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton, QScrollArea, QVBoxLayout, QWidget,
 )
 
 from ..core.config import PRESETS, RUN_PARAMS, SPEED_PARAMS, RunConfig, SpeedConfig, preset, preset_name
-from ..core.device import available_devices
+from ..core.device import available_devices, resolve_device, speed_summary
+from ..core.errors import RwguiError
 from ..core.lossprior import LOSS_PRIORS
 from ..core.priors import PRIORS
 from ..core.stopping import STOPPING_RULES
@@ -105,8 +106,16 @@ class SettingsPanel(QScrollArea):
         lay.addWidget(_box("Stopping rule", stop_w, body))
         self.loss_form = VariantForm(LOSS_PRIORS, "Network", body, allow_none=True)
         lay.addWidget(_box("Random-weights loss prior", self.loss_form, body))
-        self.speed_form = ParamForm(SPEED_PARAMS, body, visible=2)
-        lay.addWidget(_box("Speed", self.speed_form, body))
+        speed_w = QWidget(body)
+        speed_lay = QVBoxLayout(speed_w)
+        speed_lay.setContentsMargins(0, 0, 0, 0)
+        self.speed_form = ParamForm(SPEED_PARAMS, speed_w, visible=2)
+        self.speed_note = QLabel(speed_w)  # what 'auto' turns on here, in words
+        self.speed_note.setWordWrap(True)
+        self.speed_note.setStyleSheet("color: palette(mid); font-size: small;")
+        speed_lay.addWidget(self.speed_form)
+        speed_lay.addWidget(self.speed_note)
+        lay.addWidget(_box("Speed", speed_w, body))
         lay.addStretch(1)
         self.setWidget(body)
 
@@ -118,10 +127,20 @@ class SettingsPanel(QScrollArea):
             w.changed.connect(self.changed)
         self.auto_stop.toggled.connect(self.changed)
         self.device_combo.currentIndexChanged.connect(self.changed)
+        self.speed_form.changed.connect(self._update_speed_note)
+        self.device_combo.currentIndexChanged.connect(self._update_speed_note)
         self.stop_form.set_variant(DEFAULT_STOP)
         self._hole_fraction: float | None = None
         self._fill_presets()
         self.apply_preset(self.preset_combo.currentText())
+        self._update_speed_note()
+
+    def _update_speed_note(self, *_: object) -> None:
+        try:
+            speed = SpeedConfig(**self.speed_form.values())
+            self.speed_note.setText(speed_summary(speed, resolve_device(self.device_combo.currentData())))
+        except RwguiError:
+            self.speed_note.setText("")  # an invalid field is already marked in red by the form
 
     # ----- reading and writing -----------------------------------------------------------------------
     def task(self) -> str:
@@ -162,6 +181,7 @@ class SettingsPanel(QScrollArea):
         i = self.device_combo.findData(cfg.device)
         self.device_combo.setCurrentIndex(i if i >= 0 else 0)
         self.factor_combo.setEnabled(cfg.task == "sr")
+        self._update_speed_note()
         self.changed.emit()
 
     def apply_preset(self, name: str) -> None:
