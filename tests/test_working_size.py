@@ -330,3 +330,26 @@ def test_gui_dialog_offers_crop_only_for_inpainting(qtbot, make_config):
     box, choices = working_size_box(None, den)
     assert sorted(choices.values()) == ["cancel", "downscale"]
     box.deleteLater()
+
+
+def test_gui_lab_compares_on_the_crop_and_its_result_is_pasted_back(qtbot, damaged, tmp_path, monkeypatch):
+    """The Lab makes the same offer as Start; a result taken from it saves as the full photo."""
+    win = damaged
+    monkeypatch.setattr(win, "choose_working_size", lambda plan: "crop")
+    win.lab.action.trigger()
+    panel = win.lab.panel
+    b = hole_box(win.photo_view.mask(), 8)
+    assert panel._problem is not None and panel._problem.size == (b[1] - b[0], b[3] - b[2])
+    assert panel.add_current()
+    with qtbot.waitSignal(panel.queue_finished, timeout=60000):
+        assert panel.run_queue()
+    assert panel.use_result()
+    assert win.working is not None and win.working.mode == "crop"
+    out = tmp_path / "lab.png"
+    assert win.save_result(out)
+    back, photo = imageio.read(out).pixels, win.photo.pixels
+    assert back.shape == photo.shape
+    far = np.ones(photo.shape[:2], bool)
+    far[b[0]:b[1], b[2]:b[3]] = False
+    assert np.abs(back[far] - photo[far]).max() <= 0.5 / 255 + 1e-6
+    assert win.last_error is None

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QDockWidget
 
 from ..core.errors import RwguiError
 from ..core.history import rgba8
+from ..core.working_size import Working, working_problem
 from .document import build_problem
 from .lab import LabPanel
 
@@ -35,6 +36,7 @@ class LabHookup(QObject):
         self.action.triggered.connect(self.open)
         window.acts.view_menu.addAction(self.action)
         self.panel.result_chosen.connect(self._on_result)
+        self._working: tuple[Working | None, object] = (None, None)  # the Lab's working size, and its mask
 
     def open(self) -> None:
         w = self.window
@@ -44,10 +46,20 @@ class LabHookup(QObject):
             cfg = w.settings_panel.config()
             mask = w.photo_view.mask() if cfg.task == "inpaint" else None
             problem = build_problem(w.photo, cfg.task, cfg.factor, mask)
+            if self.panel.is_running():  # it keeps its photo; set_problem says so in the Lab
+                self.panel.set_problem(problem, cfg)
+                self.dock.show()
+                return
+            # the same offer as Start: a photo too big for memory is compared at a working size that fits
+            working = w.fit_to_memory(problem, cfg)
+            if working is None:
+                return
+            problem = working_problem(problem, working)
         except RwguiError as exc:
             w.show_error(str(exc), "Cannot open the Lab")
             return
-        self.panel.set_problem(problem, cfg)  # refused (with a note in the Lab) while its queue runs
+        if self.panel.set_problem(problem, cfg):  # refused (with a note in the Lab) while its queue runs
+            self._working = (working, mask)
         self.dock.show()
         self.dock.raise_()
 
@@ -63,6 +75,7 @@ class LabHookup(QObject):
         w.history.clear()
         w.curves.clear()
         w.timeline.clear()
+        w.set_working(*self._working)  # Save result pastes a crop back, as after a run at that size
         w.history.set_average(info["pick_iteration"], image)  # the result key: Save result writes it
         w.timeline.sync()
         w._show_result(rgba8(image), f"Restored — from the Lab: {info['variant']}, iteration {info['pick_iteration']}")
