@@ -186,7 +186,8 @@ def paired_summary(rows: list[list[object]]) -> list[list[object]]:
         mine = [r for r in rows if r[0] == name]
         diffs = [float(r[-1]) for r in mine]  # type: ignore[arg-type]
         se = statistics.stdev(diffs) / len(diffs) ** 0.5 if len(diffs) > 1 else float("nan")
-        per_photo = [[float(r[-3]) for r in mine if r[1] == p] for p in dict.fromkeys(r[1] for r in mine)]  # type: ignore[arg-type]
+        photos_seen = dict.fromkeys(r[1] for r in mine)
+        per_photo = [[float(r[-3]) for r in mine if r[1] == p] for p in photos_seen]  # type: ignore[arg-type]
         var = [statistics.variance(v) for v in per_photo if len(v) > 1]
         sd = (sum(var) / len(var)) ** 0.5 if var else float("nan")
         out.append([name, len(diffs), statistics.mean(diffs), se, sd])
