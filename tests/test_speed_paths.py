@@ -85,10 +85,12 @@ def test_compile_that_fails_falls_back_to_eager(monkeypatch):
     assert got == pytest.approx(ref, rel=1e-6)
 
 
-def test_benchmark_baseline_is_the_engine_with_speed_settings_off():
-    problem = load_sample("denoise", size=40).problem()
-    cfg = tiny_config("denoise", iterations=6, speed=SpeedConfig(channels_last=False, precision="float32"),
-                      stop="fixed", stop_params={})
+@pytest.mark.parametrize("task", ["denoise", "sr", "inpaint"])
+def test_benchmark_baseline_is_the_engine_with_speed_settings_off(task):
+    """So the benchmark's quality differences come from the speed settings alone, for every task it runs."""
+    problem = load_sample(task, size=40).problem()
+    cfg = tiny_config(task, iterations=6, speed=SpeedConfig(channels_last=False, precision="float32"),
+                      stop="fixed", stop_params={}, loss_prior="none")
     base = Baseline(problem, cfg, torch.device("cpu"))
     losses, psnrs = [], []
     for _ in range(6):
