@@ -34,6 +34,7 @@ class SpeedConfig:
     # 'auto' = on where the device runs asynchronously (CUDA, MPS): each step's numbers are fetched while
     # the next step runs, so the loop never waits for the device (reports then come one step late)
     overlap: str = "auto"
+    fused_optimizer: bool = True  # Adam's update in one kernel (CUDA, and the CPU: ~3x faster than its loop)
 
 
 #: The speed settings as specs: the GUI's Speed form, the CLI's speed flags and validation come from these.
@@ -45,6 +46,8 @@ SPEED_PARAMS: tuple[Param, ...] = (
           "and MPS): the loop never waits for the device; reports arrive one step late.", choices=OVERLAPS),
     Param("compile", "bool", False, "torch.compile the network (minutes of compiling first; falls back to "
           "eager if it fails). Measured no faster on the CPU."),
+    Param("fused_optimizer", "bool", True, "Adam's update as one fused kernel (CUDA and CPU; measured 3.3 ms "
+          "instead of 9 ms per step for the paper's network on a CPU core). Same arithmetic, in another order."),
     Param("threads", "int", 0, "CPU threads for the network (0 = all cores; the window leaves one for itself).",
           0, 1024),
 )

@@ -92,6 +92,11 @@ def overlaps(overlap: str, device: torch.device) -> bool:
     return overlap == "on" or (overlap == "auto" and device.type in ("cuda", "mps"))
 
 
+def fused_adam_device(device: torch.device) -> bool:
+    """Devices with a fused Adam kernel in the torch versions rwgui supports."""
+    return device.type in ("cuda", "cpu")
+
+
 def speed_summary(speed, device: torch.device) -> str:  # noqa: ANN001 - a SpeedConfig (config imports this module)
     """What the speed settings amount to on ``device``, in words: 'auto' means different things on different
     machines, and a person comparing settings should see which are really on."""
@@ -99,7 +104,7 @@ def speed_summary(speed, device: torch.device) -> str:  # noqa: ANN001 - a Speed
     parts = ["float32" if dtype is None else f"{str(dtype).removeprefix('torch.')} autocast"]
     if speed.channels_last:
         parts.append("channels-last")
-    if device.type == "cuda":
+    if speed.fused_optimizer and fused_adam_device(device):
         parts.append("fused Adam")
     if overlaps(speed.overlap, device):
         parts.append("overlapped steps")

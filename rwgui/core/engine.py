@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from .config import RunConfig
-from .device import describe, overlaps, precision_dtype, resolve_device
+from .device import describe, fused_adam_device, overlaps, precision_dtype, resolve_device
 from .errors import OutOfMemoryError, RwguiError
 from .lossprior import build_loss_prior, total_variation
 from .metrics import psnr_t
@@ -143,8 +143,7 @@ class Engine:
         if cfg.speed.compile:
             self._forward = self._try_compile()
 
-        fused = {"fused": True} if self.device.type == "cuda" else {}
-        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=cfg.lr, **fused)
+        self.optimizer = self._make_optimizer()
         self.loss_prior = build_loss_prior(cfg.loss_prior, dict(cfg.loss_prior_params), channels=c,
                                            seed=cfg.seed + 2, device=self.device)
         self.rule = build_rule(cfg.stop, dict(cfg.stop_params))
@@ -179,6 +178,16 @@ class Engine:
         if not plan.fits:
             raise OutOfMemoryError(plan.sentence + " (rwgui-restore --working-size, or the window's offer, "
                                    "runs at that size)")
+
+    def _make_optimizer(self) -> torch.optim.Adam:
+        """Adam, fused where the setting asks and this torch and device have the kernel, else the plain loop."""
+        params, lr = list(self.net.parameters()), self.config.lr
+        if self.config.speed.fused_optimizer and fused_adam_device(self.device):
+            try:
+                return torch.optim.Adam(params, lr=lr, fused=True)
+            except (RuntimeError, TypeError):  # an older torch without the kernel: the loop is always right
+                pass
+        return torch.optim.Adam(params, lr=lr)
 
     def _try_compile(self) -> Callable[[torch.Tensor], torch.Tensor]:
         try:
