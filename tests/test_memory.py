@@ -81,3 +81,25 @@ def test_the_probe_runs_once_per_network_and_leaves_the_random_stream_alone(monk
     second = estimate_memory(cfg, (96, 96), 3)
     assert len(calls) == 1
     assert second.total_bytes > first.total_bytes  # same rates, a larger image
+
+
+def test_the_probe_cache_forgets_the_least_recently_used_network(monkeypatch):
+    """One entry per network a session tries, so it must not grow without end: the oldest goes first."""
+    from collections import OrderedDict
+
+    from rwgui.core import memory
+
+    calls = []
+    real = memory._probe
+    monkeypatch.setattr(memory, "_probe", lambda *a: calls.append(a) or real(*a))
+    monkeypatch.setattr(memory, "_CACHE", OrderedDict())
+    monkeypatch.setattr(memory, "_CACHE_SIZE", 2)
+    nets = [preset("denoise", prior_params={"channels_down": (c,), "channels_up": (c,), "channels_skip": (2,)})
+            for c in (4, 5, 6)]
+    for cfg in (nets[0], nets[1], nets[0], nets[2]):  # using 0 again makes 1 the oldest
+        estimate_memory(cfg, (32, 32), 3)
+    assert len(calls) == 3 and len(memory._CACHE) == 2
+    estimate_memory(nets[0], (32, 32), 3)
+    assert len(calls) == 3  # still held
+    estimate_memory(nets[1], (32, 32), 3)
+    assert len(calls) == 4  # forgotten, probed again

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import torch
@@ -58,7 +59,8 @@ class _Rates:
     mult: int
 
 
-_CACHE: dict[str, _Rates] = {}
+_CACHE: "OrderedDict[str, _Rates]" = OrderedDict()  # least recently used first
+_CACHE_SIZE = 32  # networks; a session that tries more probes the oldest again
 _CACHE_LOCK = threading.Lock()
 
 
@@ -70,11 +72,15 @@ def _rates(config: RunConfig, channels: int, autocast_dtype: torch.dtype | None)
                       str(autocast_dtype)], sort_keys=True, default=str)
     with _CACHE_LOCK:
         hit = _CACHE.get(key)
+        if hit is not None:
+            _CACHE.move_to_end(key)
     if hit is None:
         with torch.random.fork_rng(devices=[]):  # the probe's random weights leave the caller's stream alone
             hit = _probe(cfg, channels, autocast_dtype)
         with _CACHE_LOCK:
             _CACHE[key] = hit
+            while len(_CACHE) > _CACHE_SIZE:
+                _CACHE.popitem(last=False)
     return hit
 
 

@@ -359,8 +359,7 @@ class MainWindow(WindowIO, WorkingSize, QMainWindow):
         elif item.kind == "average":
             h.set_average(item.iteration, item.pixels, item.thumb)
         elif item.kind == "pick":
-            h.set_pick(item.iteration, item.pixels, item.average, item.thumb)
-            self.curves.set_pick(item.iteration)
+            h.set_pick(item.iteration, item.pixels, item.average, item.thumb)  # the curves' star: at redraw
         if not self._sync_timer.isActive():
             self._sync_timer.start()
 

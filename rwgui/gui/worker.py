@@ -5,7 +5,8 @@ Threading contract (DESIGN.md, QT_TORCH_NOTES pitfalls 2-4, 8, 9, 11, 12):
 * control goes GUI -> worker through ``threading.Event`` flags checked every step (a queued slot call would
   not arrive while the loop runs); pause blocks on an event, it does not spin;
 * data goes worker -> GUI only as signals carrying owned copies, every payload tagged with the run id;
-  reports go in batches (at most ~10 per second), frames at most ~15 per second whatever the step speed;
+  reports go in batches (at most ~5 per second), frames at most ~10 per second whatever the step speed,
+  raw iterates for the timeline at most ~5 per second;
 * worker signals connect only to bound methods of :class:`RunController`, a GUI-thread QObject, which drops
   stale run ids and re-emits on its own signals (tests wait on those, never on the worker's);
 * stop is cooperative; the thread is quit and waited for, never terminated.
@@ -45,11 +46,12 @@ class RunRequest:
     run_id: int
     problem: Problem
     config: RunConfig
-    frame_hz: float = 15.0
-    report_hz: float = 10.0
+    frame_hz: float = 10.0  # DESIGN: 10-20 a second; each frame is a repaint in Python on the GUI thread
+    report_hz: float = 5.0  # the status line and the curves' buffer; the curves redraw once a second anyway
     keep: KeepSchedule = field(default_factory=KeepSchedule)
     thumb_side: int = 96
-    pick_every_s: float = 0.5  # the rule's pick moves often early on: send it at most this often
+    pick_every_s: float = 1.0  # the rule's pick moves often early on: send it at most this often
+    keep_every_s: float = 0.2  # raw iterates for the timeline: a fast run offers far more than anyone scrubs
     average_every_s: float = 1.0
 
 
@@ -164,7 +166,7 @@ class RunWorker(QObject):
         rid = req.run_id
         budget = req.config.iterations
         batch = self._batch
-        t_report = t_frame = t_pick = t_avg = 0.0
+        t_report = t_frame = t_pick = t_avg = t_keep = 0.0
         report_dt, frame_dt = 1.0 / req.report_hz, 1.0 / req.frame_hz
         sent_pick: int | None = None
         frame = None  # a frame on its way from the device (never waited for inside the loop)
@@ -194,7 +196,8 @@ class RunWorker(QObject):
             if frame is None and now - t_frame >= frame_dt:
                 t_frame = now
                 frame = engine.request_frame(self._view())
-            if req.keep.wants(engine.iteration):  # images are the newest step's; reports may lag one step
+            if now - t_keep >= req.keep_every_s and req.keep.wants(engine.iteration):
+                t_keep = now  # images are the newest step's; reports may lag one step
                 self._keep(engine, "raw", engine.iteration)
             if now - t_avg >= req.average_every_s:
                 t_avg = now
