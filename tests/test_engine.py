@@ -86,6 +86,40 @@ def test_divergence_guard_restores_weights_and_optimizer_state():
     assert not eng.step().restored
 
 
+def test_the_guards_snapshot_survives_the_steps_after_a_restore():
+    """Restoring must not hand the snapshot's own tensors to Adam: the steps after it would change the
+    snapshot, and a second divergence would then restore something that was never good."""
+    eng = small_engine(iterations=100)
+    good = run_then_wreck(eng)
+    kept = {idx: {k: v.clone() for k, v in st.items()} for idx, st in good["opt"]["state"].items()}
+    assert eng.step().restored
+    for _ in range(5):
+        eng.step()
+    assert eng._good is good
+    for idx, st in good["opt"]["state"].items():
+        for k, v in st.items():
+            assert torch.equal(v, kept[idx][k]), (idx, k)
+
+
+def test_the_guard_takes_snapshots_into_the_memory_of_the_old_ones():
+    """Every GUARD_EVERY steps: two snapshots' worth of memory in turn, no deep copy each time."""
+    from rwgui.core.engine import GUARD_EVERY
+
+    eng = small_engine(iterations=3 * GUARD_EVERY)
+
+    def where():
+        return {k: v.data_ptr() for k, v in eng._good["net"].items()}
+
+    eng.step()
+    first = where()
+    for _ in range(GUARD_EVERY):
+        eng.step()
+    assert eng._good is not None and where() != first  # a second snapshot, its own memory
+    for _ in range(GUARD_EVERY):
+        eng.step()
+    assert where() == first  # the third one reuses the first one's tensors
+
+
 def test_out_of_memory_is_reported_and_state_kept(monkeypatch):
     eng = small_engine(iterations=10)
     for _ in range(3):

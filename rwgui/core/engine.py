@@ -109,6 +109,23 @@ class RunResult:
     reports: list[StepReport] = field(default_factory=list)
 
 
+def _copy_into(dst: Any, src: Any) -> Any:
+    """A deep copy of ``src`` (nested dicts, lists and tensors) that reuses ``dst``'s tensors where they match
+    in shape, dtype and device: a snapshot taken again without allocating or walking Python's deepcopy."""
+    if isinstance(src, torch.Tensor):
+        if (isinstance(dst, torch.Tensor) and dst.shape == src.shape and dst.dtype == src.dtype
+                and dst.device == src.device and dst is not src):
+            return dst.copy_(src.detach())
+        return src.detach().clone()
+    if isinstance(src, dict):
+        old = dst if isinstance(dst, dict) else {}
+        return {k: _copy_into(old.get(k), v) for k, v in src.items()}
+    if isinstance(src, (list, tuple)):
+        old = dst if isinstance(dst, (list, tuple)) and len(dst) == len(src) else (None,) * len(src)
+        return type(src)(_copy_into(a, b) for a, b in zip(old, src))
+    return copy.deepcopy(src)
+
+
 class Engine:
     """One run of Deep Image Prior on one problem."""
 
@@ -159,6 +176,7 @@ class Engine:
         self._good: dict[str, Any] | None = None
         self._good_loss = float("inf")
         self._candidate: tuple[int, dict[str, Any]] | None = None  # a snapshot waiting for its loss
+        self._spare: dict[str, Any] | None = None  # a snapshot no longer needed: the next one copies into it
         self._pending: _Pending | None = None
         self.overlap = overlaps(cfg.speed.overlap, self.device)
         # float64 keeps the stopping signal's small differences; MPS has none
@@ -306,13 +324,18 @@ class Engine:
 
     def _capture(self) -> None:
         """Snapshot the weights, Adam's state and the average every GUARD_EVERY steps (device copies, queued
-        like the step); the snapshot becomes the guard's 'last good' once its step's loss is known."""
+        like the step, into the memory of a snapshot no longer needed: a deep copy cost ~11 ms of Python on a
+        small network); the snapshot becomes the guard's 'last good' once its step's loss is known."""
         first = self._good is None and self._candidate is None
         if self.config.guard and (first or self.iteration % GUARD_EVERY == 0):
+            into, self._spare = self._spare, None
+            if self._candidate is not None:  # never judged: its memory serves the new one
+                into = self._candidate[1]
+            into = into or {}
             self._candidate = (self.iteration, {
-                "net": copy.deepcopy(self.net.state_dict()),
-                "opt": copy.deepcopy(self.optimizer.state_dict()),
-                "ema": self._ema.clone() if self._ema is not None else None,
+                "net": _copy_into(into.get("net"), self.net.state_dict()),
+                "opt": _copy_into(into.get("opt"), self.optimizer.state_dict()),
+                "ema": _copy_into(into.get("ema"), self._ema) if self._ema is not None else None,
                 "ema_decay": self._ema_decay,
             })
 
@@ -322,15 +345,19 @@ class Engine:
         if not cfg.guard:
             return False
         if self._good is not None and data_loss > cfg.guard_ratio * self._good_loss:
-            self.net.load_state_dict(self._good["net"])
-            self.optimizer.load_state_dict(self._good["opt"])
-            self._ema = self._good["ema"].clone()
-            self._ema_decay = self._good["ema_decay"]
+            good = self._good
+            self.net.load_state_dict(good["net"])  # copies into the parameters
+            # copied into the optimiser's own tensors first: load_state_dict alone would adopt the snapshot's
+            # tensors, and Adam's next steps would then change the snapshot a later restore relies on
+            self.optimizer.load_state_dict(_copy_into(self.optimizer.state_dict(), good["opt"]))
+            self._ema = good["ema"].clone()
+            self._ema_decay = good["ema_decay"]
             self._avg = self._corrected_average(self._avg)
-            self._candidate = None
+            if self._candidate is not None:
+                self._spare, self._candidate = self._candidate[1], None
             return True
         if self._candidate is not None and self._candidate[0] == iteration:
-            self._good, self._good_loss = self._candidate[1], data_loss
+            self._spare, self._good, self._good_loss = self._good, self._candidate[1], data_loss
             self._candidate = None
         return False
 
