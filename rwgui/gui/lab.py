@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSplitter, QVBox
 
 from ..core.config import RunConfig
 from ..core.errors import RwguiError
-from ..core.history import KeepSchedule, rgba8
+from ..core.history import rgba8
 from ..core.problems import Problem
 from .canvas import ImageView
 from .lab_controls import RunBox, VariantBox
@@ -291,8 +291,8 @@ class LabPanel(QWidget):
             self.table.update_entry(e, self._best)
             n_done = len(self._entries) - len(self._pending)
             self.status_label.setText(f"Running {n_done} of {len(self._entries)}: {e.label}")
-            # only the final pick and average are wanted: send them once, and few raw iterates and frames
-            self.controller.start(self._problem, e.config, keep=KeepSchedule(per_octave=1), frame_hz=4.0,
+            # only the final pick and average are wanted (they always arrive): no raw iterates, few frames
+            self.controller.start(self._problem, e.config, frame_hz=4.0, keep_every_s=1e9,
                                   pick_every_s=1e9, average_every_s=1e9)
             self._update_buttons()
             return
