@@ -114,3 +114,25 @@ def test_inpaint_problem_mask_checks():
         inpaint_problem(img, np.zeros((20, 30)))
     p = inpaint_problem(img, np.ones((20, 30)))
     assert p.mask.shape == (1, 1, 20, 30)
+
+
+def test_the_skip_joins_hand_upsampling_a_dense_channels_last_gradient():
+    """The concatenation's backward slices its gradient; the network hands the upsampling a dense one (its CPU
+    backward is ~8x slower on the slice) with the same values, and the join stays channels-last."""
+    import torch
+
+    from rwgui.core.priors.skip import _DenseGrad
+
+    x = torch.randn(1, 6, 8, 8).contiguous(memory_format=torch.channels_last).requires_grad_()
+    seen = {}
+    y = x * 1.0
+    y.register_hook(lambda g: seen.setdefault("grad", g))
+    skip = torch.randn(1, 2, 8, 8).contiguous(memory_format=torch.channels_last)
+    h = torch.cat([skip, _DenseGrad.apply(y)], dim=1)
+    assert h.is_contiguous(memory_format=torch.channels_last)
+    w = torch.randn_like(h)
+    (h * w).sum().backward()
+    g = seen["grad"]
+    assert g.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(g, w[:, 2:])
+    assert torch.equal(x.grad, w[:, 2:])

@@ -77,6 +77,25 @@ def _unit(cin: int, cout: int, kernel: int, opts: dict, *, stride: int = 1) -> l
     return mods
 
 
+class _DenseGrad(torch.autograd.Function):
+    """The identity, whose backward hands on a dense gradient in the tensor's own memory format.
+
+    The concatenation's backward gives each input a channel slice of its gradient; in channels-last that slice
+    is strided, and bilinear upsampling's CPU backward takes a slow path on it: 66 ms against 7.8 ms for a dense
+    one (plus 1.6 ms for the copy) at 128 channels, 256x256, bfloat16. In NCHW the slice is already dense."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        channels_last = x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last)
+        ctx.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        return x.as_strided(x.size(), x.stride())  # view_as would renumber the batch stride (size 1), and
+        # the concatenation would then no longer see channels-last inputs
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        return grad.contiguous(memory_format=ctx.memory_format)
+
+
 class _Scale(nn.Module):
     """One level of the hourglass: [skip ‖ down → deeper → up] → conv → 1x1 conv."""
 
@@ -102,7 +121,7 @@ class _Scale(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         d = self.deeper(x)
-        h = torch.cat([self.skip(x), d], dim=1) if self.skip is not None else d
+        h = torch.cat([self.skip(x), _DenseGrad.apply(d)], dim=1) if self.skip is not None else d
         return self.after(self.join_bn(h))
 
 
