@@ -85,21 +85,19 @@ def test_the_probe_runs_once_per_network_and_leaves_the_random_stream_alone(monk
 
 def test_the_probe_cache_forgets_the_least_recently_used_network(monkeypatch):
     """One entry per network a session tries, so it must not grow without end: the oldest goes first."""
-    from collections import OrderedDict
-
     from rwgui.core import memory
 
     calls = []
     real = memory._probe
     monkeypatch.setattr(memory, "_probe", lambda *a: calls.append(a) or real(*a))
-    monkeypatch.setattr(memory, "_CACHE", OrderedDict())
-    monkeypatch.setattr(memory, "_CACHE_SIZE", 2)
-    nets = [preset("denoise", prior_params={"channels_down": (c,), "channels_up": (c,), "channels_skip": (2,)})
-            for c in (4, 5, 6)]
-    for cfg in (nets[0], nets[1], nets[0], nets[2]):  # using 0 again makes 1 the oldest
+    memory._network_rates.cache_clear()
+    size = memory._network_rates.cache_info().maxsize
+    nets = [preset("denoise", prior_params={"num_scales": 2, "channels_down": (c,), "channels_up": (c,),
+                                            "channels_skip": (2,)}) for c in range(2, size + 3)]
+    for cfg in (*nets[:size], nets[0], nets[size]):  # using 0 again makes 1 the oldest
         estimate_memory(cfg, (32, 32), 3)
-    assert len(calls) == 3 and len(memory._CACHE) == 2
+    assert len(calls) == size + 1 and memory._network_rates.cache_info().currsize == size
     estimate_memory(nets[0], (32, 32), 3)
-    assert len(calls) == 3  # still held
+    assert len(calls) == size + 1  # still held
     estimate_memory(nets[1], (32, 32), 3)
-    assert len(calls) == 4  # forgotten, probed again
+    assert len(calls) == size + 2  # forgotten, probed again

@@ -8,9 +8,8 @@ picked iterate). It works for every prior variant without a per-architecture for
 
 from __future__ import annotations
 
+import functools
 import json
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import torch
@@ -59,34 +58,25 @@ class _Rates:
     mult: int
 
 
-_CACHE: "OrderedDict[str, _Rates]" = OrderedDict()  # least recently used first
-_CACHE_SIZE = 32  # networks; a session that tries more probes the oldest again
-_CACHE_LOCK = threading.Lock()
+@functools.lru_cache(maxsize=32)  # networks; a session that tries more probes the oldest again
+def _network_rates(prior: str, params_json: str, input_code: str, input_depth: int, channels: int,
+                   autocast_dtype: torch.dtype | None) -> _Rates:
+    with torch.random.fork_rng(devices=[]):  # the probe's random weights leave the caller's stream alone
+        return _probe(prior, json.loads(params_json), input_code, input_depth, channels, autocast_dtype)
 
 
 def _rates(config: RunConfig, channels: int, autocast_dtype: torch.dtype | None) -> _Rates:
     """The probe's rates, measured once per network: the window plans in the GUI thread and the engine
     re-checks in the worker, and the second asks the same network (the rates do not depend on the size)."""
     cfg = config.validated()
-    key = json.dumps([cfg.prior, dict(cfg.prior_params), cfg.input_code, cfg.input_depth, channels,
-                      str(autocast_dtype)], sort_keys=True, default=str)
-    with _CACHE_LOCK:
-        hit = _CACHE.get(key)
-        if hit is not None:
-            _CACHE.move_to_end(key)
-    if hit is None:
-        with torch.random.fork_rng(devices=[]):  # the probe's random weights leave the caller's stream alone
-            hit = _probe(cfg, channels, autocast_dtype)
-        with _CACHE_LOCK:
-            _CACHE[key] = hit
-            while len(_CACHE) > _CACHE_SIZE:
-                _CACHE.popitem(last=False)
-    return hit
+    return _network_rates(cfg.prior, json.dumps(dict(cfg.prior_params), sort_keys=True), cfg.input_code,
+                          cfg.input_depth, channels, autocast_dtype)
 
 
-def _probe(cfg: RunConfig, channels: int, autocast_dtype: torch.dtype | None) -> _Rates:
-    cin = input_channels(cfg.input_code, cfg.input_depth, channels)
-    net = build_prior(cfg.prior, cfg.prior_params, in_channels=cin, out_channels=channels)
+def _probe(prior: str, params: dict, input_code: str, input_depth: int, channels: int,
+           autocast_dtype: torch.dtype | None) -> _Rates:
+    cin = input_channels(input_code, input_depth, channels)
+    net = build_prior(prior, params, in_channels=cin, out_channels=channels)
     mult = getattr(net, "size_multiple", 1)
     probe = padded_size((max(PROBE, 2 * mult),) * 2, mult)
     saved = _saved_bytes(net, torch.rand(1, cin, *probe), autocast_dtype)
