@@ -18,8 +18,9 @@ import json
 import math
 import sys
 import time
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import cv2
 import numpy as np
@@ -30,8 +31,15 @@ from .core.errors import ConfigError, OutOfMemoryError, RwguiError
 from .core.metrics import psnr
 from .core.params import Param, Registry
 from .core.problems import Problem, denoise_problem, hole_fraction, inpaint_problem, sr_problem, to_array
-from .core.working_size import WORKING_PARAMS, Working, WorkingPlan, choose_working, plan_for_problem, to_full, \
-    working_problem
+from .core.working_size import (
+    WORKING_PARAMS,
+    Working,
+    WorkingPlan,
+    choose_working,
+    plan_for_problem,
+    to_full,
+    working_problem,
+)
 
 FIXED = ("iterations", "seed", "device")  # run params with their own hand-written flags below
 
@@ -85,8 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--stop", help="stopping rule: fixed, es-wmv, es-emv, sure")
     ap.add_argument("--no-auto-stop", action="store_true", help="let the rule only mark its pick, run the budget")
     ap.add_argument("--loss-prior", help="random-weights loss prior (none, cdc, inn, ...)")
-    ap.add_argument("--result", choices=("average", "raw"), default="average",
-                    help="write the running average at the rule's pick (default) or the raw iterate there")
+    ap.add_argument(
+        "--result",
+        choices=("average", "raw"),
+        default="average",
+        help="write the running average at the rule's pick (default) or the raw iterate there",
+    )
     ap.add_argument("--report", help="write a JSON report (settings, trace, peak, stop) here")
     ap.add_argument("--quiet", action="store_true", help="no progress line")
     seen: set[str] = set()
@@ -153,8 +165,9 @@ def make_config(args: argparse.Namespace, problem_hint: float | None) -> RunConf
             changes[field + "_params"] = {**dict(getattr(cfg, field + "_params")), **over}
     if args.no_auto_stop:
         changes["auto_stop"] = False
-    speed = {p.name: getattr(args, _dest("", p.name)) for p in SPEED_PARAMS
-             if getattr(args, _dest("", p.name)) is not None}
+    speed = {
+        p.name: getattr(args, _dest("", p.name)) for p in SPEED_PARAMS if getattr(args, _dest("", p.name)) is not None
+    }
     if speed:
         changes["speed"] = SpeedConfig(**{**cfg.speed.__dict__, **speed})
     return cfg.replace(**changes).validated()
@@ -212,17 +225,26 @@ def build_report(args: argparse.Namespace, cfg: RunConfig, engine: Any, result: 
     k = max(1, math.ceil(len(reports) / 5000)) if len(reports) > 5000 else 1
     trace = []
     for r in reports[::k]:
-        row: dict[str, Any] = {"iteration": r.iteration, "loss": _finite(r.loss),
-                               "loss_terms": {n: _finite(v) for n, v in r.loss_terms.items()}}
+        row: dict[str, Any] = {
+            "iteration": r.iteration,
+            "loss": _finite(r.loss),
+            "loss_terms": {n: _finite(v) for n, v in r.loss_terms.items()},
+        }
         if r.psnr is not None:
             row["psnr"], row["psnr_average"] = _finite(r.psnr), _finite(r.psnr_average)
         if r.signal is not None:
             row["signal"] = _finite(r.signal)
         trace.append(row)
     out: dict[str, Any] = {
-        "task": args.task, "config": cfg.to_dict(), "device": engine.device_name, "seed": cfg.seed,
-        "iterations_run": engine.iteration, "stop_reason": result.stop_reason,
-        "seconds_per_iteration": result.seconds_per_iteration, "loss_prior": cfg.loss_prior, "trace": trace,
+        "task": args.task,
+        "config": cfg.to_dict(),
+        "device": engine.device_name,
+        "seed": cfg.seed,
+        "iterations_run": engine.iteration,
+        "stop_reason": result.stop_reason,
+        "seconds_per_iteration": result.seconds_per_iteration,
+        "loss_prior": cfg.loss_prior,
+        "trace": trace,
     }
     stop: dict[str, Any] = {"rule": cfg.stop, "iteration": engine.pick_iteration}
     if problem.ground_truth is not None and reports:
@@ -259,8 +281,9 @@ def fit_to_memory(args: argparse.Namespace, problem: Problem, cfg: RunConfig) ->
     try:
         return choose_working(plan, opts["working_size"]), plan
     except OutOfMemoryError as exc:
-        ways = [m for m, ok in (("crop", plan.crop_box is not None), ("downscale", plan.downscale_size is not None))
-                if ok]
+        ways = [
+            m for m, ok in (("crop", plan.crop_box is not None), ("downscale", plan.downscale_size is not None)) if ok
+        ]
         if not ways:
             raise
         hint = " or ".join(f"--working-size {m}" for m in ([*ways, "auto"] if len(ways) == 2 else ways))
@@ -290,10 +313,13 @@ def run(argv: Sequence[str] | None = None) -> int:
     full_problem, problem = problem, working_problem(problem, working)
     if working.mode != "full":
         written = {"crop": "pasted back into the full photo"}.get(
-            working.mode, "upscaled into the holes of the full photo" if working.writes_full_size
-            else "written at that size")
-        print(f"rwgui-restore: {plan.sentence}; working at {working.describe()} (the result is {written})",
-              file=sys.stderr)
+            working.mode,
+            "upscaled into the holes of the full photo" if working.writes_full_size else "written at that size",
+        )
+        print(
+            f"rwgui-restore: {plan.sentence}; working at {working.describe()} (the result is {written})",
+            file=sys.stderr,
+        )
     engine = Engine(problem, cfg)
     progress = Progress(cfg.iterations, not args.quiet)
     seen: list[Any] = []
@@ -309,8 +335,14 @@ def run(argv: Sequence[str] | None = None) -> int:
         last = engine.flush()  # the step whose numbers were still on their way (overlap)
         if last is not None:
             seen.append(last)
-        result = RunResult(engine.iteration, "interrupted", engine.pick_iteration,
-                           *(engine.peak or (None, None)), (time.perf_counter() - t0) / max(len(seen), 1), seen)
+        result = RunResult(
+            engine.iteration,
+            "interrupted",
+            engine.pick_iteration,
+            *(engine.peak or (None, None)),
+            (time.perf_counter() - t0) / max(len(seen), 1),
+            seen,
+        )
     if result.reports:
         progress.update(result.reports[-1], final=True)
     restored = engine.image("pick_average" if args.result == "average" else "pick")
@@ -322,8 +354,11 @@ def run(argv: Sequence[str] | None = None) -> int:
         report["working_size"] = {**working.to_dict(), "needed_mb": plan.needed_mb, "budget_mb": plan.budget_mb}
         _write_json(args.report, report)
     if not args.quiet:
-        print(f"wrote {out_path} ({engine.iteration} iterations, stop: {result.stop_reason}, "
-              f"pick: {engine.pick_iteration})", file=sys.stderr)
+        print(
+            f"wrote {out_path} ({engine.iteration} iterations, stop: {result.stop_reason}, "
+            f"pick: {engine.pick_iteration})",
+            file=sys.stderr,
+        )
     return 0
 
 

@@ -6,9 +6,9 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
 # ----- GUI fixtures (rwgui.gui tests) ------------------------------------------------------------------
-import sys  # noqa: E402
+import sys
 
-import pytest  # noqa: E402
+import pytest
 
 #: A prior small enough that a 64x64 run does ~20 iterations per second on two CPU cores.
 TINY_PRIOR = {"num_scales": 3, "channels_down": (16,), "channels_up": (16,), "channels_skip": (4,)}
@@ -38,8 +38,14 @@ def _no_running_qthread():
 def tiny_config(task: str = "denoise", iterations: int = 60, **overrides):
     from rwgui.core.config import preset, preset_name
 
-    values = dict(prior_params=TINY_PRIOR, stop="es-wmv", stop_params={"window": 10, "patience": 1000},
-                  auto_stop=False, iterations=iterations, device="cpu")
+    values = dict(
+        prior_params=TINY_PRIOR,
+        stop="es-wmv",
+        stop_params={"window": 10, "patience": 1000},
+        auto_stop=False,
+        iterations=iterations,
+        device="cpu",
+    )
     values.update(overrides)
     return preset(preset_name(task), **values)
 

@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 
 pytest.importorskip("pytestqt")
-from PySide6.QtCore import QPointF, QRectF, Qt  # noqa: E402
-from PySide6.QtGui import QMouseEvent  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QMouseEvent
+from PySide6.QtWidgets import QApplication
 
-from rwgui.core.errors import ConfigError, MaskError  # noqa: E402
-from rwgui.core.params import Param, Registry  # noqa: E402
-from rwgui.gui.canvas import CompareView, ImageView, MaskCanvas  # noqa: E402
-from rwgui.gui.forms import ParamForm, VariantForm, human_label  # noqa: E402
+from rwgui.core.errors import ConfigError, MaskError
+from rwgui.core.params import Param, Registry
+from rwgui.gui.canvas import CompareView, ImageView, MaskCanvas
+from rwgui.gui.forms import ParamForm, VariantForm, human_label
 
 H, W = 120, 160
 
@@ -72,7 +72,7 @@ def test_fast_stroke_has_no_gap(canvas):
     holes = _holes(canvas)
     for x in range(2, 158):
         y = 10 + (x - 2) * 100 / 155
-        assert holes[int(round(y)) - 1:int(round(y)) + 2, x].any(), x
+        assert holes[int(round(y)) - 1 : int(round(y)) + 2, x].any(), x
 
 
 def test_eraser_restores_known(canvas):
@@ -368,8 +368,17 @@ def test_param_form_round_trip_every_kind(qtbot):
     form = ParamForm(PARAMS)
     qtbot.addWidget(form)
     assert form.values() == {p.name: p.default for p in PARAMS}  # 1/30 survives exactly
-    new = {"num_scales": 3, "lr": 2.5e-4, "reg_noise_std": 0.05, "batch_norm": False, "upsample": "nearest",
-           "channels_down": (16, 32, 64), "name": "abc", "extra_a": 7, "extra_b": 0}
+    new = {
+        "num_scales": 3,
+        "lr": 2.5e-4,
+        "reg_noise_std": 0.05,
+        "batch_norm": False,
+        "upsample": "nearest",
+        "channels_down": (16, 32, 64),
+        "name": "abc",
+        "extra_a": 7,
+        "extra_b": 0,
+    }
     with qtbot.waitSignal(form.changed) as blocker:
         form.set_values(new)
     assert blocker.signal_triggered
@@ -445,8 +454,11 @@ def test_param_form_labels_tooltips_and_folding(qtbot):
 
 def _registry() -> Registry:
     reg: Registry = Registry("loss prior")
-    reg.add("alpha", "First variant.", [Param("weight", "float", 0.1, "W.", 0.0, 10.0, log=True),
-                                        Param("depth", "int", 3, "D.", 1, 9)])(dict)
+    reg.add(
+        "alpha",
+        "First variant.",
+        [Param("weight", "float", 0.1, "W.", 0.0, 10.0, log=True), Param("depth", "int", 3, "D.", 1, 9)],
+    )(dict)
     reg.add("beta", "Second variant.", [Param("width", "int", 16, "Wd.", 1, 64)])(dict)
     return reg
 

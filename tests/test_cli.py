@@ -35,12 +35,39 @@ def cli(*args):
 
 def test_denoise_report_schema(photos):
     out, rep = photos / "out.png", photos / "r.json"
-    code = cli("denoise", photos / "noisy.png", "-o", out, "--ground-truth", photos / "gt.png",
-               "--iterations", 12, "--report", rep, "--quiet", "--stop", "es-wmv", "--stop-window", 4, *SMALL)
+    code = cli(
+        "denoise",
+        photos / "noisy.png",
+        "-o",
+        out,
+        "--ground-truth",
+        photos / "gt.png",
+        "--iterations",
+        12,
+        "--report",
+        rep,
+        "--quiet",
+        "--stop",
+        "es-wmv",
+        "--stop-window",
+        4,
+        *SMALL,
+    )
     assert code == 0 and out.exists()
     r = json.loads(rep.read_text())
-    for key in ("task", "config", "device", "seed", "iterations_run", "stop_reason", "seconds_per_iteration",
-                "trace", "final", "peak", "stop"):
+    for key in (
+        "task",
+        "config",
+        "device",
+        "seed",
+        "iterations_run",
+        "stop_reason",
+        "seconds_per_iteration",
+        "trace",
+        "final",
+        "peak",
+        "stop",
+    ):
         assert key in r, key
     assert r["iterations_run"] == 12 and len(r["trace"]) == 12
     t = r["trace"][-1]
@@ -52,8 +79,22 @@ def test_denoise_report_schema(photos):
 
 def test_loss_prior_flags_reach_the_report(photos):
     rep = photos / "r.json"
-    code = cli("denoise", photos / "noisy.png", "-o", photos / "o.png", "--iterations", 3, "--report", rep,
-               "--quiet", "--loss-prior", "cdc", "--loss-prior-weight", 0.1, *SMALL)
+    code = cli(
+        "denoise",
+        photos / "noisy.png",
+        "-o",
+        photos / "o.png",
+        "--iterations",
+        3,
+        "--report",
+        rep,
+        "--quiet",
+        "--loss-prior",
+        "cdc",
+        "--loss-prior-weight",
+        0.1,
+        *SMALL,
+    )
     assert code == 0
     r = json.loads(rep.read_text())
     assert r["loss_prior"] == "cdc" and r["config"]["loss_prior_params"]["weight"] == 0.1
@@ -69,33 +110,70 @@ def test_output_keeps_bit_depth_and_alpha(photos):
 
 
 def test_inpaint_and_sr(photos):
-    assert cli("inpaint", photos / "holes.png", "--mask", photos / "mask.png", "-o", photos / "i.png",
-               "--iterations", 2, "--quiet", *SMALL) == 0
-    assert cli("sr", photos / "noisy.png", "--factor", 2, "-o", photos / "sr.tif", "--iterations", 2, "--quiet",
-               *SMALL) == 0
+    assert (
+        cli(
+            "inpaint",
+            photos / "holes.png",
+            "--mask",
+            photos / "mask.png",
+            "-o",
+            photos / "i.png",
+            "--iterations",
+            2,
+            "--quiet",
+            *SMALL,
+        )
+        == 0
+    )
+    assert (
+        cli("sr", photos / "noisy.png", "--factor", 2, "-o", photos / "sr.tif", "--iterations", 2, "--quiet", *SMALL)
+        == 0
+    )
     assert imageio.read(photos / "sr.tif").pixels.shape == (80, 80, 3)
 
 
 def test_settings_json_reproduces_a_run(photos):
     cfg_path, r1, r2 = photos / "cfg.json", photos / "r1.json", photos / "r2.json"
-    assert cli("denoise", photos / "noisy.png", "-o", photos / "a.png", "--iterations", 4, "--seed", 5,
-               "--save-config", cfg_path, "--report", r1, "--quiet", *SMALL) == 0
-    assert cli("denoise", photos / "noisy.png", "-o", photos / "b.png", "--config", cfg_path, "--report", r2,
-               "--quiet") == 0
+    assert (
+        cli(
+            "denoise",
+            photos / "noisy.png",
+            "-o",
+            photos / "a.png",
+            "--iterations",
+            4,
+            "--seed",
+            5,
+            "--save-config",
+            cfg_path,
+            "--report",
+            r1,
+            "--quiet",
+            *SMALL,
+        )
+        == 0
+    )
+    assert (
+        cli("denoise", photos / "noisy.png", "-o", photos / "b.png", "--config", cfg_path, "--report", r2, "--quiet")
+        == 0
+    )
     t1 = [x["loss"] for x in json.loads(r1.read_text())["trace"]]
     t2 = [x["loss"] for x in json.loads(r2.read_text())["trace"]]
     assert t1 == t2
 
 
-@pytest.mark.parametrize("args, message", [
-    (["denoise", "{d}/missing.png"], "does not exist"),
-    (["inpaint", "{d}/holes.png"], "--mask"),
-    (["inpaint", "{d}/holes.png", "--mask", "{d}/small.png"], "mask"),
-    (["denoise", "{d}/noisy.png", "--lr", "-3"], "lr"),
-    (["denoise", "{d}/noisy.png", "--stop", "whenever"], "unknown stopping rule"),
-    (["denoise", "{d}/noisy.png", "--stop-window", "5"], "window"),
-    (["denoise", "{d}/noisy.png", "-o", "{d}/out.xyz"], "cannot write"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["denoise", "{d}/missing.png"], "does not exist"),
+        (["inpaint", "{d}/holes.png"], "--mask"),
+        (["inpaint", "{d}/holes.png", "--mask", "{d}/small.png"], "mask"),
+        (["denoise", "{d}/noisy.png", "--lr", "-3"], "lr"),
+        (["denoise", "{d}/noisy.png", "--stop", "whenever"], "unknown stopping rule"),
+        (["denoise", "{d}/noisy.png", "--stop-window", "5"], "window"),
+        (["denoise", "{d}/noisy.png", "-o", "{d}/out.xyz"], "cannot write"),
+    ],
+)
 def test_bad_input_exits_2_with_one_line_and_writes_nothing(photos, capsys, args, message):
     imageio.write(photos / "small.png", np.ones((5, 5, 3), np.float32))
     code = cli(*[a.format(d=photos) for a in args], "--iterations", "1", "--quiet", *SMALL)

@@ -141,12 +141,15 @@ def test_out_of_memory_is_reported_and_state_kept(monkeypatch):
     assert eng.step().iteration == 4  # the run can go on
 
 
-@pytest.mark.parametrize("speed", [
-    SpeedConfig(channels_last=False, precision="float32"),
-    SpeedConfig(channels_last=True, precision="float32", fused_optimizer=False),
-    SpeedConfig(channels_last=False, precision="bfloat16", fused_optimizer=False),
-    SpeedConfig(channels_last=True, precision="auto"),
-])
+@pytest.mark.parametrize(
+    "speed",
+    [
+        SpeedConfig(channels_last=False, precision="float32"),
+        SpeedConfig(channels_last=True, precision="float32", fused_optimizer=False),
+        SpeedConfig(channels_last=False, precision="bfloat16", fused_optimizer=False),
+        SpeedConfig(channels_last=True, precision="auto"),
+    ],
+)
 def test_speed_settings_keep_the_loss_trajectory(speed):
     off = SpeedConfig(channels_last=False, precision="float32", fused_optimizer=False)
     ref = [r.loss for r in small_engine(iterations=25, speed=off).run().reports]

@@ -75,7 +75,9 @@ def test_settings_persist_between_windows(qtbot, window, make_config, tmp_path):
     photo = tmp_path / "p.png"
     imageio.write(photo, np.full((40, 40, 3), 0.5, np.float32))
     assert window.open_file(photo)
-    window.settings_panel.set_config(make_config("inpaint", iterations=123, seed=9, stop="es-emv", stop_params={"alpha": 0.2}))
+    window.settings_panel.set_config(
+        make_config("inpaint", iterations=123, seed=9, stop="es-emv", stop_params={"alpha": 0.2})
+    )
     window.close()
     again = MainWindow(sample_size=64)
     qtbot.addWidget(again)
@@ -101,8 +103,9 @@ def test_drop_an_image_file_opens_it(window, tmp_path):
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(photo)), QUrl.fromLocalFile(str(tmp_path / "notes.txt"))])
     assert paths_from_mime(mime) == [str(photo)]
-    ev = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton,
-                    Qt.KeyboardModifier.NoModifier)
+    ev = QDropEvent(
+        QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier
+    )
     window.dropEvent(ev)
     assert window.photo.path == str(photo)
     assert window.photo_view.image().shape[:2] == (48, 40)

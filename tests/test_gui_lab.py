@@ -20,8 +20,15 @@ WAIT_MS = 120_000
 
 
 def base_config(iterations: int = 20, **overrides):
-    values = dict(prior_params=SMALL, iterations=iterations, device="cpu", seed=3, stop="es-wmv",
-                  stop_params={"window": 5, "patience": 1000}, auto_stop=False)
+    values = dict(
+        prior_params=SMALL,
+        iterations=iterations,
+        device="cpu",
+        seed=3,
+        stop="es-wmv",
+        stop_params={"window": 5, "patience": 1000},
+        auto_stop=False,
+    )
     values.update(overrides)
     return preset("denoise", **values)
 

@@ -104,8 +104,9 @@ def test_stop_while_paused(qtbot, window, make_config):
 
 
 def test_auto_stop_ends_at_the_rule_and_marks_the_pick(qtbot, window, make_config):
-    window.settings_panel.set_config(make_config(iterations=5000, stop_params={"window": 5, "patience": 15},
-                                                 auto_stop=True))
+    window.settings_panel.set_config(
+        make_config(iterations=5000, stop_params={"window": 5, "patience": 15}, auto_stop=True)
+    )
     with qtbot.waitSignal(window.controller.run_finished, timeout=60000) as fin:
         window.start()
     s = fin.args[0]

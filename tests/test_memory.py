@@ -92,8 +92,12 @@ def test_the_probe_cache_forgets_the_least_recently_used_network(monkeypatch):
     monkeypatch.setattr(memory, "_probe", lambda *a: calls.append(a) or real(*a))
     memory._network_rates.cache_clear()
     size = memory._network_rates.cache_info().maxsize
-    nets = [preset("denoise", prior_params={"num_scales": 2, "channels_down": (c,), "channels_up": (c,),
-                                            "channels_skip": (2,)}) for c in range(2, size + 3)]
+    nets = [
+        preset(
+            "denoise", prior_params={"num_scales": 2, "channels_down": (c,), "channels_up": (c,), "channels_skip": (2,)}
+        )
+        for c in range(2, size + 3)
+    ]
     for cfg in (*nets[:size], nets[0], nets[size]):  # using 0 again makes 1 the oldest
         estimate_memory(cfg, (32, 32), 3)
     assert len(calls) == size + 1 and memory._network_rates.cache_info().currsize == size

@@ -19,8 +19,12 @@ from tests.test_engine import run_then_wreck, small_engine
 
 
 def _engine(overlap: str, iterations: int = 30):
-    return small_engine(iterations=iterations, stop="es-wmv", stop_params={"window": 4, "patience": 10000},
-                        speed=SpeedConfig(channels_last=False, precision="float32", overlap=overlap))
+    return small_engine(
+        iterations=iterations,
+        stop="es-wmv",
+        stop_params={"window": 4, "patience": 10000},
+        speed=SpeedConfig(channels_last=False, precision="float32", overlap=overlap),
+    )
 
 
 def test_overlapped_run_reports_the_same_numbers_and_pick():
@@ -73,6 +77,7 @@ def test_guard_restores_under_overlap():
 
 def test_compile_that_fails_falls_back_to_eager(monkeypatch):
     """torch.compile needs a working compiler tool chain; without one the run goes on, eager and correct."""
+
     def broken_compile(*args, **kwargs):
         raise RuntimeError("no C++ compiler (simulated)")
 
@@ -129,8 +134,7 @@ def test_fused_optimizer_is_a_setting_and_keeps_the_losses():
     """Fused Adam is on by default on the CPU (where this torch has the kernel) and can be turned off; the
     first steps' losses agree with the plain loop's to rounding."""
     on = small_engine(iterations=8, speed=SpeedConfig(channels_last=True, precision="float32"))
-    off = small_engine(iterations=8, speed=SpeedConfig(channels_last=True, precision="float32",
-                                                       fused_optimizer=False))
+    off = small_engine(iterations=8, speed=SpeedConfig(channels_last=True, precision="float32", fused_optimizer=False))
     assert on.optimizer.defaults.get("fused") and not off.optimizer.defaults.get("fused")
     a, b = [r.loss for r in on.run().reports], [r.loss for r in off.run().reports]
     assert a[:4] == pytest.approx(b[:4], rel=1e-3)

@@ -9,7 +9,14 @@ import torch.nn.functional as F
 
 from rwgui.core.errors import ConfigError
 from rwgui.core.stopping import (
-    STOPPING_RULES, EMVRule, Observation, SureRule, WMVRule, build_rule, estimate_noise_sigma, wmv_memory_cap,
+    STOPPING_RULES,
+    EMVRule,
+    Observation,
+    SureRule,
+    WMVRule,
+    build_rule,
+    estimate_noise_sigma,
+    wmv_memory_cap,
 )
 
 

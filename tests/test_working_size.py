@@ -16,7 +16,14 @@ from rwgui.core.problems import denoise_problem, inpaint_problem, sr_problem
 from rwgui.core.resample import downscale_mask
 from rwgui.core.samples import load_sample
 from rwgui.core.working_size import (
-    Working, choose_working, feather, hole_box, paste_back, plan_for_problem, plan_working_size, to_full,
+    Working,
+    choose_working,
+    feather,
+    hole_box,
+    paste_back,
+    plan_for_problem,
+    plan_working_size,
+    to_full,
     working_problem,
 )
 
@@ -151,7 +158,7 @@ def test_paste_back_is_exact_outside_and_inside_and_smooth_at_the_seam():
     outside[20:60, 30:80] = False
     assert np.array_equal(out[outside], full[outside])  # bit-identical
     r = margin // 2
-    assert np.array_equal(out[20 + r:60 - r, 30 + r:80 - r], restored[r:-r, r:-r])
+    assert np.array_equal(out[20 + r : 60 - r, 30 + r : 80 - r], restored[r:-r, r:-r])
     # the seam: a flat photo and a flat crop 0.6 apart step by at most the ramp's slope, never 0.6 at once
     flat = paste_back(np.full((100, 100, 1), 0.2, np.float32), np.full((40, 50, 1), 0.8, np.float32), box, margin)
     steps = max(np.abs(np.diff(flat, axis=0)).max(), np.abs(np.diff(flat, axis=1)).max())
@@ -216,8 +223,20 @@ def _cli_budget_mb(d, margin):
 def test_cli_refuses_naming_the_flag_then_crops_and_pastes_back(corner, capsys):
     d = corner
     budget = _cli_budget_mb(d, 16)
-    common = ["inpaint", d / "photo.png", "--mask", d / "mask.png", "--iterations", 20, "--quiet",
-              "--memory-budget", f"{budget:.3f}", "--crop-margin", 16, *SMALL]
+    common = [
+        "inpaint",
+        d / "photo.png",
+        "--mask",
+        d / "mask.png",
+        "--iterations",
+        20,
+        "--quiet",
+        "--memory-budget",
+        f"{budget:.3f}",
+        "--crop-margin",
+        16,
+        *SMALL,
+    ]
     assert _cli(*common, "-o", d / "refused.png") == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--working-size crop" in err and "MB" in err
@@ -244,8 +263,23 @@ def test_cli_downscale_writes_denoising_at_the_working_size(corner, capsys):
     cfg = make_config(build_parser().parse_args(["denoise", str(d / "photo.png"), *SMALL]), None)
     budget = _between(cfg, (48, 48), (96, 96)) / 2**20
     out = d / "dn.png"
-    assert _cli("denoise", d / "photo.png", "-o", out, "--iterations", 3, "--quiet", "--memory-budget",
-                f"{budget:.3f}", "--working-size", "auto", *SMALL) == 0
+    assert (
+        _cli(
+            "denoise",
+            d / "photo.png",
+            "-o",
+            out,
+            "--iterations",
+            3,
+            "--quiet",
+            "--memory-budget",
+            f"{budget:.3f}",
+            "--working-size",
+            "auto",
+            *SMALL,
+        )
+        == 0
+    )
     assert "written at that size" in capsys.readouterr().err
     h, w, _ = imageio.read(out).pixels.shape
     assert 48 <= h < 96 and h == w
@@ -325,8 +359,13 @@ def test_gui_dialog_offers_crop_only_for_inpainting(qtbot, make_config):
     assert sorted(texts.values()) == ["cancel", "crop", "downscale"]
     assert "MB" in box.text()
     box.deleteLater()
-    den = plan_working_size(make_config("denoise"), (96, 96), 3, "denoise",
-                            budget_bytes=_between(make_config("denoise"), (48, 48), (96, 96)))
+    den = plan_working_size(
+        make_config("denoise"),
+        (96, 96),
+        3,
+        "denoise",
+        budget_bytes=_between(make_config("denoise"), (48, 48), (96, 96)),
+    )
     box, choices = working_size_box(None, den)
     assert sorted(choices.values()) == ["cancel", "downscale"]
     box.deleteLater()
@@ -350,6 +389,6 @@ def test_gui_lab_compares_on_the_crop_and_its_result_is_pasted_back(qtbot, damag
     back, photo = imageio.read(out).pixels, win.photo.pixels
     assert back.shape == photo.shape
     far = np.ones(photo.shape[:2], bool)
-    far[b[0]:b[1], b[2]:b[3]] = False
+    far[b[0] : b[1], b[2] : b[3]] = False
     assert np.abs(back[far] - photo[far]).max() <= 0.5 / 255 + 1e-6
     assert win.last_error is None

@@ -8,8 +8,15 @@ from pathlib import Path
 import numpy as np
 
 from ..core import imageio
-from ..core.problems import (Problem, add_gaussian_noise, denoise_problem, downsample, inpaint_problem,
-                             random_pixel_mask, sr_problem)
+from ..core.problems import (
+    Problem,
+    add_gaussian_noise,
+    denoise_problem,
+    downsample,
+    inpaint_problem,
+    random_pixel_mask,
+    sr_problem,
+)
 from ..core.samples import scribble_mask
 
 SHARED = Path(os.environ.get("RWGUI_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data" / "dip"))
@@ -39,7 +46,7 @@ def crop(img: np.ndarray, size: int) -> np.ndarray:
     h, w = img.shape[:2]
     s = min(size, h, w)
     top, left = (h - s) // 2, (w - s) // 2
-    return np.ascontiguousarray(img[top:top + s, left:left + s])
+    return np.ascontiguousarray(img[top : top + s, left : left + s])
 
 
 def make_problem(task: str, img: np.ndarray) -> Problem:
@@ -69,6 +76,7 @@ def write_json(path: str | None, data: object) -> None:
 
 def table(headers: list[str], rows: list[list[object]]) -> str:
     """A Markdown table (pastes straight into the README)."""
+
     def fmt(v: object) -> str:
         return f"{v:.2f}" if isinstance(v, float) else str(v)
 

@@ -29,8 +29,12 @@ def run(task: str, img, prior: str, weight: float, iterations: int, seed: int) -
     reps = eng.run().reports
     pick = eng.pick_iteration
     at_pick = next((r for r in reps if r.iteration == pick), reps[-1])
-    return {"peak": max(r.psnr for r in reps), "pick": at_pick.psnr, "pick_average": at_pick.psnr_average,
-            "step": statistics.median(r.seconds for r in reps)}
+    return {
+        "peak": max(r.psnr for r in reps),
+        "pick": at_pick.psnr,
+        "pick_average": at_pick.psnr_average,
+        "step": statistics.median(r.seconds for r in reps),
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -50,8 +54,11 @@ def main(argv: list[str] | None = None) -> None:
         for prior in args.priors.split(","):
             weights = [0.0] if prior == "none" else [float(w) for w in args.weights.split(",")]
             for weight in weights:
-                runs = [run(task, crop(imgs[name], args.size), prior, weight, args.iterations, int(seed))
-                        for name in args.images.split(",") for seed in args.seeds.split(",")]
+                runs = [
+                    run(task, crop(imgs[name], args.size), prior, weight, args.iterations, int(seed))
+                    for name in args.images.split(",")
+                    for seed in args.seeds.split(",")
+                ]
                 agg = {k: statistics.mean(r[k] for r in runs) for k in runs[0]}
                 agg.update(task=task, prior=prior, weight=weight)
                 results.append(agg)
@@ -59,11 +66,34 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     for r in results:
         base = next(b for b in results if b["task"] == r["task"] and b["prior"] == "none")
-        rows.append([r["task"], r["prior"], r["weight"], r["peak"], r["pick"], r["pick_average"],
-                     r["pick_average"] - base["pick_average"], r["step"] / base["step"]])
+        rows.append(
+            [
+                r["task"],
+                r["prior"],
+                r["weight"],
+                r["peak"],
+                r["pick"],
+                r["pick_average"],
+                r["pick_average"] - base["pick_average"],
+                r["step"] / base["step"],
+            ]
+        )
     print()
-    print(table(["task", "loss prior", "λ", "peak raw", "es-wmv pick raw", "avg at pick", "Δ avg at pick vs none",
-                 "time/step vs none"], rows))
+    print(
+        table(
+            [
+                "task",
+                "loss prior",
+                "λ",
+                "peak raw",
+                "es-wmv pick raw",
+                "avg at pick",
+                "Δ avg at pick vs none",
+                "time/step vs none",
+            ],
+            rows,
+        )
+    )
     write_json(args.json, results)
 
 

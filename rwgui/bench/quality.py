@@ -40,18 +40,49 @@ def main(argv: list[str] | None = None) -> None:
             base = problem.input_psnr()
             peak = max(reps, key=lambda r: r.psnr)
             peak_avg = max(reps, key=lambda r: r.psnr_average)
-            row = [TASKS[task], name, base, f"{peak.psnr:.2f} @{peak.iteration}", reps[-1].psnr,
-                   f"{peak_avg.psnr_average:.2f} @{peak_avg.iteration}", reps[-1].psnr_average,
-                   peak.psnr - base, peak_avg.psnr_average - base]
+            row = [
+                TASKS[task],
+                name,
+                base,
+                f"{peak.psnr:.2f} @{peak.iteration}",
+                reps[-1].psnr,
+                f"{peak_avg.psnr_average:.2f} @{peak_avg.iteration}",
+                reps[-1].psnr_average,
+                peak.psnr - base,
+                peak_avg.psnr_average - base,
+            ]
             print(" ".join(str(v) for v in row), flush=True)
             rows.append(row)
-            raw.append({"task": task, "image": name, "input": base, "peak": peak.psnr, "peak_iteration": peak.iteration,
-                        "final": reps[-1].psnr, "peak_average": peak_avg.psnr_average,
-                        "final_average": reps[-1].psnr_average, "seconds_per_iteration":
-                        sum(r.seconds for r in reps) / len(reps)})
+            raw.append(
+                {
+                    "task": task,
+                    "image": name,
+                    "input": base,
+                    "peak": peak.psnr,
+                    "peak_iteration": peak.iteration,
+                    "final": reps[-1].psnr,
+                    "peak_average": peak_avg.psnr_average,
+                    "final_average": reps[-1].psnr_average,
+                    "seconds_per_iteration": sum(r.seconds for r in reps) / len(reps),
+                }
+            )
     print()
-    print(table(["task", "photo", "input / baseline", "peak raw @it", "final raw", "peak average @it",
-                 "final average", "gain raw peak", "gain average peak"], rows))
+    print(
+        table(
+            [
+                "task",
+                "photo",
+                "input / baseline",
+                "peak raw @it",
+                "final raw",
+                "peak average @it",
+                "final average",
+                "gain raw peak",
+                "gain average peak",
+            ],
+            rows,
+        )
+    )
     write_json(args.json, raw)
 
 

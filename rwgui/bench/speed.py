@@ -42,14 +42,16 @@ class Baseline:
         seed = cfg.seed
         torch.manual_seed(seed)
         c = problem.channels
-        self.net = build_prior(cfg.prior, cfg.prior_params,
-                               in_channels=input_channels(cfg.input_code, cfg.input_depth, c), out_channels=c).to(device)
+        self.net = build_prior(
+            cfg.prior, cfg.prior_params, in_channels=input_channels(cfg.input_code, cfg.input_depth, c), out_channels=c
+        ).to(device)
         self.size = h, w = problem.size
         mult = self.net.size_multiple
         pad = padded_size((max(h, 2 * mult), max(w, 2 * mult)), mult)
         gen = torch.Generator().manual_seed(seed)
-        self.z = make_input(cfg.input_code, cfg.input_depth, pad, generator=gen,
-                            observed=problem.observed, image_size=(h, w)).to(device)
+        self.z = make_input(
+            cfg.input_code, cfg.input_depth, pad, generator=gen, observed=problem.observed, image_size=(h, w)
+        ).to(device)
         self.noise_gen = torch.Generator(device=device).manual_seed(seed + 1)
         self.y = problem.observed.to(device)
         self.op = problem.operator.to(device)
@@ -63,7 +65,7 @@ class Baseline:
 
     def step(self) -> None:
         inp = self.z + torch.randn(self.z.shape, generator=self.noise_gen, device=self.z.device) * self.reg
-        out = self.net(inp)[..., :self.size[0], :self.size[1]]
+        out = self.net(inp)[..., : self.size[0], : self.size[1]]
         loss = F.mse_loss(self.op(out), self.y)
         self.opt.zero_grad()
         loss.backward()
@@ -72,7 +74,7 @@ class Baseline:
         img = out.detach().clamp(0, 1).cpu().numpy()[0].transpose(1, 2, 0)
         self.t += 1
         self.ema = img * (1 - self.w) if self.ema is None else self.ema * self.w + img * (1 - self.w)
-        avg = self.ema / (1 - self.w ** self.t)
+        avg = self.ema / (1 - self.w**self.t)
         if self.gt is not None:
             self.last_psnr = psnr(img, self.gt)
             self.last_psnr_average = psnr(avg, self.gt)
@@ -130,8 +132,21 @@ def host_peak_mb(which: str, name: str, size: int, device: str, speed: SpeedConf
 
     A child process per measurement: the peak of a process only ever grows, so one process cannot measure
     two configurations."""
-    args = [sys.executable, "-m", "rwgui.bench.speed", "--host-memory-child", which, "--presets", name,
-            "--sizes", str(size), "--device", device, "--precision", speed.precision]
+    args = [
+        sys.executable,
+        "-m",
+        "rwgui.bench.speed",
+        "--host-memory-child",
+        which,
+        "--presets",
+        name,
+        "--sizes",
+        str(size),
+        "--device",
+        device,
+        "--precision",
+        speed.precision,
+    ]
     if not speed.channels_last:
         args.append("--no-channels-last")
     out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
@@ -141,8 +156,11 @@ def host_peak_mb(which: str, name: str, size: int, device: str, speed: SpeedConf
 def _host_memory_child(which: str, name: str, size: int, device: torch.device, speed: SpeedConfig) -> None:
     """Body of the child process: 'idle' builds the engine and takes no step (the process's floor)."""
     problem = make_problem(name, _source_image(size))
-    impl = Baseline(problem, preset(name, device=device.type), device) if which == "base" else \
-        Engine(problem, preset(name, device=device.type, stop="es-wmv", speed=speed))
+    impl = (
+        Baseline(problem, preset(name, device=device.type), device)
+        if which == "base"
+        else Engine(problem, preset(name, device=device.type, stop="es-wmv", speed=speed))
+    )
     for _ in range(0 if which == "idle" else 3):
         impl.step()
     _sync(device)
@@ -162,8 +180,9 @@ def _own_peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024 if sys.platform != "darwin" else 2**20)
 
 
-def quality(name: str, img: np.ndarray, photo: str, device: torch.device, iterations: int,
-            speed: SpeedConfig, seed: int = 0) -> list[object]:
+def quality(
+    name: str, img: np.ndarray, photo: str, device: torch.device, iterations: int, speed: SpeedConfig, seed: int = 0
+) -> list[object]:
     """Final PSNR after the same number of steps from the same seed: the baseline vs the engine with its
     speed settings, on the same objective (the preset's loss prior off: it changes the result on purpose)."""
     problem = make_problem(name, img)
@@ -172,9 +191,19 @@ def quality(name: str, img: np.ndarray, photo: str, device: torch.device, iterat
     for _ in range(iterations):
         base.step()
     rep = Engine(problem, cfg).run().reports[-1]
-    return [name, photo, f"{img.shape[1]}x{img.shape[0]}", iterations, seed,
-            base.last_psnr, rep.psnr, rep.psnr - base.last_psnr,
-            base.last_psnr_average, rep.psnr_average, rep.psnr_average - base.last_psnr_average]
+    return [
+        name,
+        photo,
+        f"{img.shape[1]}x{img.shape[0]}",
+        iterations,
+        seed,
+        base.last_psnr,
+        rep.psnr,
+        rep.psnr - base.last_psnr,
+        base.last_psnr_average,
+        rep.psnr_average,
+        rep.psnr_average - base.last_psnr_average,
+    ]
 
 
 def paired_summary(rows: list[list[object]]) -> list[list[object]]:
@@ -204,26 +233,36 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--no-channels-last", action="store_true")
     ap.add_argument("--no-host-memory", action="store_true", help="skip the per-configuration host peak")
     ap.add_argument("--quality-size", type=int, default=128)
-    ap.add_argument("--quality-iterations", type=int, default=0,
-                    help="steps of the PSNR check (0, the default, skips it)")
+    ap.add_argument(
+        "--quality-iterations", type=int, default=0, help="steps of the PSNR check (0, the default, skips it)"
+    )
     ap.add_argument("--quality-photos", default="F16", help="comma-separated photos of the PSNR check")
     ap.add_argument("--quality-presets", default="", help="presets of the PSNR check (default: --presets)")
-    ap.add_argument("--quality-seeds", default="0",
-                    help="comma-separated seeds of the PSNR check; with several, a paired summary per preset")
+    ap.add_argument(
+        "--quality-seeds",
+        default="0",
+        help="comma-separated seeds of the PSNR check; with several, a paired summary per preset",
+    )
     ap.add_argument("--host-memory-child", choices=("base", "ours", "idle"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     from ..core.device import describe, resolve_device
 
     device = resolve_device(args.device)
-    sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else \
-        ([256, 512, 1024] if device.type == "cuda" else [256, 512])
+    sizes = (
+        [int(s) for s in args.sizes.split(",")]
+        if args.sizes
+        else ([256, 512, 1024] if device.type == "cuda" else [256, 512])
+    )
     speed = SpeedConfig(channels_last=not args.no_channels_last, precision=args.precision)
     names = args.presets.split(",")
     if args.host_memory_child:
         _host_memory_child(args.host_memory_child, names[0], sizes[0], device, speed)
         return
-    print(f"device: {describe(device)}; torch {torch.__version__}; threads {torch.get_num_threads()}; "
-          f"speed settings: {speed}", flush=True)
+    print(
+        f"device: {describe(device)}; torch {torch.__version__}; threads {torch.get_num_threads()}; "
+        f"speed settings: {speed}",
+        flush=True,
+    )
     headers = ["preset", "size", "baseline it/s", "rwgui it/s", "speed-up"]
     if device.type == "cuda":
         headers += ["baseline device MiB", "rwgui device MiB"]
@@ -242,8 +281,10 @@ def main(argv: list[str] | None = None) -> None:
     print()
     print(table(headers, rows))
     if not args.no_host_memory:
-        print(f"\nhost MiB: peak resident memory of a fresh process running 3 steps of one implementation, "
-              f"above the {floor:.0f} MiB of a process that builds the engine at 16x16 and takes no step")
+        print(
+            f"\nhost MiB: peak resident memory of a fresh process running 3 steps of one implementation, "
+            f"above the {floor:.0f} MiB of a process that builds the engine at 16x16 and takes no step"
+        )
     if args.quality_iterations:
         q = []
         all_photos = photos()
@@ -254,12 +295,27 @@ def main(argv: list[str] | None = None) -> None:
                     q.append(quality(name, img, photo, device, args.quality_iterations, speed, seed))
                     print(" ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in q[-1]), flush=True)
         print()
-        print(table(["preset", "photo", "size", "iterations", "seed", "baseline PSNR", "rwgui PSNR", "diff dB",
-                     "baseline avg PSNR", "rwgui avg PSNR", "avg diff dB"], q))
+        print(
+            table(
+                [
+                    "preset",
+                    "photo",
+                    "size",
+                    "iterations",
+                    "seed",
+                    "baseline PSNR",
+                    "rwgui PSNR",
+                    "diff dB",
+                    "baseline avg PSNR",
+                    "rwgui avg PSNR",
+                    "avg diff dB",
+                ],
+                q,
+            )
+        )
         if "," in args.quality_seeds:
             print()
-            print(table(["preset", "runs", "mean avg diff dB", "SE", "baseline seed-to-seed SD dB"],
-                        paired_summary(q)))
+            print(table(["preset", "runs", "mean avg diff dB", "SE", "baseline seed-to-seed SD dB"], paired_summary(q)))
 
 
 if __name__ == "__main__":

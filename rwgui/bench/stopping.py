@@ -37,8 +37,9 @@ def one_run(img: np.ndarray, sigma: float, iterations: int, seed: int) -> dict:
     # overlap off: every rule here reads the iterate of the report in hand
     eng = Engine(problem, preset("denoise", iterations=iterations, seed=seed, speed=SpeedConfig(overlap="off")))
     rules = {name: build_rule(name) for name in RULES}
-    picks: dict[str, dict] = {n: {"iteration": None, "psnr": None, "psnr_average": None, "stopped_at": None}
-                              for n in RULES}
+    picks: dict[str, dict] = {
+        n: {"iteration": None, "psnr": None, "psnr_average": None, "stopped_at": None} for n in RULES
+    }
     spent = dict.fromkeys(RULES, 0.0)
     step_time = 0.0
     reports = []
@@ -91,13 +92,23 @@ def main(argv: list[str] | None = None) -> None:
             r.update(image=name, sigma=s)
             results.append(r)
             w = r["rules"]["es-wmv"]
-            print(f"{name} sigma={s:g}: peak {r['peak']['psnr']:.2f}@{r['peak']['iteration']} "
-                  f"es-wmv {_f(w['psnr'])}@{w['iteration']} avg-at-pick {_f(w['psnr_average'])} "
-                  f"fixed {r['fixed']['psnr']:.2f}", flush=True)
+            print(
+                f"{name} sigma={s:g}: peak {r['peak']['psnr']:.2f}@{r['peak']['iteration']} "
+                f"es-wmv {_f(w['psnr'])}@{w['iteration']} avg-at-pick {_f(w['psnr_average'])} "
+                f"fixed {r['fixed']['psnr']:.2f}",
+                flush=True,
+            )
     rows = []
     for r in results:
-        row: list[object] = [r["image"], int(r["sigma"]), r["input_psnr"], f"{r['peak']['psnr']:.2f} @{r['peak']['iteration']}",
-                             r["peak_average"]["psnr"], r["fixed"]["psnr"], r["fixed"]["psnr_average"]]
+        row: list[object] = [
+            r["image"],
+            int(r["sigma"]),
+            r["input_psnr"],
+            f"{r['peak']['psnr']:.2f} @{r['peak']['iteration']}",
+            r["peak_average"]["psnr"],
+            r["fixed"]["psnr"],
+            r["fixed"]["psnr_average"],
+        ]
         for n in RULES:
             p = r["rules"][n]
             row += [f"{_f(p['psnr'])} @{p['iteration']}", _f(p["psnr_average"]), _gap(r["peak"]["psnr"], p["psnr"])]
@@ -111,18 +122,46 @@ def main(argv: list[str] | None = None) -> None:
     summary = []
     for n in RULES:
         gaps = [_gap(r["peak"]["psnr"], r["rules"][n]["psnr"]) for r in results]
-        avg_gain = [r["rules"][n]["psnr_average"] - r["rules"][n]["psnr"] for r in results
-                    if r["rules"][n]["psnr"] is not None] or [float("nan")]
-        summary.append([n, f"{sum(g <= 1.0 for g in gaps)}/{len(gaps)}", statistics.median(gaps), max(gaps),
-                        statistics.median(avg_gain), statistics.mean(r["overhead_ms"][n] for r in results),
-                        statistics.mean(r["step_ms"] for r in results)])
+        avg_gain = [
+            r["rules"][n]["psnr_average"] - r["rules"][n]["psnr"] for r in results if r["rules"][n]["psnr"] is not None
+        ] or [float("nan")]
+        summary.append(
+            [
+                n,
+                f"{sum(g <= 1.0 for g in gaps)}/{len(gaps)}",
+                statistics.median(gaps),
+                max(gaps),
+                statistics.median(avg_gain),
+                statistics.mean(r["overhead_ms"][n] for r in results),
+                statistics.mean(r["step_ms"] for r in results),
+            ]
+        )
     fixed_gaps = [r["peak"]["psnr"] - r["fixed"]["psnr"] for r in results]
-    summary.append(["fixed", f"{sum(g <= 1.0 for g in fixed_gaps)}/{len(fixed_gaps)}",
-                    statistics.median(fixed_gaps), max(fixed_gaps),
-                    statistics.median([r["fixed"]["psnr_average"] - r["fixed"]["psnr"] for r in results]), 0.0,
-                    statistics.mean(r["step_ms"] for r in results)])
-    print(table(["rule", "within 1 dB of peak", "median gap dB", "worst gap dB",
-                 "median gain of avg at pick dB", "rule ms/step", "step ms"], summary))
+    summary.append(
+        [
+            "fixed",
+            f"{sum(g <= 1.0 for g in fixed_gaps)}/{len(fixed_gaps)}",
+            statistics.median(fixed_gaps),
+            max(fixed_gaps),
+            statistics.median([r["fixed"]["psnr_average"] - r["fixed"]["psnr"] for r in results]),
+            0.0,
+            statistics.mean(r["step_ms"] for r in results),
+        ]
+    )
+    print(
+        table(
+            [
+                "rule",
+                "within 1 dB of peak",
+                "median gap dB",
+                "worst gap dB",
+                "median gain of avg at pick dB",
+                "rule ms/step",
+                "step ms",
+            ],
+            summary,
+        )
+    )
     write_json(args.json, results)
 
 

@@ -122,9 +122,11 @@ class DutyCycle:
         """For each loud block between two measured quiet ones: mean quiet iteration time / mean loud one
         (the window's iteration rate over the headless rate)."""
         mean = [(loud, sum(t) / len(t)) for loud, t in self.blocks if t]
-        return [(mean[i - 1][1] + mean[i + 1][1]) / 2 / mean[i][1]
-                for i in range(1, len(mean) - 1)
-                if mean[i][0] and not mean[i - 1][0] and not mean[i + 1][0]]
+        return [
+            (mean[i - 1][1] + mean[i + 1][1]) / 2 / mean[i][1]
+            for i in range(1, len(mean) - 1)
+            if mean[i][0] and not mean[i - 1][0] and not mean[i + 1][0]
+        ]
 
 
 def duty_cycled(win, cfg, seconds: float, block_s: float, settle_s: float = 1.2) -> list[float]:
@@ -196,18 +198,34 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m rwgui.bench.streaming", description=__doc__.splitlines()[0])
     p.add_argument("--rounds", type=int, default=3, help="alternating headless/GUI pairs per configuration")
     p.add_argument("--quick", action="store_true", help="one round, fewer iterations (a smoke run)")
-    p.add_argument("--configs", default="tiny,preset,large",
-                   help="comma-separated: tiny (64 px, small net), preset (96 px), large (192 px, the paper's net)")
+    p.add_argument(
+        "--configs",
+        default="tiny,preset,large",
+        help="comma-separated: tiny (64 px, small net), preset (96 px), large (192 px, the paper's net)",
+    )
     p.add_argument("--longer", type=float, default=1.0, help="multiply every run's iterations (steadier medians)")
     p.add_argument("--no-worker-only", action="store_true", help="skip the worker-without-GUI runs")
-    p.add_argument("--in-run-seconds", type=float, default=90.0,
-                   help="length of the in-run (duty-cycled) measurement per configuration; 0 skips it")
+    p.add_argument(
+        "--in-run-seconds",
+        type=float,
+        default=90.0,
+        help="length of the in-run (duty-cycled) measurement per configuration; 0 skips it",
+    )
     p.add_argument("--block", type=float, default=3.0, help="seconds per quiet or loud block of the in-run measure")
-    p.add_argument("--profile-gui", type=int, default=0, metavar="N",
-                   help="also profile the GUI thread over one window run per configuration (its Python share, "
-                        "and the N functions that take most of it)")
-    p.add_argument("--switch-interval-ms", type=float, default=0.0,
-                   help="the interpreter's GIL switch interval (0 = what the studio sets at start-up)")
+    p.add_argument(
+        "--profile-gui",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also profile the GUI thread over one window run per configuration (its Python share, "
+        "and the N functions that take most of it)",
+    )
+    p.add_argument(
+        "--switch-interval-ms",
+        type=float,
+        default=0.0,
+        help="the interpreter's GIL switch interval (0 = what the studio sets at start-up)",
+    )
     args = p.parse_args(argv)
     import torch
     from PySide6.QtCore import QSettings
@@ -215,9 +233,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from rwgui.core.device import default_threads
     from rwgui.core.samples import load_sample
-    from rwgui.gui.main_window import MainWindow
-
     from rwgui.gui.app import prepare
+    from rwgui.gui.main_window import MainWindow
 
     prepare()  # what the studio does at start-up (threads, GIL switch interval)
     if args.switch_interval_ms > 0:
@@ -225,8 +242,11 @@ def main(argv: list[str] | None = None) -> int:
     threads = default_threads(gui=True)
     torch.set_num_threads(threads)
     app = QApplication.instance() or QApplication(sys.argv[:1])
-    known = {"tiny": ("tiny prior", "tiny", 64, 300), "preset": ("preset prior (skip 128)", "preset", 96, 60),
-             "large": ("preset prior (skip 128)", "preset", 192, 24)}
+    known = {
+        "tiny": ("tiny prior", "tiny", 64, 300),
+        "preset": ("preset prior (skip 128)", "preset", 96, 60),
+        "large": ("preset prior (skip 128)", "preset", 192, 24),
+    }
     configs = [known[k] for k in args.configs.split(",")]
     rounds = 1 if args.quick else args.rounds
     rows = []
@@ -265,26 +285,50 @@ def main(argv: list[str] | None = None) -> int:
             app.processEvents()
             ratios = sorted(g / h for g, h in zip(gui, hl))
             q1, q3 = ratios[len(ratios) // 4], ratios[(3 * len(ratios)) // 4]
-            rows.append((label, size, iterations, statistics.median(hl),
-                         statistics.median(wo) if wo else float("nan"), statistics.median(gui),
-                         statistics.median(ratios), q1, q3, statistics.median(frames), statistics.median(batches),
-                         duty, python_share))
-    print(f"streaming cost, {os.cpu_count()} cores, torch threads {threads}, switch interval "
-          f"{sys.getswitchinterval() * 1000:g} ms, {rounds} alternating round(s), medians")
-    print(f"{'configuration':<26}{'size':>5}{'iters':>6}{'headless':>10}{'worker only':>13}{'GUI':>8}"
-          f"{'GUI/headless (IQR)':>26}{'frames/s':>10}{'batches/s':>11}{'in-run loud/quiet (IQR, blocks)':>36}"
-          f"{'GUI Python':>12}")
+            rows.append(
+                (
+                    label,
+                    size,
+                    iterations,
+                    statistics.median(hl),
+                    statistics.median(wo) if wo else float("nan"),
+                    statistics.median(gui),
+                    statistics.median(ratios),
+                    q1,
+                    q3,
+                    statistics.median(frames),
+                    statistics.median(batches),
+                    duty,
+                    python_share,
+                )
+            )
+    print(
+        f"streaming cost, {os.cpu_count()} cores, torch threads {threads}, switch interval "
+        f"{sys.getswitchinterval() * 1000:g} ms, {rounds} alternating round(s), medians"
+    )
+    print(
+        f"{'configuration':<26}{'size':>5}{'iters':>6}{'headless':>10}{'worker only':>13}{'GUI':>8}"
+        f"{'GUI/headless (IQR)':>26}{'frames/s':>10}{'batches/s':>11}{'in-run loud/quiet (IQR, blocks)':>36}"
+        f"{'GUI Python':>12}"
+    )
     for label, size, its, h, wo, g, ratio, q1, q3, fps, bps, duty, share in rows:
-        in_run = (f"{statistics.median(duty):>14.3f} ({duty[len(duty) // 4]:.3f}-{duty[3 * len(duty) // 4]:.3f}, "
-                  f"{len(duty)})" if duty else f"{'-':>14}")
-        print(f"{label:<26}{size:>5}{its:>6}{h:>10.2f}{wo:>13.2f}{g:>8.2f}{ratio:>12.3f} ({q1:.3f}-{q3:.3f})"
-              f"{fps:>10.1f}{bps:>11.1f}{in_run}" + (f"{100 * share:>10.1f} %" if share == share else f"{'-':>12}"))
-    print("it/s columns: headless = bare Engine.step() loop; worker only = the GUI worker thread streaming to a "
-          "controller that draws nothing; GUI = the real window drawing frames, curves and the timeline. "
-          "GUI/headless is the median of the rounds' paired ratios. in-run: one long run in the window whose worker "
-          "streams in loud blocks and sends nothing in quiet ones; the median over loud blocks of the iteration "
-          "rate against the quiet blocks on either side (see DutyCycle). GUI Python (--profile-gui): the GUI "
-          "thread's share of wall time spent in Python, under cProfile (which inflates it somewhat)")
+        in_run = (
+            f"{statistics.median(duty):>14.3f} ({duty[len(duty) // 4]:.3f}-{duty[3 * len(duty) // 4]:.3f}, {len(duty)})"
+            if duty
+            else f"{'-':>14}"
+        )
+        print(
+            f"{label:<26}{size:>5}{its:>6}{h:>10.2f}{wo:>13.2f}{g:>8.2f}{ratio:>12.3f} ({q1:.3f}-{q3:.3f})"
+            f"{fps:>10.1f}{bps:>11.1f}{in_run}" + (f"{100 * share:>10.1f} %" if share == share else f"{'-':>12}")
+        )
+    print(
+        "it/s columns: headless = bare Engine.step() loop; worker only = the GUI worker thread streaming to a "
+        "controller that draws nothing; GUI = the real window drawing frames, curves and the timeline. "
+        "GUI/headless is the median of the rounds' paired ratios. in-run: one long run in the window whose worker "
+        "streams in loud blocks and sends nothing in quiet ones; the median over loud blocks of the iteration "
+        "rate against the quiet blocks on either side (see DutyCycle). GUI Python (--profile-gui): the GUI "
+        "thread's share of wall time spent in Python, under cProfile (which inflates it somewhat)"
+    )
     return 0
 
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from .device import DEVICE_CHOICES
 from .errors import ConfigError
@@ -39,17 +40,40 @@ class SpeedConfig:
 
 #: The speed settings as specs: the GUI's Speed form, the CLI's speed flags and validation come from these.
 SPEED_PARAMS: tuple[Param, ...] = (
-    Param("precision", "choice", "auto", "Arithmetic of the network: 'auto' = bfloat16 where the device does it "
-          "natively (CUDA, CPUs with AMX or AVX512-BF16), else float32.", choices=PRECISIONS),
+    Param(
+        "precision",
+        "choice",
+        "auto",
+        "Arithmetic of the network: 'auto' = bfloat16 where the device does it "
+        "natively (CUDA, CPUs with AMX or AVX512-BF16), else float32.",
+        choices=PRECISIONS,
+    ),
     Param("channels_last", "bool", True, "Channels-last memory format (faster convolutions on CPU and GPU)."),
-    Param("overlap", "choice", "auto", "Fetch each step's numbers while the next step runs ('auto' = on CUDA "
-          "and MPS): the loop never waits for the device; reports arrive one step late.", choices=OVERLAPS),
-    Param("compile", "bool", False, "torch.compile the network (minutes of compiling first; falls back to "
-          "eager if it fails). Measured no faster on the CPU."),
-    Param("fused_optimizer", "bool", True, "Adam's update as one fused kernel (CUDA and CPU; measured 3.3 ms "
-          "instead of 9 ms per step for the paper's network on a CPU core). Same arithmetic, in another order."),
-    Param("threads", "int", 0, "CPU threads for the network (0 = all cores; the window leaves one for itself).",
-          0, 1024),
+    Param(
+        "overlap",
+        "choice",
+        "auto",
+        "Fetch each step's numbers while the next step runs ('auto' = on CUDA "
+        "and MPS): the loop never waits for the device; reports arrive one step late.",
+        choices=OVERLAPS,
+    ),
+    Param(
+        "compile",
+        "bool",
+        False,
+        "torch.compile the network (minutes of compiling first; falls back to "
+        "eager if it fails). Measured no faster on the CPU.",
+    ),
+    Param(
+        "fused_optimizer",
+        "bool",
+        True,
+        "Adam's update as one fused kernel (CUDA and CPU; measured 3.3 ms "
+        "instead of 9 ms per step for the paper's network on a CPU core). Same arithmetic, in another order.",
+    ),
+    Param(
+        "threads", "int", 0, "CPU threads for the network (0 = all cores; the window leaves one for itself).", 0, 1024
+    ),
 )
 
 #: Run-level settings that are not a variant's parameters, as specs (the CLI and forms use them too).
@@ -57,7 +81,13 @@ RUN_PARAMS: tuple[Param, ...] = (
     Param("iterations", "int", 3000, "Optimisation steps (the budget; a stopping rule may end earlier).", 1, 1_000_000),
     Param("lr", "float", 0.01, "Adam learning rate.", 1e-6, 1.0, log=True),
     Param("reg_noise_std", "float", 1 / 30, "Std of the noise added to the input code each step (0 = none).", 0.0, 1.0),
-    Param("input_code", "choice", "noise", "Network input: uniform noise, a coordinate grid, or the photo itself.", choices=INPUT_CODES),
+    Param(
+        "input_code",
+        "choice",
+        "noise",
+        "Network input: uniform noise, a coordinate grid, or the photo itself.",
+        choices=INPUT_CODES,
+    ),
     Param("input_depth", "int", 32, "Channels of the noise input code.", 1, 256),
     Param("exp_weight", "float", 0.99, "Weight of the running average of outputs (0.99 in the paper).", 0.0, 0.9999),
     Param("tv_weight", "float", 0.0, "Weight of total variation (DIP-TV); 0 disables it.", 0.0, 10.0, log=True),
@@ -95,10 +125,10 @@ class RunConfig:
     device: str = "auto"
     speed: SpeedConfig = field(default_factory=SpeedConfig)
 
-    def replace(self, **changes: Any) -> "RunConfig":
+    def replace(self, **changes: Any) -> RunConfig:
         return dataclasses.replace(self, **changes)
 
-    def validated(self) -> "RunConfig":
+    def validated(self) -> RunConfig:
         """Every value coerced and range-checked, variant parameters resolved to full dicts."""
         if self.task not in TASKS:
             raise ConfigError(f"task must be one of {', '.join(TASKS)}; got {self.task!r}")
@@ -132,7 +162,7 @@ class RunConfig:
         return json.dumps(self.to_dict(), indent=2, sort_keys=False)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "RunConfig":
+    def from_dict(cls, data: Mapping[str, Any]) -> RunConfig:
         data = dict(data)
         version = data.pop("schema_version", SCHEMA_VERSION)
         if version != SCHEMA_VERSION:
@@ -150,7 +180,7 @@ class RunConfig:
         return cls(**data).validated()
 
     @classmethod
-    def from_json(cls, text: str) -> "RunConfig":
+    def from_json(cls, text: str) -> RunConfig:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -160,7 +190,7 @@ class RunConfig:
         return cls.from_dict(data)
 
     @classmethod
-    def load(cls, path: str | Path) -> "RunConfig":
+    def load(cls, path: str | Path) -> RunConfig:
         try:
             text = Path(path).read_text(encoding="utf-8")
         except OSError as exc:
@@ -188,32 +218,98 @@ def _variant_registries() -> dict[str, tuple[Registry[Any], str]]:
 #: measurement was inconclusive, so denoising keeps no loss prior.
 _CDC = dict(loss_prior="cdc", loss_prior_params={"weight": 0.1})
 
-_HOURGLASS_128 = {"num_scales": 5, "channels_down": (128,), "channels_up": (128,), "channels_skip": (4,),
-                  "upsample": "bilinear"}
+_HOURGLASS_128 = {
+    "num_scales": 5,
+    "channels_down": (128,),
+    "channels_up": (128,),
+    "channels_skip": (4,),
+    "upsample": "bilinear",
+}
 
 #: The paper's settings per task (Ulyanov et al., the reference notebooks). Keys are preset names.
 PRESETS: dict[str, dict[str, Any]] = {
     # denoising.ipynb, F16: skip 128/128/4, 5 scales, bilinear, 32-channel noise, reg noise 1/30, LR 0.01, 3000 its.
-    "denoise": dict(task="denoise", prior="skip", prior_params=_HOURGLASS_128, input_code="noise", input_depth=32,
-                    lr=0.01, iterations=3000, reg_noise_std=1 / 30),
+    "denoise": dict(
+        task="denoise",
+        prior="skip",
+        prior_params=_HOURGLASS_128,
+        input_code="noise",
+        input_depth=32,
+        lr=0.01,
+        iterations=3000,
+        reg_noise_std=1 / 30,
+    ),
     # super-resolution.ipynb: same net, reg noise 0.03 and 2000 its at x4, 0.05 and 4000 at x8.
-    "sr-x2": dict(task="sr", factor=2, prior="skip", prior_params=_HOURGLASS_128, input_code="noise", input_depth=32,
-                  lr=0.01, iterations=2000, reg_noise_std=0.03, **_CDC),
-    "sr-x4": dict(task="sr", factor=4, prior="skip", prior_params=_HOURGLASS_128, input_code="noise", input_depth=32,
-                  lr=0.01, iterations=2000, reg_noise_std=0.03, **_CDC),
-    "sr-x8": dict(task="sr", factor=8, prior="skip", prior_params=_HOURGLASS_128, input_code="noise", input_depth=32,
-                  lr=0.01, iterations=4000, reg_noise_std=0.05, **_CDC),
+    "sr-x2": dict(
+        task="sr",
+        factor=2,
+        prior="skip",
+        prior_params=_HOURGLASS_128,
+        input_code="noise",
+        input_depth=32,
+        lr=0.01,
+        iterations=2000,
+        reg_noise_std=0.03,
+        **_CDC,
+    ),
+    "sr-x4": dict(
+        task="sr",
+        factor=4,
+        prior="skip",
+        prior_params=_HOURGLASS_128,
+        input_code="noise",
+        input_depth=32,
+        lr=0.01,
+        iterations=2000,
+        reg_noise_std=0.03,
+        **_CDC,
+    ),
+    "sr-x8": dict(
+        task="sr",
+        factor=8,
+        prior="skip",
+        prior_params=_HOURGLASS_128,
+        input_code="noise",
+        input_depth=32,
+        lr=0.01,
+        iterations=4000,
+        reg_noise_std=0.05,
+        **_CDC,
+    ),
     # inpainting.ipynb, text mask (kate): skip with 128-channel skips, nearest upsampling, 6000 its.
-    "inpaint": dict(task="inpaint", prior="skip",
-                    prior_params={**_HOURGLASS_128, "channels_skip": (128,), "upsample": "nearest"},
-                    input_code="noise", input_depth=32, lr=0.01, iterations=6000, reg_noise_std=0.03),
+    "inpaint": dict(
+        task="inpaint",
+        prior="skip",
+        prior_params={**_HOURGLASS_128, "channels_skip": (128,), "upsample": "nearest"},
+        input_code="noise",
+        input_depth=32,
+        lr=0.01,
+        iterations=6000,
+        reg_noise_std=0.03,
+    ),
     # restoration.ipynb, 50 % missing pixels (barbara): skip 128/128/4 bilinear, LR 0.001, 11000 its.
-    "inpaint-pixels": dict(task="inpaint", prior="skip", prior_params=_HOURGLASS_128, input_code="noise",
-                           input_depth=32, lr=0.001, iterations=11000, reg_noise_std=0.03, **_CDC),
+    "inpaint-pixels": dict(
+        task="inpaint",
+        prior="skip",
+        prior_params=_HOURGLASS_128,
+        input_code="noise",
+        input_depth=32,
+        lr=0.001,
+        iterations=11000,
+        reg_noise_std=0.03,
+        **_CDC,
+    ),
     # inpainting.ipynb, large hole (vase): hourglass without skips on a meshgrid input, 5000 its.
-    "inpaint-large": dict(task="inpaint", prior="hourglass",
-                          prior_params={**_HOURGLASS_128, "channels_skip": (0,), "upsample": "nearest"},
-                          input_code="meshgrid", input_depth=2, lr=0.01, iterations=5000, reg_noise_std=0.03),
+    "inpaint-large": dict(
+        task="inpaint",
+        prior="hourglass",
+        prior_params={**_HOURGLASS_128, "channels_skip": (0,), "upsample": "nearest"},
+        input_code="meshgrid",
+        input_depth=2,
+        lr=0.01,
+        iterations=5000,
+        reg_noise_std=0.03,
+    ),
 }
 
 

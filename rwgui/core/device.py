@@ -97,7 +97,7 @@ def fused_adam_device(device: torch.device) -> bool:
     return device.type in ("cuda", "cpu")
 
 
-def speed_summary(speed, device: torch.device) -> str:  # noqa: ANN001 - a SpeedConfig (config imports this module)
+def speed_summary(speed, device: torch.device) -> str:
     """What the speed settings amount to on ``device``, in words: 'auto' means different things on different
     machines, and a person comparing settings should see which are really on."""
     dtype = precision_dtype(speed.precision, device)
@@ -112,6 +112,9 @@ def speed_summary(speed, device: torch.device) -> str:  # noqa: ANN001 - a Speed
         parts.append("torch.compile")
     why = ""
     if device.type == "cpu" and speed.precision == "auto":
-        why = (" (this CPU computes bfloat16 natively)" if dtype is not None
-               else " (this CPU has no native bfloat16, where float32 is faster)")
+        why = (
+            " (this CPU computes bfloat16 natively)"
+            if dtype is not None
+            else " (this CPU has no native bfloat16, where float32 is faster)"
+        )
     return f"On {device.type.upper()}: " + ", ".join(parts) + why + "."

@@ -14,8 +14,9 @@ import contextlib
 import copy
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -113,8 +114,13 @@ def _copy_into(dst: Any, src: Any) -> Any:
     """A deep copy of ``src`` (nested dicts, lists and tensors) that reuses ``dst``'s tensors where they match
     in shape, dtype and device: a snapshot taken again without allocating or walking Python's deepcopy."""
     if isinstance(src, torch.Tensor):
-        if (isinstance(dst, torch.Tensor) and dst.shape == src.shape and dst.dtype == src.dtype
-                and dst.device == src.device and dst is not src):
+        if (
+            isinstance(dst, torch.Tensor)
+            and dst.shape == src.shape
+            and dst.dtype == src.dtype
+            and dst.device == src.device
+            and dst is not src
+        ):
             return dst.copy_(src.detach())
         return src.detach().clone()
     if isinstance(src, dict):
@@ -140,14 +146,21 @@ class Engine:
         self._noise_gen = torch.Generator(device=self.device).manual_seed(cfg.seed + 1)
 
         c = problem.channels
-        self.net = build_prior(cfg.prior, cfg.prior_params,
-                               in_channels=input_channels(cfg.input_code, cfg.input_depth, c), out_channels=c)
+        self.net = build_prior(
+            cfg.prior, cfg.prior_params, in_channels=input_channels(cfg.input_code, cfg.input_depth, c), out_channels=c
+        )
         mult = getattr(self.net, "size_multiple", 1)
         h, w = problem.size
         # at least two pixels at the deepest scale: BatchNorm needs more than one value per channel
         self.padded = padded_size((max(h, 2 * mult), max(w, 2 * mult)), mult)
-        z = make_input(cfg.input_code, cfg.input_depth, self.padded, generator=self._gen,
-                       observed=problem.observed, image_size=(h, w))
+        z = make_input(
+            cfg.input_code,
+            cfg.input_depth,
+            self.padded,
+            generator=self._gen,
+            observed=problem.observed,
+            image_size=(h, w),
+        )
         self._mem = torch.channels_last if cfg.speed.channels_last else torch.contiguous_format
         self.net = self.net.to(self.device, memory_format=self._mem)
         self.z = z.to(self.device).contiguous(memory_format=self._mem)
@@ -161,8 +174,9 @@ class Engine:
             self._forward = self._try_compile()
 
         self.optimizer = self._make_optimizer()
-        self.loss_prior = build_loss_prior(cfg.loss_prior, dict(cfg.loss_prior_params), channels=c,
-                                           seed=cfg.seed + 2, device=self.device)
+        self.loss_prior = build_loss_prior(
+            cfg.loss_prior, dict(cfg.loss_prior_params), channels=c, seed=cfg.seed + 2, device=self.device
+        )
         self.rule = build_rule(cfg.stop, dict(cfg.stop_params))
 
         self.iteration = 0
@@ -194,8 +208,9 @@ class Engine:
 
         plan = plan_for_problem(self.problem, self.config)
         if not plan.fits:
-            raise OutOfMemoryError(plan.sentence + " (rwgui-restore --working-size, or the window's offer, "
-                                   "runs at that size)")
+            raise OutOfMemoryError(
+                plan.sentence + " (rwgui-restore --working-size, or the window's offer, runs at that size)"
+            )
 
     def _make_optimizer(self) -> torch.optim.Adam:
         """Adam, fused where the setting asks and this torch and device have the kernel, else the plain loop."""
@@ -213,7 +228,7 @@ class Engine:
             with torch.no_grad(), self._autocast():
                 compiled(self.z)
             return compiled  # type: ignore[return-value]
-        except Exception:  # noqa: BLE001 - any backend failure falls back to eager, which is always correct
+        except Exception:
             return self.net
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
@@ -271,9 +286,16 @@ class Engine:
             self._avg = self._corrected_average(x)
             self._out = x
             self._capture()
-            signal = self.rule.measure(Observation(
-                iteration=self.iteration, output=x, observed=self.y, data_loss=terms["data"].detach(),
-                probe=self._probe if cfg.input_code == "observed" else None, input_shape=tuple(self.z.shape)))
+            signal = self.rule.measure(
+                Observation(
+                    iteration=self.iteration,
+                    output=x,
+                    observed=self.y,
+                    data_loss=terms["data"].detach(),
+                    probe=self._probe if cfg.input_code == "observed" else None,
+                    input_shape=tuple(self.z.shape),
+                )
+            )
             scalars = [loss.detach(), *(t.detach() for t in terms.values())]
             if self.gt is not None:
                 scalars += [psnr_t(x, self.gt), psnr_t(self._avg, self.gt)]
@@ -281,8 +303,9 @@ class Engine:
                 scalars.append(signal)
             # to the engine's device: on MPS the rules keep their state on the CPU
             values = torch.stack([v.to(self.device, self._fetch_dtype) for v in scalars])
-        pending = _Pending(self.iteration, tuple(terms), _Fetch(values), self.gt is not None, signal is not None,
-                           x, self._avg)
+        pending = _Pending(
+            self.iteration, tuple(terms), _Fetch(values), self.gt is not None, signal is not None, x, self._avg
+        )
         if self.overlap:
             pending, self._pending = self._pending, pending
         if pending is None:
@@ -298,7 +321,7 @@ class Engine:
         """Read a step's numbers (the step's one wait for the device) and let the guard and the rule act."""
         values = p.values.tensor().tolist()
         n = len(p.names)
-        total, term_values = values[0], dict(zip(p.names, values[1:1 + n]))
+        total, term_values = values[0], dict(zip(p.names, values[1 : 1 + n]))
         p_raw = p_avg = None
         if p.has_psnr:
             p_raw, p_avg = values[1 + n], values[2 + n]
@@ -309,8 +332,18 @@ class Engine:
         if verdict.new_best:  # both are fresh tensors each step, never written in place: no copy needed
             self._pick = (p.iteration, p.output, p.average)
         self.stop_requested = bool(verdict.stop)
-        return StepReport(p.iteration, total, term_values, p_raw, p_avg, verdict.signal,
-                          verdict.best_iteration, seconds, restored, self.config.seed)
+        return StepReport(
+            p.iteration,
+            total,
+            term_values,
+            p_raw,
+            p_avg,
+            verdict.signal,
+            verdict.best_iteration,
+            seconds,
+            restored,
+            self.config.seed,
+        )
 
     def _corrected_average(self, current: torch.Tensor) -> torch.Tensor:
         """The running average as a fresh tensor (the pick keeps it without copying); with weight 0 it is
@@ -332,12 +365,15 @@ class Engine:
             if self._candidate is not None:  # never judged: its memory serves the new one
                 into = self._candidate[1]
             into = into or {}
-            self._candidate = (self.iteration, {
-                "net": _copy_into(into.get("net"), self.net.state_dict()),
-                "opt": _copy_into(into.get("opt"), self.optimizer.state_dict()),
-                "ema": _copy_into(into.get("ema"), self._ema) if self._ema is not None else None,
-                "ema_decay": self._ema_decay,
-            })
+            self._candidate = (
+                self.iteration,
+                {
+                    "net": _copy_into(into.get("net"), self.net.state_dict()),
+                    "opt": _copy_into(into.get("opt"), self.optimizer.state_dict()),
+                    "ema": _copy_into(into.get("ema"), self._ema) if self._ema is not None else None,
+                    "ema_decay": self._ema_decay,
+                },
+            )
 
     def _guard(self, iteration: int, data_loss: float) -> bool:
         """Divergence guard: on a loss jump, restore the last good weights *and* Adam's state."""
@@ -371,8 +407,9 @@ class Engine:
             "a smaller prior (fewer channels), or the CPU; the run so far is kept"
         )
 
-    def run(self, on_report: Callable[[StepReport], None] | None = None,
-            max_iterations: int | None = None) -> RunResult:
+    def run(
+        self, on_report: Callable[[StepReport], None] | None = None, max_iterations: int | None = None
+    ) -> RunResult:
         """Step until the budget, a cancel, or (with auto stop) the stopping rule."""
         budget = self.config.iterations if max_iterations is None else max_iterations
         reports: list[StepReport] = []
@@ -397,9 +434,14 @@ class Engine:
             if on_report is not None:
                 on_report(last)
         n = self.iteration - start
-        return RunResult(n, reason, self.pick_iteration,
-                         *(self._peak if self._peak else (None, None)),
-                         (time.perf_counter() - t0) / max(n, 1), reports)
+        return RunResult(
+            n,
+            reason,
+            self.pick_iteration,
+            *(self._peak if self._peak else (None, None)),
+            (time.perf_counter() - t0) / max(n, 1),
+            reports,
+        )
 
     # ----- control -------------------------------------------------------------------------------
     def cancel(self) -> None:

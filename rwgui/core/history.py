@@ -20,17 +20,25 @@ step. Qt-free: the GUI owns one store and fills it from worker payloads on its o
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 import cv2
 import numpy as np
 
-__all__ = ["AVERAGE", "PICK_AVERAGE", "Key", "Kept", "KeepSchedule", "IterateHistory", "to_uint16", "thumbnail",
-           "rgba8"]
+__all__ = [
+    "AVERAGE",
+    "PICK_AVERAGE",
+    "Key",
+    "Kept",
+    "KeepSchedule",
+    "IterateHistory",
+    "to_uint16",
+    "thumbnail",
+    "rgba8",
+]
 
 AVERAGE = "average"  #: key of the latest running average
 PICK_AVERAGE = "pick-average"  #: key of the running average at the rule's pick (the default result)
-Key = Union[int, str]
+Key = int | str
 DEFAULT_CAP_BYTES = 512 * 2**20
 
 
@@ -106,7 +114,7 @@ class KeepSchedule:
         return iteration > 0 and iteration % self.spacing(iteration) == 0
 
     @staticmethod
-    def for_size(entry_bytes: int, cap_bytes: int = DEFAULT_CAP_BYTES) -> "KeepSchedule":
+    def for_size(entry_bytes: int, cap_bytes: int = DEFAULT_CAP_BYTES) -> KeepSchedule:
         """A schedule that offers about a tenth of what the cap can hold per doubling (4..64)."""
         return KeepSchedule(int(np.clip(cap_bytes // max(1, entry_bytes) // 10, 4, 64)))
 
@@ -158,8 +166,9 @@ class IterateHistory:
         """The latest running average (replaces the previous one)."""
         self._set_special(AVERAGE, iteration, pixels, thumb)
 
-    def set_pick(self, iteration: int, raw: np.ndarray, average: np.ndarray | None = None,
-                 thumb: np.ndarray | None = None) -> None:
+    def set_pick(
+        self, iteration: int, raw: np.ndarray, average: np.ndarray | None = None, thumb: np.ndarray | None = None
+    ) -> None:
         """The stopping rule's pick: its raw iterate is kept (protected) and its running average stored."""
         self._pick = int(iteration)
         if self._pick not in self._raw:

@@ -12,7 +12,8 @@ exactly when ``i > 0 and i % R == 0``, and the weights at any iteration depend o
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -75,8 +76,16 @@ class LossPrior(nn.Module):
     def _targets(self, y: Tensor) -> list[Tensor]:
         """``R_k(y)``, cached: y is fixed for a run, so it is recomputed only after a re-draw or a change."""
         dev = y.device.type
-        key = (y.data_ptr(), y._version, tuple(y.shape), y.dtype, y.device, self.draw_index,
-               torch.is_autocast_enabled(dev), torch.get_autocast_dtype(dev))
+        key = (
+            y.data_ptr(),
+            y._version,
+            tuple(y.shape),
+            y.dtype,
+            y.device,
+            self.draw_index,
+            torch.is_autocast_enabled(dev),
+            torch.get_autocast_dtype(dev),
+        )
         if key != self._cache_key:
             with torch.no_grad():
                 self._cache = [net(y).float() for net in self.nets]
@@ -290,8 +299,18 @@ def _variant(name: str, help: str, depth: int, width: int, kernel_size: int, ext
 
     def deco(make_net: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         def factory(
-            *, channels: int, seed: int, device: torch.device | str, weight: float, count: int,
-            redraw_every: int, init: str, depth: int, width: int, kernel_size: int, **extra_values: Any,
+            *,
+            channels: int,
+            seed: int,
+            device: torch.device | str,
+            weight: float,
+            count: int,
+            redraw_every: int,
+            init: str,
+            depth: int,
+            width: int,
+            kernel_size: int,
+            **extra_values: Any,
         ) -> LossPrior:
             if kernel_size % 2 == 0:
                 raise ConfigError(f"{name}.kernel_size must be odd; got {kernel_size}")
@@ -299,7 +318,12 @@ def _variant(name: str, help: str, depth: int, width: int, kernel_size: int, ext
                 raise ConfigError(f"{name} needs at least one image channel; got {channels}")
             return LossPrior(
                 lambda: make_net(channels, depth, width, kernel_size, **extra_values),
-                name=name, weight=weight, count=count, redraw_every=redraw_every, init=init, seed=seed,
+                name=name,
+                weight=weight,
+                count=count,
+                redraw_every=redraw_every,
+                init=init,
+                seed=seed,
                 device=device,
             )
 
@@ -309,8 +333,14 @@ def _variant(name: str, help: str, depth: int, width: int, kernel_size: int, ext
     return deco
 
 
-@_variant("cdc", "central difference convolutions: compares gradients/edges", 3, 16, 3,
-          (Param("theta", "float", 0.7, "θ: share of the central difference (0 = plain conv)", 0.0, 1.0),))
+@_variant(
+    "cdc",
+    "central difference convolutions: compares gradients/edges",
+    3,
+    16,
+    3,
+    (Param("theta", "float", 0.7, "θ: share of the central difference (0 = plain conv)", 0.0, 1.0),),
+)
 def _cdc(channels: int, depth: int, width: int, k: int, theta: float) -> nn.Module:
     return _stack([CDConv(channels if i == 0 else width, width, k, theta) for i in range(depth)])
 
@@ -320,8 +350,14 @@ def _inn(channels: int, depth: int, width: int, k: int) -> nn.Module:
     return InvertibleNet(channels, depth, width, k)
 
 
-@_variant("taylor", "Taylor-unfolding net: a mapping plus decaying higher-order terms", 2, 16, 3,
-          (Param("order", "int", 3, "number of higher-order terms", 1, 6),))
+@_variant(
+    "taylor",
+    "Taylor-unfolding net: a mapping plus decaying higher-order terms",
+    2,
+    16,
+    3,
+    (Param("order", "int", 3, "number of higher-order terms", 1, 6),),
+)
 def _taylor(channels: int, depth: int, width: int, k: int, order: int) -> nn.Module:
     return TaylorNet(channels, depth, width, k, order)
 
@@ -336,11 +372,18 @@ def _plain(channels: int, depth: int, width: int, k: int) -> nn.Module:
     return _convs(channels, width, depth, k)
 
 
-@_variant("transformer", "random self-attention over patch tokens: compares non-local structure", 1, 32, 3, (
-    Param("patch", "int", 8, "patch size of the token embedding", 2, 16),
-    Param("heads", "int", 4, "attention heads (must divide width)", 1, 8),
-    Param("grid", "int", 32, "largest token grid side; bigger grids are pooled down", 4, 64),
-))
+@_variant(
+    "transformer",
+    "random self-attention over patch tokens: compares non-local structure",
+    1,
+    32,
+    3,
+    (
+        Param("patch", "int", 8, "patch size of the token embedding", 2, 16),
+        Param("heads", "int", 4, "attention heads (must divide width)", 1, 8),
+        Param("grid", "int", 32, "largest token grid side; bigger grids are pooled down", 4, 64),
+    ),
+)
 def _transformer(channels: int, depth: int, width: int, k: int, patch: int, heads: int, grid: int) -> nn.Module:
     if width % heads:
         raise ConfigError(f"transformer.width ({width}) must be a multiple of heads ({heads})")

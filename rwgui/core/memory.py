@@ -59,8 +59,9 @@ class _Rates:
 
 
 @functools.lru_cache(maxsize=32)  # networks; a session that tries more probes the oldest again
-def _network_rates(prior: str, params_json: str, input_code: str, input_depth: int, channels: int,
-                   autocast_dtype: torch.dtype | None) -> _Rates:
+def _network_rates(
+    prior: str, params_json: str, input_code: str, input_depth: int, channels: int, autocast_dtype: torch.dtype | None
+) -> _Rates:
     with torch.random.fork_rng(devices=[]):  # the probe's random weights leave the caller's stream alone
         return _probe(prior, json.loads(params_json), input_code, input_depth, channels, autocast_dtype)
 
@@ -69,12 +70,19 @@ def _rates(config: RunConfig, channels: int, autocast_dtype: torch.dtype | None)
     """The probe's rates, measured once per network: the window plans in the GUI thread and the engine
     re-checks in the worker, and the second asks the same network (the rates do not depend on the size)."""
     cfg = config.validated()
-    return _network_rates(cfg.prior, json.dumps(dict(cfg.prior_params), sort_keys=True), cfg.input_code,
-                          cfg.input_depth, channels, autocast_dtype)
+    return _network_rates(
+        cfg.prior,
+        json.dumps(dict(cfg.prior_params), sort_keys=True),
+        cfg.input_code,
+        cfg.input_depth,
+        channels,
+        autocast_dtype,
+    )
 
 
-def _probe(prior: str, params: dict, input_code: str, input_depth: int, channels: int,
-           autocast_dtype: torch.dtype | None) -> _Rates:
+def _probe(
+    prior: str, params: dict, input_code: str, input_depth: int, channels: int, autocast_dtype: torch.dtype | None
+) -> _Rates:
     cin = input_channels(input_code, input_depth, channels)
     net = build_prior(prior, params, in_channels=cin, out_channels=channels)
     mult = getattr(net, "size_multiple", 1)
@@ -97,8 +105,9 @@ class MemoryModel:
     """One probe, many sizes: the probe pass is the costly part (~0.5 s on a CPU core for the presets), so a
     caller that asks about several working sizes (full photo, downscaled, a crop) probes once."""
 
-    def __init__(self, config: RunConfig, channels: int, autocast_dtype: torch.dtype | None = None,
-                 device: str = "cpu") -> None:
+    def __init__(
+        self, config: RunConfig, channels: int, autocast_dtype: torch.dtype | None = None, device: str = "cpu"
+    ) -> None:
         self._rates = _rates(config, channels, autocast_dtype)
         self.channels, self.device = channels, device
 
@@ -118,8 +127,13 @@ class MemoryModel:
         return max(16, int(h * factor)), max(16, int(w * factor))
 
 
-def estimate_memory(config: RunConfig, size: tuple[int, int], channels: int,
-                    autocast_dtype: torch.dtype | None = None, device: str = "cpu") -> MemoryEstimate:
+def estimate_memory(
+    config: RunConfig,
+    size: tuple[int, int],
+    channels: int,
+    autocast_dtype: torch.dtype | None = None,
+    device: str = "cpu",
+) -> MemoryEstimate:
     """Peak bytes of one optimisation step for a restored image of ``size`` (h, w) with ``channels``.
 
     On the CPU this is the growth of the process's resident memory; on CUDA the allocator's peak.
@@ -127,8 +141,14 @@ def estimate_memory(config: RunConfig, size: tuple[int, int], channels: int,
     return MemoryModel(config, channels, autocast_dtype, device).estimate(size)
 
 
-def fitting_size(config: RunConfig, size: tuple[int, int], channels: int, budget_bytes: int,
-                 autocast_dtype: torch.dtype | None = None, device: str = "cpu") -> tuple[int, int]:
+def fitting_size(
+    config: RunConfig,
+    size: tuple[int, int],
+    channels: int,
+    budget_bytes: int,
+    autocast_dtype: torch.dtype | None = None,
+    device: str = "cpu",
+) -> tuple[int, int]:
     """The largest downscaled (h, w), same aspect, whose estimate fits ``budget_bytes``."""
     return MemoryModel(config, channels, autocast_dtype, device).fitting_size(size, budget_bytes)
 

@@ -6,8 +6,9 @@ One spec per variant feeds three consumers: the GUI form (``rwgui.gui.forms``), 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generic, Iterator, Mapping, TypeVar
+from typing import Any, Generic, TypeVar
 
 from .errors import ConfigError
 
@@ -64,9 +65,7 @@ class Param:
             elif self.kind == "choice":
                 out = str(value)
                 if out not in self.choices:
-                    raise ConfigError(
-                        f"{where} must be one of {', '.join(self.choices)}; got {value!r}"
-                    )
+                    raise ConfigError(f"{where} must be one of {', '.join(self.choices)}; got {value!r}")
             elif self.kind == "ints":
                 if isinstance(value, str):
                     parts = [p for p in value.replace(" ", "").split(",") if p]
@@ -164,9 +163,7 @@ class Registry(Generic[T]):
         try:
             return self._entries[name]
         except KeyError:
-            raise ConfigError(
-                f"unknown {self.kind} {name!r}; choose one of: {', '.join(self._entries)}"
-            ) from None
+            raise ConfigError(f"unknown {self.kind} {name!r}; choose one of: {', '.join(self._entries)}") from None
 
     def names(self) -> list[str]:
         return list(self._entries)

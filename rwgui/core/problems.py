@@ -113,11 +113,13 @@ def inpaint_problem(image: np.ndarray, mask: np.ndarray, ground_truth: np.ndarra
     if m.sum() == 0:
         raise MaskError("the mask marks every pixel as a hole; at least some pixels must be known (white)")
     mt = torch.from_numpy(m)[None, None].clone()
-    return Problem("inpaint", to_tensor(y) * mt, PixelMask(mt), y.shape[:2], mask=mt,
-                   ground_truth=_check_gt(ground_truth, y.shape))
+    return Problem(
+        "inpaint", to_tensor(y) * mt, PixelMask(mt), y.shape[:2], mask=mt, ground_truth=_check_gt(ground_truth, y.shape)
+    )
 
 
 # --- synthetic damage, for the bundled sample, the tests and the benchmarks -------------------------
+
 
 def add_gaussian_noise(img: np.ndarray, sigma: float, seed: int = 0) -> np.ndarray:
     """``img`` + N(0, sigma) clipped to [0, 1]; ``sigma`` in [0, 1] units (25/255 in the paper)."""

@@ -59,15 +59,16 @@ def scribble_mask(hw: tuple[int, int], seed: int = 0) -> np.ndarray:
     return (holes == 0).astype(np.float32)
 
 
-def load_sample(task: str = "denoise", name: str = "astronaut", *, factor: int = 4, size: int | None = None,
-                seed: int = 0) -> Sample:
+def load_sample(
+    task: str = "denoise", name: str = "astronaut", *, factor: int = 4, size: int | None = None, seed: int = 0
+) -> Sample:
     """The sample ``name`` damaged for ``task``; ``size`` centre-crops it square (tests use small crops)."""
     img = imageio.read(sample_path(name)).pixels
     if size is not None:
         h, w = img.shape[:2]
         s = min(size, h, w)
         top, left = (h - s) // 2, (w - s) // 2
-        img = img[top:top + s, left:left + s]
+        img = img[top : top + s, left : left + s]
     if task == "denoise":
         return Sample(name, task, add_gaussian_noise(img, NOISE_SIGMA, seed), img)
     if task == "sr":

@@ -18,8 +18,8 @@ risk estimate for Gaussian denoising with a Monte-Carlo divergence, Ramani et al
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
@@ -28,8 +28,18 @@ from .errors import ConfigError
 from .params import Param, Registry
 
 __all__ = [
-    "STOPPING_RULES", "Observation", "Verdict", "StoppingRule", "MinimumRule", "FixedRule", "WMVRule",
-    "EMVRule", "SureRule", "build_rule", "estimate_noise_sigma", "wmv_memory_cap",
+    "STOPPING_RULES",
+    "Observation",
+    "Verdict",
+    "StoppingRule",
+    "MinimumRule",
+    "FixedRule",
+    "WMVRule",
+    "EMVRule",
+    "SureRule",
+    "build_rule",
+    "estimate_noise_sigma",
+    "wmv_memory_cap",
 ]
 
 
@@ -83,19 +93,33 @@ class StoppingRule:
 
 STOPPING_RULES: Registry[StoppingRule] = Registry("stopping rule")
 
-_PATIENCE = Param("patience", "int", 1000, "stop after this many steps without a new minimum of the signal",
-                  min=1, max=1_000_000)
+_PATIENCE = Param(
+    "patience", "int", 1000, "stop after this many steps without a new minimum of the signal", min=1, max=1_000_000
+)
 
 
 def _burn_in(default: int) -> Param:
-    return Param("burn_in", "int", default, "iterations 1..burn_in are never picked as best (the signal is "
-                 "still computed); keep it short, the peak can come within a few hundred steps",
-                 min=0, max=1_000_000)
+    return Param(
+        "burn_in",
+        "int",
+        default,
+        "iterations 1..burn_in are never picked as best (the signal is "
+        "still computed); keep it short, the peak can come within a few hundred steps",
+        min=0,
+        max=1_000_000,
+    )
 
 
-_MAX_PIXELS = Param("max_pixels", "int", 65536, "above this many values the signal is computed on a fixed "
-                    "random subset of this many values, so memory stays bounded", min=1024, max=1 << 26,
-                    log=True)
+_MAX_PIXELS = Param(
+    "max_pixels",
+    "int",
+    65536,
+    "above this many values the signal is computed on a fixed "
+    "random subset of this many values, so memory stays bounded",
+    min=1024,
+    max=1 << 26,
+    log=True,
+)
 
 
 @STOPPING_RULES.add("fixed", "no early stopping: keep the latest iterate and run the whole iteration budget")
@@ -192,8 +216,12 @@ def wmv_memory_cap(window: int = 100, max_pixels: int = 65536) -> int:
 @STOPPING_RULES.add(
     "es-wmv",
     "windowed moving variance of the iterates (Wang et al.); keeps the iterate where it is lowest",
-    params=[Param("window", "int", 100, "number of recent iterates whose variance is measured", min=2,
-                  max=10_000), _PATIENCE, _burn_in(0), _MAX_PIXELS],
+    params=[
+        Param("window", "int", 100, "number of recent iterates whose variance is measured", min=2, max=10_000),
+        _PATIENCE,
+        _burn_in(0),
+        _MAX_PIXELS,
+    ],
 )
 class WMVRule(MinimumRule):
     """ES-WMV: VAR_t = (1/W) sum_{i=t-W+1..t} ||x_i - mean||^2 / N, reported once the window is full.
@@ -250,8 +278,20 @@ class WMVRule(MinimumRule):
 @STOPPING_RULES.add(
     "es-emv",
     "exponential moving variance of the iterates (Wang et al.); O(N) memory, no window to keep",
-    params=[Param("alpha", "float", 0.1, "weight of the newest iterate (effective window about 1/alpha)",
-                  min=1e-4, max=1.0, log=True), _PATIENCE, _burn_in(50), _MAX_PIXELS],
+    params=[
+        Param(
+            "alpha",
+            "float",
+            0.1,
+            "weight of the newest iterate (effective window about 1/alpha)",
+            min=1e-4,
+            max=1.0,
+            log=True,
+        ),
+        _PATIENCE,
+        _burn_in(50),
+        _MAX_PIXELS,
+    ],
 )
 class EMVRule(MinimumRule):
     """ES-EMV: EMA_t = (1-a) EMA_{t-1} + a x_t,  EMV_t = (1-a)(EMV_{t-1} + a ||x_t - EMA_{t-1}||^2 / N).
@@ -318,11 +358,19 @@ def estimate_noise_sigma(image: np.ndarray | torch.Tensor) -> float:
 @STOPPING_RULES.add(
     "sure",
     "Stein's unbiased risk estimate of the MSE (Gaussian denoising only; the network input must be the photo)",
-    params=[Param("sigma", "float", 0.0, "noise std in [0,1] units (25/255 = 0.098); 0 = estimate it from "
-                  "the photo", min=0.0, max=1.0),
-            _PATIENCE, _burn_in(0),
-            Param("epsilon", "float", 1e-3, "finite-difference step as a fraction of max|y|", min=1e-6,
-                  max=0.1, log=True)],
+    params=[
+        Param(
+            "sigma",
+            "float",
+            0.0,
+            "noise std in [0,1] units (25/255 = 0.098); 0 = estimate it from the photo",
+            min=0.0,
+            max=1.0,
+        ),
+        _PATIENCE,
+        _burn_in(0),
+        Param("epsilon", "float", 1e-3, "finite-difference step as a fraction of max|y|", min=1e-6, max=0.1, log=True),
+    ],
     tasks=("denoising",),
 )
 class SureRule(MinimumRule):
@@ -351,8 +399,10 @@ class SureRule(MinimumRule):
         if obs.probe is None:
             raise ConfigError("sure needs the network input to be the observed photo: set input code 'observed'")
         if x.shape != y.shape:
-            raise ConfigError(f"sure is only defined for denoising: the output {tuple(x.shape)} and the photo "
-                              f"{tuple(y.shape)} differ; choose es-wmv or es-emv")
+            raise ConfigError(
+                f"sure is only defined for denoising: the output {tuple(x.shape)} and the photo "
+                f"{tuple(y.shape)} differ; choose es-wmv or es-emv"
+            )
         if self._sigma is None:
             self._sigma = self.sigma if self.sigma > 0 else estimate_noise_sigma(y)
             self._eps = self.epsilon * max(float(y.abs().max()), 1e-6)  # once: the photo never changes
@@ -365,8 +415,10 @@ class SureRule(MinimumRule):
         h, w = x.shape[-2:]
         b_out = b[..., :h, :w]
         if b_out.shape != diff.shape:
-            raise ConfigError(f"sure needs the network input to have the photo's channels; input {shape}, "
-                              f"output {tuple(diff.shape)}: set input code 'observed'")
+            raise ConfigError(
+                f"sure needs the network input to have the photo's channels; input {shape}, "
+                f"output {tuple(diff.shape)}: set input code 'observed'"
+            )
         n = x.numel()
         div = (b_out.double() * diff.double()).sum() / (2 * self._eps)
         s2 = self._sigma**2

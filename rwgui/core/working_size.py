@@ -26,8 +26,21 @@ from .params import Param
 from .problems import Problem, denoise_problem, inpaint_problem, sr_problem, to_array
 from .resample import crop, downscale, downscale_mask, upscale
 
-__all__ = ["Box", "WorkingPlan", "Working", "WORKING_PARAMS", "MODES", "plan_working_size", "plan_for_problem",
-           "choose_working", "hole_box", "working_problem", "paste_back", "to_full", "crop"]
+__all__ = [
+    "Box",
+    "WorkingPlan",
+    "Working",
+    "WORKING_PARAMS",
+    "MODES",
+    "plan_working_size",
+    "plan_for_problem",
+    "choose_working",
+    "hole_box",
+    "working_problem",
+    "paste_back",
+    "to_full",
+    "crop",
+]
 
 Box = tuple[int, int, int, int]  # y0, y1, x0, x1 (half-open, like slices)
 
@@ -40,13 +53,24 @@ MODES = ("refuse", "downscale", "crop", "auto")
 
 #: What to do when a run does not fit: specs, so the CLI flags come from one place.
 WORKING_PARAMS: tuple[Param, ...] = (
-    Param("working_size", "choice", "refuse",
-          "When the run does not fit in memory: refuse (exit 2), downscale the photo, crop around the damage "
-          "(inpainting; the result is pasted back into the full photo), or auto (crop when it fits, else "
-          "downscale). A run that fits always runs at full size.", choices=MODES),
-    Param("memory_budget", "float", 0.0,
-          "Plan as if only this many MB were available (0 = 90 percent of the device's free memory, checked above "
-          "512x512 only, like the engine).", 0.0, 1e9),
+    Param(
+        "working_size",
+        "choice",
+        "refuse",
+        "When the run does not fit in memory: refuse (exit 2), downscale the photo, crop around the damage "
+        "(inpainting; the result is pasted back into the full photo), or auto (crop when it fits, else "
+        "downscale). A run that fits always runs at full size.",
+        choices=MODES,
+    ),
+    Param(
+        "memory_budget",
+        "float",
+        0.0,
+        "Plan as if only this many MB were available (0 = 90 percent of the device's free memory, checked above "
+        "512x512 only, like the engine).",
+        0.0,
+        1e9,
+    ),
     Param("crop_margin", "int", DEFAULT_MARGIN, "Pixels of context kept around the damage when cropping.", 0, 4096),
 )
 
@@ -103,9 +127,14 @@ class Working:
         return f"{_wh(self.size)}, full size"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"mode": self.mode, "size": list(self.size), "full_size": list(self.full_size),
-                "box": None if self.box is None else list(self.box), "margin": self.margin,
-                "written_at_full_size": self.writes_full_size}
+        return {
+            "mode": self.mode,
+            "size": list(self.size),
+            "full_size": list(self.full_size),
+            "box": None if self.box is None else list(self.box),
+            "margin": self.margin,
+            "written_at_full_size": self.writes_full_size,
+        }
 
 
 def hole_box(mask: np.ndarray, margin: int = DEFAULT_MARGIN, min_side: int = MIN_SIDE) -> Box | None:
@@ -138,9 +167,15 @@ def _fitting_multiple(size: tuple[int, int], k: int) -> tuple[int, int]:
     return size[0] // k * k, size[1] // k * k
 
 
-def plan_working_size(config: RunConfig, size: tuple[int, int], channels: int, task: str,
-                      mask: np.ndarray | None = None, budget_bytes: int | None | str = "auto",
-                      margin: int = DEFAULT_MARGIN) -> WorkingPlan:
+def plan_working_size(
+    config: RunConfig,
+    size: tuple[int, int],
+    channels: int,
+    task: str,
+    mask: np.ndarray | None = None,
+    budget_bytes: int | None | str = "auto",
+    margin: int = DEFAULT_MARGIN,
+) -> WorkingPlan:
     """Does a run restoring ``size`` (h, w) fit ``budget_bytes``, and what fits if not.
 
     ``budget_bytes`` 'auto' is 90 % of the device's free memory, asked only above 512x512 (the engine's rule);
@@ -191,8 +226,9 @@ def plan_working_size(config: RunConfig, size: tuple[int, int], channels: int, t
     return WorkingPlan(False, size, task, _mb(need), _mb(budget), down, box, crop_mb, margin, sentence)
 
 
-def plan_for_problem(problem: Problem, config: RunConfig, budget_bytes: int | None | str = "auto",
-                     margin: int = DEFAULT_MARGIN) -> WorkingPlan:
+def plan_for_problem(
+    problem: Problem, config: RunConfig, budget_bytes: int | None | str = "auto", margin: int = DEFAULT_MARGIN
+) -> WorkingPlan:
     """:func:`plan_working_size` for a built Problem (its size, channels, task and mask)."""
     mask = None if problem.mask is None else problem.mask[0, 0].numpy()
     return plan_working_size(config, problem.size, problem.channels, problem.task, mask, budget_bytes, margin)
@@ -210,8 +246,10 @@ def choose_working(plan: WorkingPlan, mode: str) -> Working:
         mode = "crop" if plan.crop_box is not None else "downscale"
     if mode == "crop":
         if plan.task != "inpaint":
-            raise WorkingSizeError("cropping around the damage is for inpainting, where the mask says where the "
-                                   "damage is; downscale instead")
+            raise WorkingSizeError(
+                "cropping around the damage is for inpainting, where the mask says where the "
+                "damage is; downscale instead"
+            )
         if plan.crop_box is None:
             raise WorkingSizeError(f"{plan.sentence}; the crop does not fit, downscale instead")
         size = plan.crop_size
@@ -242,8 +280,10 @@ def working_problem(problem: Problem, working: Working) -> Problem:
     if problem.task == "inpaint" and mask is not None:
         small = downscale_mask(mask, (h, w))
         if not small.any():
-            raise WorkingSizeError(f"downscaled to {w}x{h}, every pixel touches a hole (the holes are scattered "
-                                   "too finely); crop around the damage or free some memory instead")
+            raise WorkingSizeError(
+                f"downscaled to {w}x{h}, every pixel touches a hole (the holes are scattered "
+                "too finely); crop around the damage or free some memory instead"
+            )
         return inpaint_problem(downscale(y, (h, w)), small, gt_small)
     return denoise_problem(downscale(y, (h, w)), gt_small)
 
@@ -258,7 +298,7 @@ def _ramp(n: int, width: int, start: bool, end: bool) -> np.ndarray:
     if start:
         w[: rise.size] = np.minimum(w[: rise.size], rise)
     if end:
-        w[n - rise.size:] = np.minimum(w[n - rise.size:], rise[::-1])
+        w[n - rise.size :] = np.minimum(w[n - rise.size :], rise[::-1])
     return w
 
 

@@ -5,8 +5,9 @@ Every action calls a method of the window; the window enables and hides them fro
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
@@ -20,8 +21,15 @@ if TYPE_CHECKING:
 __all__ = ["build_actions"]
 
 
-def _action(win: "MainWindow", text: str, slot: Callable | None = None, shortcut=None, tip: str = "",
-            icon: QStyle.StandardPixmap | None = None, checkable: bool = False) -> QAction:
+def _action(
+    win: MainWindow,
+    text: str,
+    slot: Callable | None = None,
+    shortcut=None,
+    tip: str = "",
+    icon: QStyle.StandardPixmap | None = None,
+    checkable: bool = False,
+) -> QAction:
     a = QAction(text, win)
     if icon is not None:
         a.setIcon(win.style().standardIcon(icon))
@@ -45,24 +53,39 @@ def _slider(parent: QWidget, lo: int, hi: int, value: int, tip: str, width: int 
     return s
 
 
-def build_actions(win: "MainWindow") -> SimpleNamespace:
+def build_actions(win: MainWindow) -> SimpleNamespace:
     """Create the actions, the File/Edit/View menus, the main toolbar and the mask toolbar."""
     SP = QStyle.StandardPixmap
     K = QKeySequence.StandardKey
     a = SimpleNamespace()
     a.open = _action(win, "&Open photo…", win.ask_open, K.Open, "Open a damaged photo", SP.SP_DialogOpenButton)
-    a.open_gt = _action(win, "Open &ground truth…", win.ask_open_ground_truth,
-                        tip="Optional: the undamaged photo, to plot PSNR while the network fits")
+    a.open_gt = _action(
+        win,
+        "Open &ground truth…",
+        win.ask_open_ground_truth,
+        tip="Optional: the undamaged photo, to plot PSNR while the network fits",
+    )
     a.load_mask = _action(win, "&Load mask…", win.ask_load_mask, tip="Load a mask PNG (white = keep, black = hole)")
-    a.save = _action(win, "&Save result…", win.ask_save_result, K.Save,
-                     "Save the chosen iterate (PNG/TIFF/JPEG, 16-bit when the photo was)", SP.SP_DialogSaveButton)
+    a.save = _action(
+        win,
+        "&Save result…",
+        win.ask_save_result,
+        K.Save,
+        "Save the chosen iterate (PNG/TIFF/JPEG, 16-bit when the photo was)",
+        SP.SP_DialogSaveButton,
+    )
     a.save_mask = _action(win, "Save &mask…", win.ask_save_mask, tip="Save the painted mask as a PNG")
     a.export_csv = _action(win, "Export &curves CSV…", win.ask_export_curves)
-    a.export_json = _action(win, "Export &settings JSON…", win.ask_export_settings,
-                            tip="Settings that `rwgui-restore --config FILE` reproduces")
+    a.export_json = _action(
+        win,
+        "Export &settings JSON…",
+        win.ask_export_settings,
+        tip="Settings that `rwgui-restore --config FILE` reproduces",
+    )
     a.quit = _action(win, "&Quit", win.close, K.Quit)
-    a.start = _action(win, "Start", win.start, "Ctrl+Return", "Start fitting the network to this photo",
-                      SP.SP_MediaPlay)
+    a.start = _action(
+        win, "Start", win.start, "Ctrl+Return", "Start fitting the network to this photo", SP.SP_MediaPlay
+    )
     a.pause = _action(win, "Pause", win.toggle_pause, "Ctrl+Shift+P", "Pause or resume the run", SP.SP_MediaPause)
     a.stop = _action(win, "Stop", win.stop, "Esc", "Stop the run; everything found so far is kept", SP.SP_MediaStop)
     a.undo = _action(win, "&Undo stroke", win.mask_undo, K.Undo)
@@ -71,11 +94,21 @@ def build_actions(win: "MainWindow") -> SimpleNamespace:
     a.invert_mask = _action(win, "&Invert mask", win.mask_invert, tip="Swap holes and good pixels")
     a.fit = _action(win, "&Fit", win.view_fit, "Ctrl+0", "Show the whole photo")
     a.one = _action(win, "&1:1", win.view_one_to_one, "Ctrl+1", "One photo pixel per screen pixel")
-    a.compare = _action(win, "&Compare before/after", win.set_compare, "C",
-                        "Split view: the damaged photo left of the line, the restoration right of it",
-                        checkable=True)
-    a.live_average = _action(win, "Show running &average live", win.set_live_average, checkable=True,
-                             tip="Live view shows the smoothed running average instead of the raw iterate")
+    a.compare = _action(
+        win,
+        "&Compare before/after",
+        win.set_compare,
+        "C",
+        "Split view: the damaged photo left of the line, the restoration right of it",
+        checkable=True,
+    )
+    a.live_average = _action(
+        win,
+        "Show running &average live",
+        win.set_live_average,
+        checkable=True,
+        tip="Live view shows the smoothed running average instead of the raw iterate",
+    )
     a.brush = _action(win, "Brush", None, "B", "Paint holes: the areas to fill (red)", checkable=True)
     a.eraser = _action(win, "Eraser", None, "E", "Erase holes: give pixels back", checkable=True)
     a.pan = _action(win, "Pan", None, "H", "Move and zoom without painting", checkable=True)

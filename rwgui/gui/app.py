@@ -46,8 +46,7 @@ def _loadable(soname: str) -> bool:
         return False
 
 
-def platform_problem(env: dict[str, str] | None = None, platform: str | None = None,
-                     loadable=_loadable) -> str | None:
+def platform_problem(env: dict[str, str] | None = None, platform: str | None = None, loadable=_loadable) -> str | None:
     """A message saying what to do when Qt's platform plugin cannot load here, else None (Linux only)."""
     env = dict(os.environ) if env is None else env
     platform = sys.platform if platform is None else platform
@@ -57,21 +56,25 @@ def platform_problem(env: dict[str, str] | None = None, platform: str | None = N
     if qpa in _HEADLESS_PLATFORMS or qpa == "wayland" or (not qpa and env.get("WAYLAND_DISPLAY")):
         return None
     if not qpa and not env.get("DISPLAY"):
-        return ("rwgui: no display found (neither DISPLAY nor WAYLAND_DISPLAY is set).\n"
-                "  - On a desktop, start rwgui from a terminal inside the desktop session.\n"
-                "  - Over SSH, use `ssh -X`, or run under a virtual display: xvfb-run rwgui\n"
-                "  - Without any display (screenshots, CI): QT_QPA_PLATFORM=offscreen rwgui\n"
-                "  - For restoring photos without a window, use the command line: rwgui-restore --help")
+        return (
+            "rwgui: no display found (neither DISPLAY nor WAYLAND_DISPLAY is set).\n"
+            "  - On a desktop, start rwgui from a terminal inside the desktop session.\n"
+            "  - Over SSH, use `ssh -X`, or run under a virtual display: xvfb-run rwgui\n"
+            "  - Without any display (screenshots, CI): QT_QPA_PLATFORM=offscreen rwgui\n"
+            "  - For restoring photos without a window, use the command line: rwgui-restore --help"
+        )
     missing = [lib for lib in XCB_LIBRARIES if not loadable(lib)]
     if not missing:
         return None
     packages = " ".join(dict.fromkeys(XCB_LIBRARIES[lib] for lib in missing))
-    return ("rwgui: Qt's X11 (xcb) platform plugin cannot load: these system libraries are missing:\n"
-            f"  {', '.join(missing)}\n"
-            "pip cannot install them. On Debian or Ubuntu:\n"
-            f"  sudo apt-get install {packages}\n"
-            "(on Fedora: sudo dnf install xcb-util-cursor xcb-util-wm xcb-util-keysyms libxkbcommon-x11)\n"
-            "Or run without a window: QT_QPA_PLATFORM=offscreen, or the command line rwgui-restore.")
+    return (
+        "rwgui: Qt's X11 (xcb) platform plugin cannot load: these system libraries are missing:\n"
+        f"  {', '.join(missing)}\n"
+        "pip cannot install them. On Debian or Ubuntu:\n"
+        f"  sudo apt-get install {packages}\n"
+        "(on Fedora: sudo dnf install xcb-util-cursor xcb-util-wm xcb-util-keysyms libxkbcommon-x11)\n"
+        "Or run without a window: QT_QPA_PLATFORM=offscreen, or the command line rwgui-restore."
+    )
 
 
 def _limit_torch_threads() -> None:
@@ -86,13 +89,18 @@ def _limit_torch_threads() -> None:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
-        prog="rwgui", description="Restore a photo with an untrained network (Deep Image Prior), live.")
+        prog="rwgui", description="Restore a photo with an untrained network (Deep Image Prior), live."
+    )
     p.add_argument("photo", nargs="?", help="photo to open (default: a bundled sample with synthetic damage)")
     p.add_argument("--mask", help="mask PNG for inpainting: white = keep, black = hole (the photo's size)")
     p.add_argument("--task", choices=("denoise", "sr", "inpaint"), help="what to restore (default: the last one)")
     p.add_argument("--factor", type=int, choices=(2, 4, 8), help="super-resolution factor")
-    p.add_argument("--quit-after", type=float, metavar="SECONDS",
-                   help="close the window after SECONDS (smoke tests, scripted demos)")
+    p.add_argument(
+        "--quit-after",
+        type=float,
+        metavar="SECONDS",
+        help="close the window after SECONDS (smoke tests, scripted demos)",
+    )
     return p.parse_args(argv)
 
 

@@ -104,7 +104,7 @@ class ImageView(pg.GraphicsView):
         c = rect.center()
         self.vb.setRange(QRectF(c.x() - w / 2, c.y() - h / 2, w, h), padding=0)
 
-    def link(self, other: "ImageView") -> None:
+    def link(self, other: ImageView) -> None:
         """Zoom and pan together with ``other`` (both ways)."""
         self.vb.setXLink(other.vb)
         self.vb.setYLink(other.vb)
@@ -149,7 +149,9 @@ class CompareView(ImageView):
         self.vb.addItem(self._clip, ignoreBounds=True)
         self._split = 0.5
         self._line = pg.InfiniteLine(
-            angle=90, movable=True, pen=pg.mkPen((255, 255, 255, 220), width=2),
+            angle=90,
+            movable=True,
+            pen=pg.mkPen((255, 255, 255, 220), width=2),
             hoverPen=pg.mkPen((255, 200, 60), width=3),
         )
         self._line.setZValue(10)
@@ -235,7 +237,6 @@ class CompareView(ImageView):
         w, h = size
         x = self._split * w
         self._clip.setRect(QRectF(x, 0, w - x, h))
-
 
 
 @dataclass
@@ -421,7 +422,7 @@ class MaskCanvas(ImageView):
     _PRESS = (QEvent.Type.GraphicsSceneMousePress, QEvent.Type.GraphicsSceneMouseDoubleClick)
     _MOUSE = _PRESS + (QEvent.Type.GraphicsSceneMouseMove, QEvent.Type.GraphicsSceneMouseRelease)
 
-    def eventFilter(self, obj, ev) -> bool:  # noqa: N802 (Qt name)
+    def eventFilter(self, obj, ev) -> bool:
         """Scene mouse events: paint with the left button, pan with the right, before pyqtgraph sees them."""
         if ev.type() not in self._MOUSE or obj is not self.scene():
             return super().eventFilter(obj, ev)
@@ -461,7 +462,7 @@ class MaskCanvas(ImageView):
         ev.accept()
         return True
 
-    def keyPressEvent(self, ev) -> None:  # noqa: N802 (Qt name)
+    def keyPressEvent(self, ev) -> None:
         key = ev.key()
         shift = bool(ev.modifiers() & Qt.KeyboardModifier.ShiftModifier)
         ctrl = bool(ev.modifiers() & Qt.KeyboardModifier.ControlModifier)
@@ -478,7 +479,7 @@ class MaskCanvas(ImageView):
             return
         ev.accept()
 
-    def leaveEvent(self, ev) -> None:  # noqa: N802 (Qt name)
+    def leaveEvent(self, ev) -> None:
         self._cursor_pos = None
         self._update_cursor()
         super().leaveEvent(ev)

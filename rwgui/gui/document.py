@@ -76,8 +76,10 @@ def build_problem(photo: Photo, task: str, factor: int, mask: np.ndarray | None)
             raise MaskError("paint the damaged areas (or load a mask) before starting an inpainting run")
         m = np.array(mask, dtype=np.float32, copy=True)
         if m.min() >= 0.5:
-            raise MaskError("the mask has no hole: paint over the damaged areas with the brush "
-                            "(or load a mask) before starting an inpainting run")
+            raise MaskError(
+                "the mask has no hole: paint over the damaged areas with the brush "
+                "(or load a mask) before starting an inpainting run"
+            )
         return inpaint_problem(y, m, gt if gt is not None and gt.shape == y.shape else None)
     raise RwguiError(f"unknown task {task!r}")
 

@@ -81,16 +81,16 @@ class FileState(QObject):
     def set_last_folder(self, folder: str) -> None:
         self.qs.setValue("files/last_folder", folder)
 
-    def save_window(self, win: "QMainWindow", panel: "SettingsPanel") -> None:
+    def save_window(self, win: QMainWindow, panel: SettingsPanel) -> None:
         self.qs.setValue("window/geometry", win.saveGeometry())
         self.qs.setValue("window/state", win.saveState())
         try:
             self.qs.setValue("run/config", panel.config().to_json())
-        except Exception:  # noqa: BLE001 - an invalid field is not worth losing the layout for
+        except Exception:
             pass
         self.qs.sync()
 
-    def restore_window(self, win: "QMainWindow", panel: "SettingsPanel") -> None:
+    def restore_window(self, win: QMainWindow, panel: SettingsPanel) -> None:
         geo, state = self.qs.value("window/geometry"), self.qs.value("window/state")
         if isinstance(geo, QByteArray):
             win.restoreGeometry(geo)
@@ -100,5 +100,5 @@ class FileState(QObject):
         if text:
             try:
                 panel.set_config(RunConfig.from_json(str(text)))
-            except Exception:  # noqa: BLE001 - settings from another version: start from the presets
+            except Exception:
                 pass

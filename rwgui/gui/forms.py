@@ -8,13 +8,22 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QValidator
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QLabel, QLineEdit, QSpinBox, QToolButton,
-    QVBoxLayout, QWidget,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
 )
 
 from ..core.errors import ConfigError
@@ -39,7 +48,7 @@ def human_label(name: str) -> str:
 class _WheelGuard(QObject):
     """Spin boxes and combos ignore the wheel unless focused, so scrolling a dock changes no value."""
 
-    def eventFilter(self, obj, ev) -> bool:  # noqa: N802 (Qt name)
+    def eventFilter(self, obj, ev) -> bool:
         if ev.type() == QEvent.Type.Wheel and not obj.hasFocus():
             ev.ignore()
             return True
@@ -59,16 +68,16 @@ class _FloatSpin(QDoubleSpinBox):
         ref = abs(float(p.default)) or (p.max or 1.0)
         self.setSingleStep(10 ** math.floor(math.log10(ref)) / 10 if ref > 0 else 0.1)
 
-    def textFromValue(self, value: float) -> str:  # noqa: N802 (Qt name)
+    def textFromValue(self, value: float) -> str:
         return f"{value:.6g}"
 
-    def valueFromText(self, text: str) -> float:  # noqa: N802 (Qt name)
+    def valueFromText(self, text: str) -> float:
         try:
             return float(text.strip())
         except ValueError:
             return self.value()
 
-    def validate(self, text: str, pos: int):  # noqa: D102
+    def validate(self, text: str, pos: int):
         try:
             v = float(text.strip())
         except ValueError:
@@ -77,7 +86,7 @@ class _FloatSpin(QDoubleSpinBox):
         ok = self.minimum() <= v <= self.maximum()
         return (QValidator.State.Acceptable if ok else QValidator.State.Intermediate), text, pos
 
-    def stepBy(self, steps: int) -> None:  # noqa: N802 (Qt name)
+    def stepBy(self, steps: int) -> None:
         v = self.value()
         if not self._log or v <= 0:
             super().stepBy(steps)

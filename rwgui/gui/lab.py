@@ -141,8 +141,10 @@ class LabPanel(QWidget):
     def set_problem(self, problem: Problem, base_config: RunConfig) -> bool:
         """Load the window's photo/mask snapshot and settings. Refused (False) while the queue runs."""
         if self.is_running():
-            self.status_label.setText("The queue is running on the photo it started with; stop it to load "
-                                      "the main window's current photo and settings.")
+            self.status_label.setText(
+                "The queue is running on the photo it started with; stop it to load "
+                "the main window's current photo and settings."
+            )
             return False
         if self._problem is None or not same_problem(self._problem, problem):
             for e in self._entries:
@@ -292,8 +294,9 @@ class LabPanel(QWidget):
             n_done = len(self._entries) - len(self._pending)
             self.status_label.setText(f"Running {n_done} of {len(self._entries)}: {e.label}")
             # only the final pick and average are wanted (they always arrive): no raw iterates, few frames
-            self.controller.start(self._problem, e.config, frame_hz=4.0, keep_every_s=1e9,
-                                  pick_every_s=1e9, average_every_s=1e9)
+            self.controller.start(
+                self._problem, e.config, frame_hz=4.0, keep_every_s=1e9, pick_every_s=1e9, average_every_s=1e9
+            )
             self._update_buttons()
             return
         self._current = None
@@ -307,12 +310,15 @@ class LabPanel(QWidget):
         if self._best is not None:
             self.select(self._best)
             best = self._entry(self._best)
-            self.status_label.setText(("Queue stopped. " if self._stopped else "")
-                                      + f"Best by PSNR: {best.label} ({best.psnr():.2f} dB). "
-                                      "Select another row to choose it instead.")
+            self.status_label.setText(
+                ("Queue stopped. " if self._stopped else "") + f"Best by PSNR: {best.label} ({best.psnr():.2f} dB). "
+                "Select another row to choose it instead."
+            )
         else:
-            self.status_label.setText(("Queue stopped." if self._stopped else "Queue finished.")
-                                      + " Select a row (or a thumbnail) to choose its result.")
+            self.status_label.setText(
+                ("Queue stopped." if self._stopped else "Queue finished.")
+                + " Select a row (or a thumbnail) to choose its result."
+            )
         self.queue_finished.emit()
 
     # ----- controller relays (GUI thread) -------------------------------------------------------------
@@ -408,7 +414,6 @@ class LabPanel(QWidget):
     def _entry(self, key: int | None) -> Entry | None:
         return next((e for e in self._entries if e.key == key), None)
 
-    def closeEvent(self, ev) -> None:  # noqa: N802 (Qt name)
+    def closeEvent(self, ev) -> None:
         self.shutdown()
         super().closeEvent(ev)
-

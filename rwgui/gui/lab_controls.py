@@ -6,7 +6,15 @@ from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QPushButton, QSpinBox, QWidget,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QPushButton,
+    QSpinBox,
+    QWidget,
 )
 
 from ..core.config import RunConfig
@@ -58,8 +66,12 @@ class VariantBox(QGroupBox):
 
     def current(self) -> tuple[str, str, float, str]:
         """(prior, regulariser, λ, stopping rule)."""
-        return (self.prior_combo.currentText(), self.loss_combo.currentText(), self.weight_spin.value(),
-                self.stop_combo.currentText())
+        return (
+            self.prior_combo.currentText(),
+            self.loss_combo.currentText(),
+            self.weight_spin.value(),
+            self.stop_combo.currentText(),
+        )
 
     def _on_loss_changed(self, name: str) -> None:
         self.weight_spin.setEnabled(name != NONE)
@@ -79,8 +91,9 @@ class RunBox(QGroupBox):
         self.seed_spin.setToolTip("The same seed for every variant: only the variant's choices differ.")
         self.auto_stop_check = QCheckBox("End a run at its stopping rule", self)
         self.run_button = QPushButton("Run queue", self)
-        self.run_button.setToolTip("Runs every variant that has no result under these settings yet "
-                                   "(all of them when each already has one).")
+        self.run_button.setToolTip(
+            "Runs every variant that has no result under these settings yet (all of them when each already has one)."
+        )
         self.stop_button = QPushButton("Stop", self)
         self.stop_button.setToolTip("Stops the running variant and the rest of the queue.")
         form = QFormLayout(self)
@@ -98,8 +111,11 @@ class RunBox(QGroupBox):
         self.auto_stop_check.setChecked(base.auto_stop)
 
     def settings(self) -> dict[str, Any]:
-        return {"iterations": self.iterations_spin.value(), "seed": self.seed_spin.value(),
-                "auto_stop": self.auto_stop_check.isChecked()}
+        return {
+            "iterations": self.iterations_spin.value(),
+            "seed": self.seed_spin.value(),
+            "auto_stop": self.auto_stop_check.isChecked(),
+        }
 
     def set_running(self, running: bool, can_run: bool) -> None:
         self.run_button.setEnabled(not running and can_run)

@@ -7,8 +7,9 @@ main window hands over, so two variants differ only where the person asked them 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -22,14 +23,34 @@ from ..core.stopping import STOPPING_RULES
 from .plots import CurveData
 from .worker import KeptImage, RunSummary
 
-__all__ = ["NONE", "TV", "PALETTE", "Variant", "Entry", "loss_choices", "default_weight", "carry_params", "same_problem"]
+__all__ = [
+    "NONE",
+    "TV",
+    "PALETTE",
+    "Variant",
+    "Entry",
+    "loss_choices",
+    "default_weight",
+    "carry_params",
+    "same_problem",
+]
 
 NONE = "none"
 TV = "tv"  # not a LOSS_PRIORS entry: the engine's tv_weight (DIP-TV), offered beside the random-weights priors
 TV_DEFAULT_WEIGHT = 0.01
 #: Distinct colours that read on the plots' dark background (curve, table swatch and thumbnail frame agree).
-PALETTE = ((86, 180, 233), (230, 159, 0), (0, 200, 140), (240, 228, 66), (204, 121, 167), (213, 94, 0),
-           (150, 150, 255), (180, 180, 180), (255, 120, 120), (120, 220, 120))
+PALETTE = (
+    (86, 180, 233),
+    (230, 159, 0),
+    (0, 200, 140),
+    (240, 228, 66),
+    (204, 121, 167),
+    (213, 94, 0),
+    (150, 150, 255),
+    (180, 180, 180),
+    (255, 120, 120),
+    (120, 220, 120),
+)
 
 
 def loss_choices() -> list[str]:
@@ -87,10 +108,16 @@ class Variant:
             lp_params = carry_params(LOSS_PRIORS, base.loss_prior, self.loss, base.loss_prior_params)
             lp_params["weight"] = self.weight
         return base.replace(
-            prior=self.prior, prior_params=carry_params(PRIORS, base.prior, self.prior, base.prior_params),
-            stop=self.stop, stop_params=carry_params(STOPPING_RULES, base.stop, self.stop, base.stop_params),
-            loss_prior=loss_prior, loss_prior_params=lp_params, tv_weight=tv,
-            iterations=iterations, seed=seed, auto_stop=auto_stop,
+            prior=self.prior,
+            prior_params=carry_params(PRIORS, base.prior, self.prior, base.prior_params),
+            stop=self.stop,
+            stop_params=carry_params(STOPPING_RULES, base.stop, self.stop, base.stop_params),
+            loss_prior=loss_prior,
+            loss_prior_params=lp_params,
+            tv_weight=tv,
+            iterations=iterations,
+            seed=seed,
+            auto_stop=auto_stop,
         ).validated()
 
 
@@ -138,7 +165,9 @@ class Entry:
     def image_iteration(self) -> int | None:
         if self.image is None:
             return None
-        return self.pick.iteration if self.pick is not None and self.pick.average is not None else self.average.iteration
+        return (
+            self.pick.iteration if self.pick is not None and self.pick.average is not None else self.average.iteration
+        )
 
     def psnr(self, column: str = "psnr_average") -> float | None:
         """PSNR of the result image ('psnr_average') or of the raw iterate at the same iteration ('psnr')."""
@@ -163,11 +192,19 @@ class Entry:
     def as_dict(self, best: bool = False) -> dict[str, Any]:
         s = self.summary
         return {
-            "key": self.key, "variant": self.label, "status": self.status, "message": self.message,
-            "reason": s.reason if s else None, "iterations": s.iterations if s else self.data.n,
-            "pick_iteration": self.image_iteration, "psnr_pick": self.psnr("psnr"),
-            "psnr_average_pick": self.psnr("psnr_average"), "seconds_per_step": self.seconds_per_step(),
-            "config": self.config, "image": self.image, "best": best,
+            "key": self.key,
+            "variant": self.label,
+            "status": self.status,
+            "message": self.message,
+            "reason": s.reason if s else None,
+            "iterations": s.iterations if s else self.data.n,
+            "pick_iteration": self.image_iteration,
+            "psnr_pick": self.psnr("psnr"),
+            "psnr_average_pick": self.psnr("psnr_average"),
+            "seconds_per_step": self.seconds_per_step(),
+            "config": self.config,
+            "image": self.image,
+            "best": best,
         }
 
 
@@ -179,5 +216,11 @@ def same_problem(a: Problem, b: Problem) -> bool:
     def same(x: torch.Tensor | None, y: torch.Tensor | None) -> bool:
         return (x is None) == (y is None) and (x is None or (x.shape == y.shape and bool(torch.equal(x, y))))
 
-    return (a.task == b.task and a.size == b.size and a.operator.name == b.operator.name
-            and same(a.observed, b.observed) and same(a.mask, b.mask) and same(a.ground_truth, b.ground_truth))
+    return (
+        a.task == b.task
+        and a.size == b.size
+        and a.operator.name == b.operator.name
+        and same(a.observed, b.observed)
+        and same(a.mask, b.mask)
+        and same(a.ground_truth, b.ground_truth)
+    )

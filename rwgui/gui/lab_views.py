@@ -77,8 +77,15 @@ class ComparisonPlot(pg.PlotWidget):
                 m.setData([], [])
             return
         if m is None:  # a PlotDataItem (not a bare scatter) so that it follows the log axis; unnamed: no legend row
-            m = pg.PlotDataItem([], [], pen=None, symbol="star", symbolSize=14, symbolPen=pg.mkPen(20, 20, 20),
-                                symbolBrush=pg.mkBrush(*color))
+            m = pg.PlotDataItem(
+                [],
+                [],
+                pen=None,
+                symbol="star",
+                symbolSize=14,
+                symbolPen=pg.mkPen(20, 20, 20),
+                symbolBrush=pg.mkBrush(*color),
+            )
             self.item.addItem(m)
             self.markers[key] = m
         m.setData([x], [y])
@@ -131,14 +138,17 @@ class ResultStrip(QScrollArea):
             self.buttons[key] = b
         pm = pixmap(thumbnail(image, self.SIDE))  # small photos are scaled up with visible pixels, not blurred
         if max(pm.width(), pm.height()) < self.SIDE:
-            pm = pm.scaled(self.SIDE, self.SIDE, Qt.AspectRatioMode.KeepAspectRatio,
-                           Qt.TransformationMode.FastTransformation)
+            pm = pm.scaled(
+                self.SIDE, self.SIDE, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation
+            )
         b.setIcon(QIcon(pm))
         b.setText(text)
         b.setToolTip(tooltip)
         r, g, bl = color
-        b.setStyleSheet(f"QToolButton {{ border: 2px solid rgb({r},{g},{bl}); border-radius: 4px; padding: 2px; }}"
-                        "QToolButton:checked { background: rgba(255, 255, 255, 40); border-width: 4px; }")
+        b.setStyleSheet(
+            f"QToolButton {{ border: 2px solid rgb({r},{g},{bl}); border-radius: 4px; padding: 2px; }}"
+            "QToolButton:checked { background: rgba(255, 255, 255, 40); border-width: 4px; }"
+        )
 
     def set_checked(self, key: int | None) -> None:
         b = self.buttons.get(key) if key is not None else None

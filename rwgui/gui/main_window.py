@@ -39,8 +39,15 @@ __all__ = ["MainWindow"]
 class MainWindow(WindowIO, WorkingSize, QMainWindow):
     """rwgui's studio window. ``sample_size`` crops the bundled sample (tests use small crops)."""
 
-    def __init__(self, photo: str | None = None, *, mask: str | None = None, task: str | None = None,
-                 settings: QSettings | None = None, sample_size: int | None = None) -> None:
+    def __init__(
+        self,
+        photo: str | None = None,
+        *,
+        mask: str | None = None,
+        task: str | None = None,
+        settings: QSettings | None = None,
+        sample_size: int | None = None,
+    ) -> None:
         super().__init__()
         self.setWindowTitle("rwgui — restore a photo with an untrained network")
         self.setAcceptDrops(True)
@@ -124,9 +131,11 @@ class MainWindow(WindowIO, WorkingSize, QMainWindow):
         dock = QDockWidget(title, self)
         dock.setObjectName(title.lower() + "_dock")
         dock.setWidget(widget)
-        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
-                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable
-                         | QDockWidget.DockWidgetFeature.DockWidgetClosable)
+        dock.setFeatures(
+            QDockWidget.DockWidgetFeature.DockWidgetMovable
+            | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+            | QDockWidget.DockWidgetFeature.DockWidgetClosable
+        )
         self.addDockWidget(area, dock)
         return dock
 
@@ -213,11 +222,24 @@ class MainWindow(WindowIO, WorkingSize, QMainWindow):
     def _update_mask_tools(self) -> None:
         on = self.task() == "inpaint"
         self.acts.mask_toolbar.setVisible(on)
-        for act in (self.acts.undo, self.acts.redo, self.acts.clear_mask, self.acts.invert_mask,
-                    self.acts.load_mask, self.acts.save_mask):
+        for act in (
+            self.acts.undo,
+            self.acts.redo,
+            self.acts.clear_mask,
+            self.acts.invert_mask,
+            self.acts.load_mask,
+            self.acts.save_mask,
+        ):
             act.setEnabled(on)
-        tool = "none" if not on else "brush" if self.acts.brush.isChecked() else \
-            "eraser" if self.acts.eraser.isChecked() else "none"
+        tool = (
+            "none"
+            if not on
+            else "brush"
+            if self.acts.brush.isChecked()
+            else "eraser"
+            if self.acts.eraser.isChecked()
+            else "none"
+        )
         self.photo_view.set_tool(tool)
         self._on_mask_changed()
 
@@ -299,8 +321,9 @@ class MainWindow(WindowIO, WorkingSize, QMainWindow):
         self.status.begin(cfg.iterations, problem.ground_truth is not None)
         self.curves.set_budget(cfg.iterations)
         self.recon_view.set_title("Restored — starting…" + self.working_note())
-        return self.controller.start(problem, cfg, keep=KeepSchedule.for_size(entry, self.history.cap_bytes),
-                                     thumb_side=self.history.thumb_side)
+        return self.controller.start(
+            problem, cfg, keep=KeepSchedule.for_size(entry, self.history.cap_bytes), thumb_side=self.history.thumb_side
+        )
 
     def _forget_run(self) -> None:
         self._sync_timer.stop()
@@ -368,8 +391,12 @@ class MainWindow(WindowIO, WorkingSize, QMainWindow):
         self._sync_timer.stop()
         self.curves.redraw()
         self.timeline.sync()
-        why = {"completed": "finished its iterations", "rule": "stopped by the stopping rule",
-               "stopped": "stopped by you", "error": "ended with an error"}[s.reason]
+        why = {
+            "completed": "finished its iterations",
+            "rule": "stopped by the stopping rule",
+            "stopped": "stopped by you",
+            "error": "ended with an error",
+        }[s.reason]
         pick = f"; the rule's pick is iteration {s.pick_iteration}" if s.pick_iteration else ""
         self.status.finish(s)
         self.statusBar().showMessage(f"Run {why} after {s.iterations} iterations{pick}.", 15000)
@@ -379,8 +406,9 @@ class MainWindow(WindowIO, WorkingSize, QMainWindow):
         self.update_actions()
 
     def _on_failed(self, message: str) -> None:
-        self.show_error(message + "\n\nThe photo, the mask and the iterates kept so far are still here.",
-                        "The run failed")
+        self.show_error(
+            message + "\n\nThe photo, the mask and the iterates kept so far are still here.", "The run failed"
+        )
 
     # ----- timeline -----------------------------------------------------------------------------------
     def _show_result(self, rgba: np.ndarray, title: str) -> None:
@@ -438,7 +466,7 @@ class MainWindow(WindowIO, WorkingSize, QMainWindow):
         self.photo_view.one_to_one()
 
     # ----- closing ---------------------------------------------------------------------------------------
-    def closeEvent(self, ev) -> None:  # noqa: N802 (Qt name)
+    def closeEvent(self, ev) -> None:
         """Stop the run cleanly (request stop, quit, wait) and remember the layout and settings."""
         t0 = time.perf_counter()
         self.files.save_window(self, self.settings_panel)
@@ -449,4 +477,3 @@ class MainWindow(WindowIO, WorkingSize, QMainWindow):
             self.error_box.close()
         self.statusBar().showMessage(f"closed in {time.perf_counter() - t0:.2f} s")
         super().closeEvent(ev)
-

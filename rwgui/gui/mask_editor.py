@@ -119,8 +119,12 @@ class MaskEditor:
         xs, ys = [p[0] / 16 for p in pts], [p[1] / 16 for p in pts]
         r = size / 2 + 2
         h, w = self._hole.shape
-        box = (max(0, int(min(ys) - r)), min(h, int(max(ys) + r) + 1),
-               max(0, int(min(xs) - r)), min(w, int(max(xs) + r) + 1))
+        box = (
+            max(0, int(min(ys) - r)),
+            min(h, int(max(ys) + r) + 1),
+            max(0, int(min(xs) - r)),
+            min(w, int(max(xs) + r) + 1),
+        )
         if box[0] >= box[1] or box[2] >= box[3]:
             return None
         if self._box is not None:
@@ -141,7 +145,7 @@ class MaskEditor:
         if sub is None:
             return None
         tight = (y0 + sub[0], y0 + sub[1], x0 + sub[2], x0 + sub[3])
-        self._push(_Diff(tight, snap[tight[0]:tight[1], tight[2]:tight[3]].copy()))
+        self._push(_Diff(tight, snap[tight[0] : tight[1], tight[2] : tight[3]].copy()))
         return tight
 
     # -- history ---------------------------------------------------------------------------------

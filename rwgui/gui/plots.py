@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 import pyqtgraph as pg
@@ -89,8 +89,15 @@ class CurveData:
 
     def to_csv(self, path: str | Path) -> None:
         """One row per step: iteration, loss, each loss term, PSNRs, signal, the rule's best iteration."""
-        names = ["iteration", "loss", *(f"loss_{t}" for t in self._terms), "psnr", "psnr_average", "signal",
-                 "best_iteration"]
+        names = [
+            "iteration",
+            "loss",
+            *(f"loss_{t}" for t in self._terms),
+            "psnr",
+            "psnr_average",
+            "signal",
+            "best_iteration",
+        ]
         cols = [self.column(n) for n in names]
         ints = {"iteration", "best_iteration"}
         with open(path, "w", newline="", encoding="utf-8") as f:
@@ -122,8 +129,9 @@ def _pen(color, style=Qt.PenStyle.SolidLine):
 class _Plot:
     """One plot: its curves, the viewed-iterate line, the pick line and star."""
 
-    def __init__(self, layout: pg.GraphicsLayout, row: int, ylabel: str, log_y: bool,
-                 legend_at: tuple[int, int] = (-8, 8)) -> None:
+    def __init__(
+        self, layout: pg.GraphicsLayout, row: int, ylabel: str, log_y: bool, legend_at: tuple[int, int] = (-8, 8)
+    ) -> None:
         self.item: pg.PlotItem = layout.addPlot(row=row, col=0)
         self.item.setLabel("left", ylabel)
         self.item.getAxis("left").enableAutoSIPrefix(False)
@@ -212,8 +220,9 @@ class CurvesWidget(QWidget):
             p.item.setXLink(self.loss.item)
         self.signal.item.setLabel("bottom", "Iteration")
         self._plots = (self.loss, self.psnr, self.signal)
-        self.star_legend = pg.ScatterPlotItem(symbol="star", size=10, pen=pg.mkPen(40, 30, 0),
-                                              brush=pg.mkBrush(*PICK_COLOR))
+        self.star_legend = pg.ScatterPlotItem(
+            symbol="star", size=10, pen=pg.mkPen(40, 30, 0), brush=pg.mkBrush(*PICK_COLOR)
+        )
         self.loss.legend.addItem(self.star_legend, "Rule's pick")
         self._pick: int | None = None
         self._cursor: int | None = None

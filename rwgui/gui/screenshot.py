@@ -52,8 +52,14 @@ def main(argv: list[str] | None = None) -> int:
         win.resize(args.width, args.height)
         win.show()
         sp = win.settings_panel
-        cfg = preset(preset_name(args.task, sp.factor()), iterations=args.iterations, stop="es-wmv",
-                     stop_params={"window": 50}, auto_stop=False, speed=SpeedConfig(threads=args.threads))
+        cfg = preset(
+            preset_name(args.task, sp.factor()),
+            iterations=args.iterations,
+            stop="es-wmv",
+            stop_params={"window": 50},
+            auto_stop=False,
+            speed=SpeedConfig(threads=args.threads),
+        )
         sp.set_config(cfg)
         app.processEvents()
         t0 = time.perf_counter()
@@ -72,8 +78,10 @@ def main(argv: list[str] | None = None) -> int:
         ok = win.grab().save(args.out)
         s = win.last_summary
         if s is not None:
-            print(f"{s.iterations} iterations in {time.perf_counter() - t0:.0f} s ({s.iterations_per_second:.1f} it/s,"
-                  f" {s.device}); pick {s.pick_iteration}; peak {s.peak}")
+            print(
+                f"{s.iterations} iterations in {time.perf_counter() - t0:.0f} s ({s.iterations_per_second:.1f} it/s,"
+                f" {s.device}); pick {s.pick_iteration}; peak {s.peak}"
+            )
         win.close()
     return 0 if ok else 1
 

@@ -9,12 +9,19 @@ the person's choice of stopping rule, loss prior and device survives a preset ch
 from __future__ import annotations
 
 import dataclasses
-
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton, QScrollArea, QVBoxLayout,
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -31,8 +38,18 @@ __all__ = ["SettingsPanel", "TASK_LABELS"]
 TASK_LABELS = {"denoise": "Denoise", "sr": "Super-resolution", "inpaint": "Inpaint (fill holes)"}
 FACTORS = (2, 4, 8)
 DEFAULT_STOP = "es-wmv"  # issue 4: the rule's pick is the default result, so a real rule is the default
-_RUN_ORDER = ("iterations", "seed", "lr", "reg_noise_std", "input_code", "input_depth", "exp_weight", "tv_weight",
-              "guard", "guard_ratio")
+_RUN_ORDER = (
+    "iterations",
+    "seed",
+    "lr",
+    "reg_noise_std",
+    "input_code",
+    "input_depth",
+    "exp_weight",
+    "tv_weight",
+    "guard",
+    "guard_ratio",
+)
 _KEEP_ON_PRESET = ("stop", "stop_params", "auto_stop", "loss_prior", "loss_prior_params", "device", "speed")
 
 
@@ -157,10 +174,19 @@ class SettingsPanel(QScrollArea):
         loss, loss_params = self.loss_form.variant()
         values: dict[str, Any] = dict(self.run_form.values())
         return RunConfig(
-            task=self.task(), preset=self.preset_combo.currentText(), factor=self.factor(),
-            prior=prior, prior_params=prior_params, stop=stop, stop_params=stop_params,
-            auto_stop=self.auto_stop.isChecked(), loss_prior=loss, loss_prior_params=loss_params,
-            device=self.device_combo.currentData(), speed=SpeedConfig(**self.speed_form.values()), **values,
+            task=self.task(),
+            preset=self.preset_combo.currentText(),
+            factor=self.factor(),
+            prior=prior,
+            prior_params=prior_params,
+            stop=stop,
+            stop_params=stop_params,
+            auto_stop=self.auto_stop.isChecked(),
+            loss_prior=loss,
+            loss_prior_params=loss_params,
+            device=self.device_combo.currentData(),
+            speed=SpeedConfig(**self.speed_form.values()),
+            **values,
         ).validated()
 
     def set_config(self, cfg: RunConfig) -> None:
@@ -190,7 +216,7 @@ class SettingsPanel(QScrollArea):
         try:
             current = self.config()
             keep = {k: getattr(current, k) for k in _KEEP_ON_PRESET}
-        except Exception:  # noqa: BLE001 - an invalid field is simply replaced by the preset
+        except Exception:
             keep = {}
         self.set_config(preset(name, **keep))
 

@@ -51,8 +51,9 @@ class RunStatus:
         self.device.setText(f"Device: {device}")
 
     def set_state(self, state: str) -> None:
-        self.state.setText({"idle": "Ready", "running": "Running", "paused": "Paused",
-                            "stopping": "Stopping…"}.get(state, state))
+        self.state.setText(
+            {"idle": "Ready", "running": "Running", "paused": "Paused", "stopping": "Stopping…"}.get(state, state)
+        )
         if state == "paused":
             self._window.clear()  # a pause must not lower the measured speed
 

@@ -14,8 +14,16 @@ import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont, QIcon, QImage, QPainter, QPixmap, QPolygonF
 from PySide6.QtWidgets import (
-    QAbstractItemView, QHBoxLayout, QLabel, QListView, QListWidget, QListWidgetItem, QPushButton, QSlider,
-    QVBoxLayout, QWidget,
+    QAbstractItemView,
+    QHBoxLayout,
+    QLabel,
+    QListView,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
 )
 
 from ..core.history import AVERAGE, PICK_AVERAGE, IterateHistory, Key
@@ -42,8 +50,13 @@ def _pixmap(thumb: np.ndarray, side: int) -> QPixmap:
 def _star(p: QPainter, cx: float, cy: float, r: float, color: QColor) -> None:
     import math
 
-    pts = [(cx + (r if i % 2 == 0 else r * 0.45) * math.sin(i * math.pi / 5),
-            cy - (r if i % 2 == 0 else r * 0.45) * math.cos(i * math.pi / 5)) for i in range(10)]
+    pts = [
+        (
+            cx + (r if i % 2 == 0 else r * 0.45) * math.sin(i * math.pi / 5),
+            cy - (r if i % 2 == 0 else r * 0.45) * math.cos(i * math.pi / 5),
+        )
+        for i in range(10)
+    ]
     from PySide6.QtCore import QPointF
 
     p.setRenderHint(QPainter.RenderHint.Antialiasing)
@@ -269,8 +282,13 @@ class TimelineWidget(QWidget):
         if rk is None:
             self.result_label.setText("")
         else:
-            whose = ("your choice" if h.chosen is not None else "the stopping rule's pick (default)"
-                     if rk == PICK_AVERAGE else "the latest iterate: the rule has no pick yet")
+            whose = (
+                "your choice"
+                if h.chosen is not None
+                else "the stopping rule's pick (default)"
+                if rk == PICK_AVERAGE
+                else "the latest iterate: the rule has no pick yet"
+            )
             self.result_label.setText(f"Result: {h.label(rk)} — {whose}")
 
     def _update_buttons(self) -> None:

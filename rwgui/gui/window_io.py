@@ -90,8 +90,9 @@ class WindowIO:
     def ask_save_result(self) -> None:
         stem = Path(self.photo.path).stem if self.photo and self.photo.path else "restored"
         ext = "tif" if self.photo and self.photo.meta.bit_depth == 16 else "png"
-        if path := self._ask(True, "Save the result", "PNG (*.png);;TIFF (*.tif *.tiff);;JPEG (*.jpg *.jpeg)",
-                             f"{stem}-restored.{ext}"):
+        if path := self._ask(
+            True, "Save the result", "PNG (*.png);;TIFF (*.tif *.tiff);;JPEG (*.jpg *.jpeg)", f"{stem}-restored.{ext}"
+        ):
             self.save_result(path)
 
     def ask_export_curves(self) -> None:
@@ -110,13 +111,12 @@ class WindowIO:
         menu.setEnabled(bool(self.files.recent()))
 
     # ----- drag and drop ----------------------------------------------------------------------------
-    def dragEnterEvent(self, ev) -> None:  # noqa: N802 (Qt name)
+    def dragEnterEvent(self, ev) -> None:
         if paths_from_mime(ev.mimeData()):
             ev.acceptProposedAction()
 
-    def dropEvent(self, ev) -> None:  # noqa: N802 (Qt name)
+    def dropEvent(self, ev) -> None:
         paths = paths_from_mime(ev.mimeData())
         if paths:
             ev.acceptProposedAction()
             self.open_file(paths[0])
-

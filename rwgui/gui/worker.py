@@ -31,7 +31,7 @@ from ..core.problems import Problem
 
 __all__ = ["RunRequest", "KeptImage", "RunSummary", "RunWorker", "RunController", "live_threads"]
 
-_THREADS: "weakref.WeakSet[QThread]" = weakref.WeakSet()
+_THREADS: weakref.WeakSet[QThread] = weakref.WeakSet()
 
 
 def live_threads() -> list[QThread]:
@@ -131,7 +131,7 @@ class RunWorker(QObject):
             engine = Engine(req.problem, req.config)
             self.run_started.emit(rid, engine.device_name)
             reason = self._loop(engine)
-        except Exception as exc:  # noqa: BLE001 - every failure must reach the person, state kept
+        except Exception as exc:
             message = str(exc) if isinstance(exc, RwguiError) else f"{type(exc).__name__}: {exc}"
             if not isinstance(exc, RwguiError):
                 traceback.print_exc()
@@ -141,10 +141,17 @@ class RunWorker(QObject):
             self.run_failed.emit(rid, message)
         n = engine.iteration if engine is not None else 0
         summary = RunSummary(
-            reason, n, req.config.iterations, engine.pick_iteration if engine else None,
-            engine.peak if engine else None, time.perf_counter() - t0,
+            reason,
+            n,
+            req.config.iterations,
+            engine.pick_iteration if engine else None,
+            engine.peak if engine else None,
+            time.perf_counter() - t0,
             n / self._loop_seconds if self._loop_seconds > 0 else 0.0,
-            engine.device_name if engine else "", message, self._step_seconds)
+            engine.device_name if engine else "",
+            message,
+            self._step_seconds,
+        )
         del engine
         self.run_finished.emit(rid, summary)
         app = QCoreApplication.instance()
@@ -253,7 +260,7 @@ class RunWorker(QObject):
             self._keep(engine, "average", engine.iteration)
             if engine.pick_iteration is not None:
                 self._keep(engine, "pick", engine.pick_iteration)
-        except Exception:  # noqa: BLE001 - best effort after a failure; the error itself is reported
+        except Exception:
             traceback.print_exc()
 
 

@@ -28,21 +28,28 @@ def _wxh(size: tuple[int, int]) -> str:
 
 def working_size_box(parent: QWidget | None, plan: WorkingPlan) -> tuple[QMessageBox, dict[QAbstractButton, str]]:
     """The question, not yet shown, and which choice each button means ('downscale', 'crop', 'cancel')."""
-    text = (f"Restoring this photo at {_wxh(plan.size)} needs about {plan.needed_mb or 0:.0f} MB of memory, "
-            f"but about {plan.budget_mb or 0:.0f} MB are available.")
+    text = (
+        f"Restoring this photo at {_wxh(plan.size)} needs about {plan.needed_mb or 0:.0f} MB of memory, "
+        f"but about {plan.budget_mb or 0:.0f} MB are available."
+    )
     lines = ["Run at a size that fits? Your photo, mask and kept iterates stay as they are."]
     box = QMessageBox(QMessageBox.Icon.Question, "The run does not fit in memory", text, parent=parent)
     choices: dict[QAbstractButton, str] = {}
     if plan.downscale_size is not None:
         d = plan.downscale_size
-        saved = ("Save result fills the holes of the full photo" if plan.task == "inpaint"
-                 else f"Save result writes {_wxh(d)}")
+        saved = (
+            "Save result fills the holes of the full photo"
+            if plan.task == "inpaint"
+            else f"Save result writes {_wxh(d)}"
+        )
         lines.append(f"• Downscale: the whole photo at {_wxh(d)}; {saved}.")
         choices[box.addButton(f"Downscale to {_wxh(d)}", QMessageBox.ButtonRole.AcceptRole)] = "downscale"
     if plan.crop_size is not None:
         c = plan.crop_size
-        lines.append(f"• Crop: the {_wxh(c)} region around the damage at full resolution; Save result pastes it "
-                     "back into the full photo.")
+        lines.append(
+            f"• Crop: the {_wxh(c)} region around the damage at full resolution; Save result pastes it "
+            "back into the full photo."
+        )
         choices[box.addButton(f"Crop around the damage ({_wxh(c)})", QMessageBox.ButtonRole.AcceptRole)] = "crop"
     cancel = box.addButton(QMessageBox.StandardButton.Cancel)
     choices[cancel] = "cancel"
@@ -103,11 +110,12 @@ class WorkingSize:
         h, w = working.full_size
         y0, y1, x0, x1 = working.box if working.box is not None else (0, h, 0, w)
         view.set_placement((x0, y0, x1 - x0, y1 - y0))  # aligned with the photo on the left
-        saved = ("pastes the result into the full photo" if working.writes_full_size
-                 else f"writes {_wxh(working.size)}")
+        saved = "pastes the result into the full photo" if working.writes_full_size else f"writes {_wxh(working.size)}"
         self.statusBar().showMessage(  # type: ignore[attr-defined]
             f"Working at {working.describe()} to fit in memory: the live view and the timeline show that; "
-            f"Save result {saved}.", 15000)
+            f"Save result {saved}.",
+            15000,
+        )
 
     def working_note(self) -> str:
         """A suffix for the result view's title while a run works on less than the full photo."""
@@ -116,7 +124,7 @@ class WorkingSize:
             return ""
         return f" · crop {_wxh(w.size)}" if w.mode == "crop" else f" · downscaled to {_wxh(w.size)}"
 
-    def export_pixels(self, key) -> np.ndarray:  # noqa: ANN001 - a history key
+    def export_pixels(self, key) -> np.ndarray:
         """What Save result writes for ``key``: the kept iterate, pasted back or filled in where the run
         worked on a crop or a downscaled inpainting problem."""
         px = self.history.image(key)  # type: ignore[attr-defined]

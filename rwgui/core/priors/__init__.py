@@ -21,11 +21,29 @@ PRIORS: Registry[nn.Module] = Registry("prior")
 def _hourglass_params(skip_default: tuple[int, ...]) -> list[Param]:
     """The knobs the paper's tasks turn; ``channels_skip`` differs between the two variants."""
     return [
-        Param("num_scales", "int", 5, "Number of down/up-sampling levels; the image is padded to a multiple of 2^scales.", 1, 7),
-        Param("channels_down", "ints", (128,), "Channels per scale on the way down (one value or one per scale).", 1, 512),
+        Param(
+            "num_scales",
+            "int",
+            5,
+            "Number of down/up-sampling levels; the image is padded to a multiple of 2^scales.",
+            1,
+            7,
+        ),
+        Param(
+            "channels_down", "ints", (128,), "Channels per scale on the way down (one value or one per scale).", 1, 512
+        ),
         Param("channels_up", "ints", (128,), "Channels per scale on the way up (one value or one per scale).", 1, 512),
-        Param("channels_skip", "ints", skip_default, "Channels of each skip connection (0 = no skip at that scale).", 0, 512),
-        Param("filter_size_down", "ints", (3,), "Convolution size on the way down (one value or one per scale).", 1, 11),
+        Param(
+            "channels_skip",
+            "ints",
+            skip_default,
+            "Channels of each skip connection (0 = no skip at that scale).",
+            0,
+            512,
+        ),
+        Param(
+            "filter_size_down", "ints", (3,), "Convolution size on the way down (one value or one per scale).", 1, 11
+        ),
         Param("filter_size_up", "ints", (3,), "Convolution size on the way up (one value or one per scale).", 1, 11),
         Param("filter_skip_size", "int", 1, "Convolution size in the skip connections.", 1, 11),
         Param("upsample", "choice", "bilinear", "How the decoder upsamples.", choices=("bilinear", "nearest")),

@@ -8,7 +8,7 @@ skip branch before two more convs. Input height and width must be multiples of `
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -109,7 +109,9 @@ class _Scale(nn.Module):
         if not last:
             deeper.append(_Scale(down[i], i + 1, spec, opts))
         mode = opts["upsample"]
-        deeper.append(nn.Upsample(scale_factor=2, mode=mode, **({"align_corners": False} if mode == "bilinear" else {})))
+        deeper.append(
+            nn.Upsample(scale_factor=2, mode=mode, **({"align_corners": False} if mode == "bilinear" else {}))
+        )
         self.deeper = nn.Sequential(*deeper)
         k = down[i] if last else up[i + 1]
         joined = skip[i] + k
@@ -171,8 +173,13 @@ class SkipNet(nn.Module):
             "k_skip": filter_skip_size,
         }
         opts = {
-            "pad": pad, "bias": bias, "downsample": downsample, "batch_norm": batch_norm,
-            "act": act, "upsample": upsample, "conv1x1_up": conv1x1_up,
+            "pad": pad,
+            "bias": bias,
+            "downsample": downsample,
+            "batch_norm": batch_norm,
+            "act": act,
+            "upsample": upsample,
+            "conv1x1_up": conv1x1_up,
         }
         self.body = _Scale(in_channels, 0, spec, opts)
         head: list[nn.Module] = [conv_block(spec["up"][0], out_channels, 1, pad=pad, bias=bias)]

@@ -1,0 +1,57 @@
+"""The names rwgui's parts share, as enums: one name per concept, compared by identity, not by spelling.
+
+Each is a ``StrEnum``: a member equals its value (``Task.SR == "sr"``), so JSON files, CLI flags and reports
+keep their plain strings, and a value read from any of them becomes a member with ``Task(value)``.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Task(StrEnum):
+    """What the person restores: the degradation the data term models."""
+
+    DENOISE = "denoise"
+    SR = "sr"  # super-resolution by an integer factor
+    INPAINT = "inpaint"
+
+
+class StopReason(StrEnum):
+    """Why a run ended. The person pressing Stop (or Ctrl+C) is USER everywhere: window, CLI, Lab."""
+
+    RULE = "rule"  # the stopping rule fired and auto stop obeyed it
+    BUDGET = "budget"  # the iteration budget was spent
+    USER = "user"  # the person stopped it
+    DIVERGED = "diverged"  # the loss went non-finite and the guard could not bring it back
+    OUT_OF_MEMORY = "out_of_memory"  # the device ran out of memory; the run so far is kept
+    ERROR = "error"  # anything else; its message says what
+
+
+class RunState(StrEnum):
+    """The window's (and the Lab's) view of its current run."""
+
+    IDLE = "idle"
+    RUNNING = "running"
+    PAUSED = "paused"
+    STOPPING = "stopping"
+
+
+class Iterate(StrEnum):
+    """Which image of a run: the network's raw output, the running average of outputs, and each of the two at
+    the stopping rule's *pick* (the iterate the rule judged best; "pick" is the only name for it)."""
+
+    RAW = "raw"
+    AVERAGE = "average"
+    PICK = "pick"
+    PICK_AVERAGE = "pick_average"  # the running average at the pick: the default result
+
+
+class LabStatus(StrEnum):
+    """Where one Lab variant stands."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"  # ran its budget or was stopped by its rule
+    STOPPED = "stopped"  # stopped by the person
+    FAILED = "failed"
