@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -197,7 +197,7 @@ class InvertibleNet(nn.Module):
     def inverse(self, z: Tensor) -> Tensor:
         a, b = z.chunk(2, 1)
         for i in reversed(range(len(self.couplings))):
-            c = self.couplings[i]
+            c = cast(_Coupling, self.couplings[i])  # ModuleList's items are typed as plain nn.Module
             a, b = (a, c.inverse(a, b)) if i % 2 == 0 else (c.inverse(b, a), b)
         return torch.cat([a, b], 1)[:, : self.channels]
 

@@ -56,6 +56,7 @@ class LanczosDownsample(Operator):
     """Super-resolution: Lanczos-2 antialiasing then decimation by ``factor`` (phase 1/2, replicate padding)."""
 
     name = "lanczos2"
+    kernel: torch.Tensor  # a registered buffer (declared so its type is a Tensor, not nn.Module's Tensor | Module)
 
     def __init__(self, factor: int, channels: int) -> None:
         super().__init__()
@@ -84,6 +85,7 @@ class PixelMask(Operator):
     """Inpainting: keep the known pixels (mask 1), zero the holes (mask 0)."""
 
     name = "mask"
+    mask: torch.Tensor  # a registered buffer
 
     def __init__(self, mask: torch.Tensor) -> None:
         super().__init__()

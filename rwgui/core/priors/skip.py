@@ -9,6 +9,7 @@ skip branch before two more convs. Input height and width must be multiples of `
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypedDict
 
 import torch
 import torch.nn.functional as F
@@ -96,10 +97,21 @@ class _DenseGrad(torch.autograd.Function):
         return grad.contiguous(memory_format=ctx.memory_format)
 
 
+class _Spec(TypedDict):
+    """Channels and kernel sizes of every scale (lists: one entry per scale)."""
+
+    down: list[int]
+    up: list[int]
+    skip: list[int]
+    k_down: list[int]
+    k_up: list[int]
+    k_skip: int
+
+
 class _Scale(nn.Module):
     """One level of the hourglass: [skip ‖ down → deeper → up] → conv → 1x1 conv."""
 
-    def __init__(self, cin: int, i: int, spec: dict, opts: dict) -> None:
+    def __init__(self, cin: int, i: int, spec: _Spec, opts: dict) -> None:
         super().__init__()
         down, up, skip = spec["down"], spec["up"], spec["skip"]
         last = i == len(down) - 1
@@ -164,7 +176,7 @@ class SkipNet(nn.Module):
     ) -> None:
         super().__init__()
         self.num_scales = num_scales
-        spec = {
+        spec: _Spec = {
             "down": _per_scale(channels_down, num_scales, "channels_down"),
             "up": _per_scale(channels_up, num_scales, "channels_up"),
             "skip": _per_scale(channels_skip, num_scales, "channels_skip"),
