@@ -38,4 +38,4 @@ def test_a_short_duty_cycled_run_in_the_real_window(qtbot, window, make_config):
     r = duty_cycled(window, make_config(iterations=100_000), seconds=5.5, block_s=1.0, settle_s=0.3)
     assert r and all(0.2 < x < 5.0 for x in r)
     assert frames  # the loud blocks streamed
-    assert window.controller.state == "idle" and window.last_summary.reason == "stopped"
+    assert window.controller.state == "idle" and window.last_summary.reason == "user"

@@ -8,9 +8,10 @@ import pytest
 import torch
 
 from rwgui.core.config import RunConfig, SpeedConfig, preset
-from rwgui.core.engine import Engine
+from rwgui.core.engine import Engine, EventKind, RunControl, drain
 from rwgui.core.errors import ConfigError, OutOfMemoryError
 from rwgui.core.samples import load_sample
+from rwgui.core.vocabulary import Iterate, StopReason
 
 SMALL = {"channels_down": (16,), "channels_up": (16,), "num_scales": 4}
 
@@ -26,7 +27,7 @@ def test_short_run_improves_psnr():
     eng = small_engine(iterations=150)
     res = eng.run()
     first, last = res.reports[0], res.reports[-1]
-    assert res.iterations_run == 150 and res.stop_reason == "completed"
+    assert res.iterations_run == 150 and res.stop_reason == "budget"
     assert last.psnr > first.psnr + 5
     assert last.psnr_average > first.psnr_average + 5
     assert last.loss < first.loss / 3
@@ -41,12 +42,13 @@ def test_same_seed_same_run_different_seed_differs():
     assert a[0].seed == 3
 
 
-def test_cancel_from_another_thread_stops_promptly():
+def test_stop_from_another_thread_stops_promptly():
     eng = small_engine(iterations=100000)
-    threading.Timer(0.5, eng.cancel).start()
+    control = RunControl()
+    threading.Timer(0.5, control.stop).start()
     t0 = time.perf_counter()
-    res = eng.run()
-    assert res.stop_reason == "cancelled"
+    res = eng.run(control=control)
+    assert res.stop_reason == "user"
     assert time.perf_counter() - t0 < 5
     assert 0 < res.iterations_run < 100000
 
@@ -177,7 +179,7 @@ def test_picked_iterate_is_the_image_seen_at_the_pick():
     seen = {}
     for _ in range(40):
         rep = eng.step()
-        if rep.best_iteration == rep.iteration:
+        if rep.pick_iteration == rep.iteration:
             seen = {"it": rep.iteration, "raw": eng.image("raw"), "avg": eng.image("average")}
     assert seen["it"] == eng.pick_iteration < eng.iteration  # the run moved on after the pick
     np.testing.assert_array_equal(eng.image("pick"), seen["raw"])
@@ -189,7 +191,7 @@ def test_auto_stop_obeys_the_rule():
     res = eng.run()
     assert res.stop_reason == "rule" and res.iterations_run < 400
     eng2 = small_engine(iterations=40, stop="es-wmv", stop_params={"window": 3, "patience": 5}, auto_stop=False)
-    assert eng2.run().stop_reason == "completed"
+    assert eng2.run().stop_reason == "budget"
 
 
 def test_loss_prior_and_tv_terms_are_reported():
@@ -230,3 +232,164 @@ def test_config_rejects_bad_values():
         RunConfig.from_dict({"task": "denoise", "colour": "blue"})
     with pytest.raises(ConfigError, match="JSON"):
         RunConfig.from_json("{not json")
+
+
+# ----- the one loop: Engine.steps() and the reasons it ends ---------------------------------------------------
+def events_of(eng, control=None, budget=None):
+    """(every event, the RunResult) of one drained loop."""
+    events = []
+    result = drain(eng.steps(control, budget), events.append)
+    return events, result
+
+
+@pytest.mark.parametrize("overlap", ["off", "on"])
+def test_the_loop_runs_the_budget_and_hands_every_report_over_once(overlap):
+    eng = small_engine(iterations=6, speed=SpeedConfig(overlap=overlap))
+    events, res = events_of(eng)
+    assert res.stop_reason == StopReason.BUDGET and res.iterations_run == 6 == eng.iteration
+    assert [e.iteration for e in events if e.kind is EventKind.STEP] == [1, 2, 3, 4, 5, 6]
+    arrived = [e.report for e in events if e.report is not None]
+    assert [r.iteration for r in arrived] == [1, 2, 3, 4, 5, 6] and arrived == res.reports
+    # with overlap a step's numbers arrive with the next event; the end settles the last one
+    assert (events[-1].kind is EventKind.SETTLED) == (overlap == "on")
+    assert res.step_seconds <= res.seconds
+
+
+def test_the_rule_ends_the_loop_only_with_auto_stop():
+    stop = {"stop": "es-wmv", "stop_params": {"window": 3, "patience": 5}}
+    events, res = events_of(small_engine(iterations=400, **stop))
+    assert res.stop_reason == StopReason.RULE and res.iterations_run < 400
+    last = res.reports[-1]
+    assert last.iteration - last.pick_iteration >= 5  # patience ran out
+    _, res = events_of(small_engine(iterations=400, auto_stop=False, **stop), budget=40)
+    assert res.stop_reason == StopReason.BUDGET and res.iterations_run == 40
+
+
+def test_a_stop_asked_during_a_step_ends_the_loop_after_that_step():
+    eng = small_engine(iterations=1000)
+    control = RunControl()
+    real_step = eng.step
+
+    def step_that_is_stopped_midway():
+        if eng.iteration == 4:
+            control.stop()  # as the window's Stop would, while the step runs
+        return real_step()
+
+    eng.step = step_that_is_stopped_midway
+    _, res = events_of(eng, control)
+    assert res.stop_reason == StopReason.USER and res.iterations_run == 5 == len(res.reports)
+
+
+def test_a_paused_loop_waits_until_resumed_and_loses_no_step():
+    reference = [r.loss for r in small_engine(iterations=12, seed=5).run().reports]
+    eng = small_engine(iterations=12, seed=5)
+    control = RunControl()
+    kinds = []
+
+    def on_event(event):
+        kinds.append(event.kind)
+        if event.kind is EventKind.STEP and event.iteration == 4:
+            control.pause()
+        elif event.kind is EventKind.PAUSED:
+            assert control.pause_requested
+            threading.Thread(target=control.resume).start()  # resumed from another thread, as by the window
+
+    res = drain(eng.steps(control), on_event)
+    assert kinds.count(EventKind.PAUSED) == 1 and kinds.count(EventKind.RESUMED) == 1
+    assert kinds.index(EventKind.RESUMED) == kinds.index(EventKind.PAUSED) + 1
+    assert res.stop_reason == StopReason.BUDGET and [r.iteration for r in res.reports] == list(range(1, 13))
+    assert [r.loss for r in res.reports] == reference  # the same run as without the pause
+
+
+def test_a_stop_wakes_a_paused_loop():
+    eng = small_engine(iterations=1000)
+    control = RunControl()
+
+    def on_event(event):
+        if event.kind is EventKind.STEP and event.iteration == 3:
+            control.pause()
+        elif event.kind is EventKind.PAUSED:
+            threading.Thread(target=control.stop).start()
+
+    res = drain(eng.steps(control), on_event)
+    assert res.stop_reason == StopReason.USER and res.iterations_run == 3
+    control.pause()  # a pause after a stop is ignored: nothing can block a stopped run
+    assert not control.pause_requested
+
+
+def _poison(eng):
+    """From now on every loss is NaN (the operator returns NaN): the weights go NaN after the next update."""
+    real = eng.operator
+    eng.operator = lambda x: real(x) * float("nan")
+
+
+def test_a_non_finite_loss_without_the_guard_ends_the_loop_as_diverged():
+    eng = small_engine(iterations=1000, guard=False)
+    control = RunControl()
+
+    def on_event(event):
+        if event.iteration == 3:
+            _poison(eng)
+
+    res = drain(eng.steps(control), on_event)
+    assert res.stop_reason == StopReason.DIVERGED and res.iterations_run == 4
+    assert "non-finite" in res.message and "guard" in res.message
+
+
+def test_a_non_finite_loss_the_guard_cannot_cure_ends_the_loop_as_diverged():
+    from rwgui.core.engine import GUARD_RETRIES
+
+    eng = small_engine(iterations=1000)
+    for _ in range(60):  # a good snapshot exists
+        eng.step()
+    _poison(eng)
+    res = eng.run()
+    restores = [r.iteration for r in res.reports if r.restored]
+    assert res.stop_reason == StopReason.DIVERGED
+    assert len(restores) == GUARD_RETRIES  # it tried, then gave up
+    assert res.iterations_run == GUARD_RETRIES + 1
+
+
+def test_a_single_non_finite_step_is_restored_and_the_run_goes_on():
+    eng = small_engine(iterations=80)
+    for _ in range(60):
+        eng.step()
+    with torch.no_grad():
+        next(eng.net.parameters()).fill_(float("nan"))
+    res = eng.run()
+    assert res.stop_reason == StopReason.BUDGET and eng.iteration == 80
+    assert res.reports[0].restored and not any(r.restored for r in res.reports[1:])
+    assert np.isfinite(res.reports[-1].loss)
+
+
+def test_out_of_memory_ends_the_loop_with_the_message_and_the_state_kept(monkeypatch):
+    eng = small_engine(iterations=10)
+    real_forward = eng._forward
+
+    def forward(x):
+        if eng.iteration == 3:
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real_forward(x)
+
+    monkeypatch.setattr(eng, "_forward", forward)
+    res = eng.run()
+    assert res.stop_reason == StopReason.OUT_OF_MEMORY and "working size" in res.message
+    assert isinstance(res.error, OutOfMemoryError)
+    assert res.iterations_run == 3 and [r.iteration for r in res.reports] == [1, 2, 3]
+    assert eng.image(Iterate.AVERAGE).shape == (48, 48, 3)  # the run so far is there to keep
+
+
+def test_an_unexpected_error_ends_the_loop_with_its_name_and_traceback(monkeypatch):
+    eng = small_engine(iterations=10)
+    real_step = Engine.step
+
+    def step(self):
+        if self.iteration == 2:
+            raise RuntimeError("boom")
+        return real_step(self)
+
+    monkeypatch.setattr(Engine, "step", step)
+    res = eng.run()
+    assert res.stop_reason == StopReason.ERROR and res.message == "RuntimeError: boom"
+    assert isinstance(res.error, RuntimeError) and res.error.__traceback__ is not None
+    assert res.iterations_run == 2

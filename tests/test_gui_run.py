@@ -28,7 +28,7 @@ def test_start_receives_frames_reports_and_keeps_iterates(qtbot, window, make_co
     with qtbot.waitSignal(window.controller.run_finished, timeout=30000) as fin:
         assert window.start() == 1
     s = fin.args[0]
-    assert s.reason == "completed" and s.iterations == 40
+    assert s.reason == "budget" and s.iterations == 40
     assert frames and frames[-1][0] == 40
     assert frames[-1][1:] == ((64, 64, 4), np.dtype(np.uint8))
     assert len(frames) <= 40  # time-based: never one per step at ~20 it/s... and always one at the end
@@ -88,7 +88,7 @@ def test_pause_resume_and_stop_within_a_second(qtbot, window, make_config):
     with qtbot.waitSignal(window.controller.run_finished, timeout=5000) as fin:
         window.stop()
     elapsed = time.perf_counter() - t0
-    assert fin.args[0].reason == "stopped"
+    assert fin.args[0].reason == "user"
     assert elapsed < 1.0, f"stop took {elapsed:.2f} s"
     assert window.acts.start.isEnabled() and not window.acts.stop.isEnabled()
 
@@ -100,7 +100,7 @@ def test_stop_while_paused(qtbot, window, make_config):
     window.toggle_pause()
     with qtbot.waitSignal(window.controller.run_finished, timeout=5000) as fin:
         window.stop()
-    assert fin.args[0].reason == "stopped"
+    assert fin.args[0].reason == "user"
 
 
 def test_auto_stop_ends_at_the_rule_and_marks_the_pick(qtbot, window, make_config):
@@ -177,7 +177,7 @@ def test_failed_step_keeps_photo_mask_and_iterates(qtbot, window, make_config, m
     monkeypatch.setattr(Engine, "step", failing_step)
     with qtbot.waitSignal(window.controller.run_finished, timeout=30000) as fin:
         window.start()
-    assert fin.args[0].reason == "error"
+    assert fin.args[0].reason == ("error" if error == "runtime" else "out_of_memory")
     qtbot.waitUntil(lambda: window.last_error is not None)
     assert ("boom in step" if error == "runtime" else "does not fit") in window.last_error
     assert window.error_box is not None and window.error_box.isVisible()
@@ -260,3 +260,77 @@ def test_opening_a_photo_mid_run_abandons_the_run(qtbot, window, make_config, tm
     qtbot.wait(300)  # whatever the abandoned run still sends is dropped
     assert len(window.history) == 0 and window.curves.data.n == 0
     assert window.recon_view.image().shape[:2] == (48, 48)
+
+
+def test_the_worker_streams_the_reports_of_the_engines_loop(qtbot):
+    """The worker only consumes the engine's loop: its reports are the ones draining the loop gives for the
+    same problem, settings and seed, in order, each once."""
+    from rwgui.core.engine import drain
+    from rwgui.core.samples import load_sample
+    from tests.conftest import tiny_config
+
+    problem, cfg = load_sample("denoise", size=32).problem(), tiny_config(iterations=12, seed=4)
+    ctrl = worker_mod.RunController()
+    streamed = []
+    ctrl.reports_ready.connect(streamed.extend)
+    with qtbot.waitSignal(ctrl.run_finished, timeout=60000) as fin:
+        ctrl.start(problem, cfg)
+    assert ctrl.shutdown()
+    drained = drain(Engine(problem, cfg).steps()).reports  # the engine sets the same thread count in both
+    assert [r.iteration for r in streamed] == [r.iteration for r in drained] == list(range(1, 13))
+    assert [r.loss for r in streamed] == pytest.approx([r.loss for r in drained], rel=1e-6)
+    assert [r.pick_iteration for r in streamed] == [r.pick_iteration for r in drained]
+    assert fin.args[0].reason == "budget" and fin.args[0].pick_iteration == drained[-1].pick_iteration
+
+
+def test_a_stream_policy_silences_steps_but_not_the_results(qtbot):
+    """A silent step keeps its report for later; the end of the run still sends everything it found."""
+    from rwgui.core.samples import load_sample
+    from tests.conftest import tiny_config
+
+    class Silent(worker_mod.StreamPolicy):
+        calls = 0
+
+        def enabled(self, now: float) -> bool:
+            Silent.calls += 1
+            return False
+
+    problem, cfg = load_sample("denoise", size=32).problem(), tiny_config(iterations=10)
+    ctrl = worker_mod.RunController()
+    ctrl.stream_policy = Silent()
+    batches, frames, kept = [], [], []
+    ctrl.reports_ready.connect(batches.append)
+    ctrl.frame_ready.connect(lambda it, rgba: frames.append(it))
+    ctrl.iterate_kept.connect(lambda item: kept.append((item.kind, item.iteration)))
+    with qtbot.waitSignal(ctrl.run_finished, timeout=60000):
+        ctrl.start(problem, cfg)
+    assert ctrl.shutdown()
+    assert Silent.calls == 10  # asked once per step
+    assert len(batches) == 1 and [r.iteration for r in batches[0]] == list(range(1, 11))
+    assert frames == [10]
+    assert ("raw", 10) in kept and ("average", 10) in kept and any(k == "pick" for k, _ in kept)
+
+
+def test_out_of_memory_in_the_worker_reports_the_message_and_keeps_the_iterates(qtbot, monkeypatch):
+    from rwgui.core.samples import load_sample
+    from tests.conftest import tiny_config
+
+    real_step = Engine.step
+
+    def step(self):
+        if self.iteration == 5:
+            raise OutOfMemoryError("the 32x32 run does not fit in the memory of the test device")
+        return real_step(self)
+
+    monkeypatch.setattr(Engine, "step", step)
+    ctrl = worker_mod.RunController()
+    failed, kept = [], []
+    ctrl.run_failed.connect(failed.append)
+    ctrl.iterate_kept.connect(lambda item: kept.append((item.kind, item.iteration)))
+    with qtbot.waitSignal(ctrl.run_finished, timeout=60000) as fin:
+        ctrl.start(load_sample("denoise", size=32).problem(), tiny_config(iterations=50))
+    assert ctrl.shutdown()
+    s = fin.args[0]
+    assert s.reason == "out_of_memory" and s.iterations == 5 and "does not fit" in s.message
+    assert failed and "does not fit" in failed[0]
+    assert ("raw", 5) in kept and ("average", 5) in kept

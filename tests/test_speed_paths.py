@@ -38,7 +38,7 @@ def test_overlapped_run_reports_the_same_numbers_and_pick():
         assert (ra.signal is None) == (rb.signal is None)
         if ra.signal is not None:
             assert rb.signal == pytest.approx(ra.signal, rel=1e-5)
-        assert rb.best_iteration == ra.best_iteration
+        assert rb.pick_iteration == ra.pick_iteration
     assert b.pick_iteration == a.pick_iteration is not None
     np.testing.assert_allclose(lagged.image("pick_average"), plain.image("pick_average"), atol=1e-5)
 

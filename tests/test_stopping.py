@@ -55,9 +55,9 @@ def test_wmv_picks_the_brute_force_minimum():
     verdicts = feed(WMVRule(window=10, patience=1000), xs)
     expected = int(np.nanargmin(brute_wmv(xs, 10))) + 1
     assert 55 < expected < 75
-    assert verdicts[-1].best_iteration == expected
-    news = [i + 1 for i, v in enumerate(verdicts) if v.new_best]
-    assert news[-1] == expected and all(verdicts[i - 1].best_iteration == i for i in news)
+    assert verdicts[-1].pick_iteration == expected
+    news = [i + 1 for i, v in enumerate(verdicts) if v.new_pick]
+    assert news[-1] == expected and all(verdicts[i - 1].pick_iteration == i for i in news)
     assert all(v.signal is None for v in verdicts[:9]) and verdicts[9].signal is not None
 
 
@@ -76,16 +76,16 @@ def test_burn_in_skips_an_early_dip():
     steps = v_shape(200, 150)
     steps[20:40] = 0.001  # a deeper dip early on
     xs = walk(steps)
-    assert feed(WMVRule(window=10, burn_in=0), xs)[-1].best_iteration < 50
+    assert feed(WMVRule(window=10, burn_in=0), xs)[-1].pick_iteration < 50
     v = feed(WMVRule(window=10, burn_in=60), xs)
-    assert v[-1].best_iteration == 60 + int(np.nanargmin(brute_wmv(xs, 10)[60:])) + 1 > 140
-    assert all(x.best_iteration is None for x in v[:60])
+    assert v[-1].pick_iteration == 60 + int(np.nanargmin(brute_wmv(xs, 10)[60:])) + 1 > 140
+    assert all(x.pick_iteration is None for x in v[:60])
 
 
 def test_patience_stops_exactly_p_after_the_last_minimum():
     xs = walk(v_shape(150, 40))
     verdicts = feed(WMVRule(window=5, patience=17), xs)
-    best = verdicts[-1].best_iteration
+    best = verdicts[-1].pick_iteration
     first_stop = next(i + 1 for i, v in enumerate(verdicts) if v.stop)
     assert first_stop == best + 17
     assert all(v.stop for v in verdicts[first_stop - 1 :])
@@ -126,7 +126,7 @@ def test_emv_picks_its_known_minimum():
     ref = np.array(ref)[rule.warm_up - 1 :]  # signals start at observation warm_up + 1
     expected = int(np.argmin(ref)) + rule.warm_up + 1
     assert 110 < expected < 140
-    assert verdicts[-1].best_iteration == expected
+    assert verdicts[-1].pick_iteration == expected
     np.testing.assert_allclose([v.signal for v in verdicts[rule.warm_up :]], ref, rtol=1e-9)
     assert all(v.signal is None for v in verdicts[: rule.warm_up])
 
@@ -135,7 +135,7 @@ def test_fixed_keeps_the_latest():
     rule = build_rule("fixed")
     for i in range(1, 5):
         v = rule.observe(obs(i, np.zeros((1, 1, 2, 2))))
-        assert (v.signal, v.best_iteration, v.new_best, v.stop) == (None, i, True, False)
+        assert (v.signal, v.pick_iteration, v.new_pick, v.stop) == (None, i, True, False)
 
 
 def _blur(x: torch.Tensor, s: float) -> torch.Tensor:
@@ -180,7 +180,7 @@ def test_sure_picks_the_true_mse_minimum():
         x = _blur(y, s)
         mses.append(float(((x - clean) ** 2).mean()))
         rule.observe(obs(i + 1, x, observed=y, probe=lambda b, s=s: _blur(y + b, s), input_shape=tuple(y.shape)))
-    assert rule.observe(obs(6, y, observed=y, probe=lambda b: y + b)).best_iteration == int(np.argmin(mses)) + 1
+    assert rule.observe(obs(6, y, observed=y, probe=lambda b: y + b)).pick_iteration == int(np.argmin(mses)) + 1
     assert int(np.argmin(mses)) + 1 == 2  # not at either end
 
 

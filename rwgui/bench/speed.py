@@ -15,6 +15,7 @@ import statistics
 import subprocess
 import sys
 import time
+from functools import partial
 
 import numpy as np
 import torch
@@ -95,21 +96,29 @@ def _source_image(size: int) -> np.ndarray:
     return np.ascontiguousarray(big[:size, :size])
 
 
+def _engine_config(name: str, device: torch.device, speed: SpeedConfig) -> RunConfig:
+    """The engine as the studio runs it, with its stopping bookkeeping on (es-wmv); no auto stop, so a timed
+    run is never cut short by the rule."""
+    return preset(name, device=device.type, stop="es-wmv", auto_stop=False, speed=speed)
+
+
 def _implementations(name: str, img: np.ndarray, device: torch.device, speed: SpeedConfig):
-    """The baseline and rwgui's engine on the same problem; the engine with its stopping bookkeeping on."""
+    """The baseline and rwgui's engine on the same problem."""
     problem = make_problem(name, img)
     base = Baseline(problem, preset(name, device=device.type), device)
-    eng = Engine(problem, preset(name, device=device.type, stop="es-wmv", speed=speed))
+    eng = Engine(problem, _engine_config(name, device, speed))
     return base, eng
 
 
 def bench(name: str, img: np.ndarray, device: torch.device, steps: int, speed: SpeedConfig) -> list[object]:
-    """Median seconds per step of each, alternating step by step, and the device peak of each."""
+    """Median seconds per step of each, alternating step by step, and the device peak of each. rwgui's side is
+    one turn of the engine's loop (the step and the loop's own bookkeeping, as every run pays them)."""
     base, eng = _implementations(name, img, device, speed)
+    loop = eng.steps(budget=steps + 2)
     times: dict[str, list[float]] = {"base": [], "ours": []}
     mem: dict[str, float] = {}
     for i in range(steps + 2):  # two warm-up steps each (oneDNN/cuDNN pick their kernels)
-        for label, fn in (("base", base.step), ("ours", eng.step)):
+        for label, fn in (("base", base.step), ("ours", partial(next, loop))):
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(device)
             _sync(device)
@@ -120,6 +129,7 @@ def bench(name: str, img: np.ndarray, device: torch.device, steps: int, speed: S
                 times[label].append(time.perf_counter() - t0)
             if device.type == "cuda":
                 mem[label] = torch.cuda.max_memory_allocated(device) / 2**20
+    loop.close()
     b, o = statistics.median(times["base"]), statistics.median(times["ours"])
     row: list[object] = [name, f"{img.shape[1]}x{img.shape[0]}", 1 / b, 1 / o, b / o]
     if device.type == "cuda":
@@ -156,13 +166,14 @@ def host_peak_mb(which: str, name: str, size: int, device: str, speed: SpeedConf
 def _host_memory_child(which: str, name: str, size: int, device: torch.device, speed: SpeedConfig) -> None:
     """Body of the child process: 'idle' builds the engine and takes no step (the process's floor)."""
     problem = make_problem(name, _source_image(size))
-    impl = (
-        Baseline(problem, preset(name, device=device.type), device)
-        if which == "base"
-        else Engine(problem, preset(name, device=device.type, stop="es-wmv", speed=speed))
-    )
-    for _ in range(0 if which == "idle" else 3):
-        impl.step()
+    if which == "base":
+        base = Baseline(problem, preset(name, device=device.type), device)
+        for _ in range(3):
+            base.step()
+    else:
+        eng = Engine(problem, _engine_config(name, device, speed))
+        if which != "idle":
+            eng.run(max_iterations=3)
     _sync(device)
     print(_own_peak_mb())
 
@@ -186,7 +197,9 @@ def quality(
     """Final PSNR after the same number of steps from the same seed: the baseline vs the engine with its
     speed settings, on the same objective (the preset's loss prior off: it changes the result on purpose)."""
     problem = make_problem(name, img)
-    cfg = preset(name, device=device.type, iterations=iterations, loss_prior="none", speed=speed, seed=seed)
+    cfg = preset(
+        name, device=device.type, iterations=iterations, loss_prior="none", stop="fixed", speed=speed, seed=seed
+    )
     base = Baseline(problem, cfg, device)
     for _ in range(iterations):
         base.step()

@@ -14,9 +14,10 @@ import time
 import numpy as np
 
 from ..core.config import SpeedConfig, preset
-from ..core.engine import Engine
+from ..core.engine import Engine, EventKind, RunEvent, drain
 from ..core.problems import add_gaussian_noise, denoise_problem
 from ..core.stopping import Observation, build_rule
+from ..core.vocabulary import Iterate
 from .common import crop, photos, table, write_json
 
 RULES = ("es-wmv", "es-emv")
@@ -34,30 +35,36 @@ def _gap(peak: float, pick: float | None) -> float:
 def one_run(img: np.ndarray, sigma: float, iterations: int, seed: int) -> dict:
     noisy = add_gaussian_noise(img, sigma, seed)
     problem = denoise_problem(noisy, img)
-    # overlap off: every rule here reads the iterate of the report in hand
-    eng = Engine(problem, preset("denoise", iterations=iterations, seed=seed, speed=SpeedConfig(overlap="off")))
+    # overlap off: every rule here reads the iterate of the report in hand; the engine's own rule stays out of
+    # the way (fixed, no auto stop) so that the run is the whole budget and each rule watches it from outside
+    cfg = preset(
+        "denoise", iterations=iterations, seed=seed, stop="fixed", auto_stop=False, speed=SpeedConfig(overlap="off")
+    )
+    eng = Engine(problem, cfg)
     rules = {name: build_rule(name) for name in RULES}
     picks: dict[str, dict] = {
         n: {"iteration": None, "psnr": None, "psnr_average": None, "stopped_at": None} for n in RULES
     }
     spent = dict.fromkeys(RULES, 0.0)
-    step_time = 0.0
-    reports = []
-    for _ in range(iterations):
-        t0 = time.perf_counter()
-        rep = eng.step()
-        step_time += time.perf_counter() - t0
-        reports.append(rep)
+
+    def watch(event: RunEvent) -> None:
+        rep = event.report
+        if event.kind is not EventKind.STEP or rep is None:
+            return
         for name, rule in rules.items():
             if picks[name]["stopped_at"] is not None:
                 continue
             t0 = time.perf_counter()
-            v = rule.observe(Observation(rep.iteration, eng._out, eng.y, rep.loss_terms["data"]))
+            v = rule.observe(Observation(rep.iteration, eng.tensor(Iterate.RAW), eng.y, rep.loss_terms["data"]))
             spent[name] += time.perf_counter() - t0
-            if v.new_best:
+            if v.new_pick:
                 picks[name].update(iteration=rep.iteration, psnr=rep.psnr, psnr_average=rep.psnr_average)
             if v.stop:
                 picks[name]["stopped_at"] = rep.iteration
+
+    result = drain(eng.steps(), watch)
+    reports = result.reports
+    step_time = result.step_seconds
     peak = max(reports, key=lambda r: r.psnr)
     peak_avg = max(reports, key=lambda r: r.psnr_average)
     return {

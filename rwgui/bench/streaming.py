@@ -1,13 +1,14 @@
 """What streaming to the GUI costs: engine iterations per second in the real window vs headless.
 
-``python -m rwgui.bench.streaming`` runs the same problem and settings alternately (a) headless, a plain
-``Engine.step()`` loop, and (b) in the real main window (offscreen unless a display is set) with the worker
-streaming reports, frames at the default rate (~10/s), kept iterates and the rule's pick, while the GUI draws
-them. Both use the GUI's torch thread count (cores - 1), so the only difference is the streaming. Engine
-construction is excluded from both timings. A third run per round, the worker streaming to a controller
-that draws nothing, separates the worker's own cost from the GUI's drawing. Then one long run in the window
-alternates blocks of streaming and of silence (:class:`DutyCycle`): the host's speed drifts by 20 % within
-minutes here, and blocks seconds apart see the same host, where separate runs do not. It prints one table.
+``python -m rwgui.bench.streaming`` runs the same problem and settings alternately (a) headless, the engine's
+loop drained with nothing between steps (as the CLI runs it, less the progress line), and (b) in the real main
+window (offscreen unless a display is set) with the worker streaming reports, frames at the default rate
+(~10/s), kept iterates and the rule's pick, while the GUI draws them. Both use the GUI's torch thread count
+(cores - 1), so the only difference is the streaming. Engine construction is excluded from both timings. A
+third run per round, the worker streaming to a controller that draws nothing, separates the worker's own cost
+from the GUI's drawing. Then one long run in the window alternates blocks of streaming and of silence
+(:class:`DutyCycle`, the worker's stream policy): the host's speed drifts by 20 % within minutes here, and
+blocks seconds apart see the same host, where separate runs do not. It prints one table.
 """
 
 from __future__ import annotations
@@ -34,14 +35,13 @@ def _config(prior: str, iterations: int):
 
 
 def headless(problem, cfg) -> float:
-    """Iterations per second of a bare step loop."""
+    """Iterations per second of the engine's loop with nobody streaming (construction excluded)."""
     from rwgui.core.engine import Engine
 
     engine = Engine(problem, cfg)
     t0 = time.perf_counter()
-    for _ in range(cfg.iterations):
-        engine.step()
-    return cfg.iterations / (time.perf_counter() - t0)
+    result = engine.run()
+    return result.iterations_run / (time.perf_counter() - t0)
 
 
 def in_window(win, cfg) -> tuple[float, int, int]:
@@ -95,11 +95,12 @@ def worker_only(problem, cfg) -> float:
 class DutyCycle:
     """Alternating quiet and loud blocks inside one run, and the iteration times seen in each.
 
-    In a quiet block the worker sends nothing (no frame, report or kept iterate), so the window has nothing to
-    do and the loop runs as it would headless; in a loud block it streams as usual. Adjacent blocks are seconds
-    apart, so the host's speed, which drifts by 20 % over minutes on a shared machine, is the same for both:
-    a far steadier comparison than separate runs. The first ``settle_s`` of a quiet block are not measured
-    (the window finishes what it was sent, and the curves' once-a-second redraw fires)."""
+    The worker's stream policy (``rwgui.gui.worker.StreamPolicy``, whose ``enabled`` the worker asks once per
+    step): in a quiet block the worker sends nothing (no frame, report or kept iterate), so the window has
+    nothing to do and the loop runs as it would headless; in a loud block it streams as usual. Adjacent blocks
+    are seconds apart, so the host's speed, which drifts by 20 % over minutes on a shared machine, is the same
+    for both: a far steadier comparison than separate runs. The first ``settle_s`` of a quiet block are not
+    measured (the window finishes what it was sent, and the curves' once-a-second redraw fires)."""
 
     def __init__(self, block_s: float = 3.0, settle_s: float = 1.2) -> None:
         self.block_s, self.settle_s = block_s, settle_s
@@ -107,8 +108,13 @@ class DutyCycle:
         self.start = self.prev = None
         self.blocks: list[tuple[bool, list[float]]] = [(False, [])]
 
+    def enabled(self, now: float) -> bool:
+        """The worker asks after every step: stream it? (Only in a loud block.)"""
+        self.tick(now)
+        return self.loud
+
     def tick(self, now: float) -> None:
-        """Called at the start of every step: the previous iteration's time goes to the current block."""
+        """Called once every step: the time since the previous call goes to the current block."""
         if self.start is None:
             self.start = now
         elif self.loud or now - self.start >= self.settle_s:
@@ -133,45 +139,19 @@ def duty_cycled(win, cfg, seconds: float, block_s: float, settle_s: float = 1.2)
     """Run ``cfg`` in ``win`` for ``seconds`` with streaming switched on and off in blocks; the ratios."""
     from PySide6.QtCore import QEventLoop, QTimer
 
-    from rwgui.gui import worker as worker_module
-
     duty = DutyCycle(block_s, settle_s)
-    base = worker_module.RunWorker
-
-    class DutyCycledWorker(base):  # sends nothing in quiet blocks; otherwise the studio's own worker
-        def _loop(self, engine):
-            step, request = engine.step, engine.request_frame
-
-            def timed_step():
-                duty.tick(time.perf_counter())
-                return step()
-
-            engine.step = timed_step
-            engine.request_frame = lambda view: request(view) if self._loud() else None
-            return super()._loop(engine)
-
-        def _loud(self) -> bool:
-            return duty.loud or self._stop.is_set()  # a stopped run sends its results as usual
-
-        def _flush(self, batch):
-            if self._loud():
-                super()._flush(batch)
-
-        def _keep(self, engine, kind, iteration):
-            if self._loud():
-                super()._keep(engine, kind, iteration)
-
-    worker_module.RunWorker = DutyCycledWorker
+    controller = win.controller
+    controller.stream_policy = duty  # the studio's own worker, streaming only in loud blocks
     try:
         win.settings_panel.set_config(cfg)
         loop = QEventLoop()
-        win.controller.run_finished.connect(loop.quit)
+        controller.run_finished.connect(loop.quit)
         QTimer.singleShot(int(seconds * 1000), win.stop)
         win.start()
         loop.exec()
-        win.controller.run_finished.disconnect(loop.quit)
+        controller.run_finished.disconnect(loop.quit)
     finally:
-        worker_module.RunWorker = base
+        controller.stream_policy = None
     return duty.ratios()
 
 
@@ -239,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     prepare()  # what the studio does at start-up (threads, GIL switch interval)
     if args.switch_interval_ms > 0:
         sys.setswitchinterval(args.switch_interval_ms / 1000)
-    threads = default_threads(gui=True)
+    threads = default_threads()
     torch.set_num_threads(threads)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     known = {
@@ -271,9 +251,11 @@ def main(argv: list[str] | None = None) -> int:
             hl, wo, gui, frames, batches = [], [], [], [], []
             headless(problem, cfg)  # warm-up: the first run in a process pays for kernel selection
             for r in range(rounds):  # the order alternates, so a drift in the machine's speed hits both alike
-                pair = [lambda: hl.append(headless(problem, cfg)), lambda: gui_run(win, cfg)]
-                for run in pair if r % 2 == 0 else pair[::-1]:
-                    run()
+                for which in ("headless", "gui") if r % 2 == 0 else ("gui", "headless"):
+                    if which == "headless":
+                        hl.append(headless(problem, cfg))
+                    else:
+                        gui_run(win, cfg)
                 if not args.no_worker_only:
                     wo.append(worker_only(problem, cfg))
             python_share = gui_python_share(win, cfg, args.profile_gui) if args.profile_gui else float("nan")
@@ -322,8 +304,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{fps:>10.1f}{bps:>11.1f}{in_run}" + (f"{100 * share:>10.1f} %" if share == share else f"{'-':>12}")
         )
     print(
-        "it/s columns: headless = bare Engine.step() loop; worker only = the GUI worker thread streaming to a "
-        "controller that draws nothing; GUI = the real window drawing frames, curves and the timeline. "
+        "it/s columns: headless = the engine's loop with nobody streaming; worker only = the GUI worker thread "
+        "streaming to a controller that draws nothing; GUI = the real window drawing frames, curves and the timeline. "
         "GUI/headless is the median of the rounds' paired ratios. in-run: one long run in the window whose worker "
         "streams in loud blocks and sends nothing in quiet ones; the median over loud blocks of the iteration "
         "rate against the quiet blocks on either side (see DutyCycle). GUI Python (--profile-gui): the GUI "

@@ -5,17 +5,27 @@ PSNR, the stopping signal) is computed on the device and fetched in one copy; wi
 default on CUDA and MPS) that copy goes to pinned memory without blocking and is read during the *next*
 step, so the loop never waits for the device and each report arrives one step late (``flush()`` settles
 the last one). Images leave only when asked (``image()``, ``frame()``, or ``request_frame()``, which does
-not wait). ``cancel()`` may be called from any thread; ``run()`` checks it before every step.
+not wait).
+
+``Engine.steps()`` is the one loop every consumer runs (the CLI, the studio's worker, the Lab through it,
+the benchmarks): a generator that yields a :class:`RunEvent` after every step and *returns* a
+:class:`RunResult`. Only this loop decides when a run ends (budget, the person's stop through a
+:class:`RunControl`, the stopping rule with auto stop, divergence, running out of memory, an error), so the
+consumers differ only in what they do between steps. ``Engine.run()`` drains it for code that wants the end
+only.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import math
 import threading
 import time
-from collections.abc import Callable
+import traceback
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
@@ -23,15 +33,18 @@ import torch
 import torch.nn.functional as F
 
 from .config import RunConfig
-from .device import describe, fused_adam_device, overlaps, precision_dtype, resolve_device
+from .device import default_threads, describe, fused_adam_device, overlaps, precision_dtype, resolve_device
 from .errors import OutOfMemoryError, RwguiError
 from .lossprior import build_loss_prior, total_variation
 from .metrics import psnr_t
+from .pixels import tensor_to_image
 from .priors import build_prior, input_channels, make_input, padded_size
-from .problems import Problem, to_array
+from .problems import Problem
 from .stopping import Observation, build_rule
+from .vocabulary import Iterate, StopReason
 
 GUARD_EVERY = 50  # steps between snapshots of the last good weights and optimiser state
+GUARD_RETRIES = 5  # restores in a row without a new good snapshot before the run counts as diverged
 
 
 class _Fetch:
@@ -91,7 +104,7 @@ class StepReport:
     psnr: float | None
     psnr_average: float | None
     signal: float | None
-    best_iteration: int | None
+    pick_iteration: int | None  # the stopping rule's pick so far
     seconds: float
     restored: bool = False
     seed: int = 0
@@ -99,15 +112,108 @@ class StepReport:
 
 @dataclass
 class RunResult:
-    """The end of a run: why it stopped, the rule's pick, the peak when ground truth was known."""
+    """The end of a run: why it stopped, the rule's pick, the peak when ground truth was known.
+
+    ``seconds`` is the loop's wall time with pauses left out (what a rate is computed from); ``step_seconds``
+    the part of it spent inside ``Engine.step()``. With OUT_OF_MEMORY, ERROR or DIVERGED, ``message`` says what
+    went wrong in words for the person, and ``error`` is the exception (its traceback, for a bug report) when
+    one ended the run; the engine's state is kept, so the iterates so far can still be read."""
 
     iterations_run: int
-    stop_reason: str
+    stop_reason: StopReason
     pick_iteration: int | None
     peak_iteration: int | None
     peak_psnr: float | None
     seconds_per_iteration: float
     reports: list[StepReport] = field(default_factory=list)
+    seconds: float = 0.0
+    step_seconds: float = 0.0
+    message: str = ""
+    error: BaseException | None = None
+
+
+class RunControl:
+    """The outside's say over a running loop: stop, pause and resume, each safe from any thread.
+
+    Flags (``threading.Event``) rather than messages, because the loop's thread is busy stepping and reads
+    no queue; the loop checks them before every step. A paused loop blocks on an event and takes no CPU.
+    A stop wakes a paused loop, and a pause asked after a stop is ignored, so a stop is never lost."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._running = threading.Event()  # cleared while paused
+        self._running.set()
+
+    def stop(self) -> None:
+        """End the run before its next step (the reason is USER)."""
+        with self._lock:
+            self._stop.set()
+            self._running.set()
+
+    def pause(self) -> None:
+        """Hold the run before its next step, until ``resume()`` or ``stop()``."""
+        with self._lock:
+            if not self._stop.is_set():
+                self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    @property
+    def pause_requested(self) -> bool:
+        return not self._running.is_set()
+
+    def wait_while_paused(self) -> None:
+        self._running.wait()
+
+
+class EventKind(StrEnum):
+    """What happened in the loop since the last event."""
+
+    STEP = "step"  # one optimisation step ran
+    PAUSED = "paused"  # the loop is about to wait for resume (the last step's numbers were settled first)
+    RESUMED = "resumed"  # the loop goes on after a pause
+    SETTLED = "settled"  # the run has ended; the last step's numbers, settled by the final flush
+
+
+@dataclass(frozen=True)
+class RunEvent:
+    """One event of :meth:`Engine.steps`. Every report of the run arrives in exactly one event: with
+    ``overlap`` a STEP event carries the *previous* step's report (None after the first step), and a PAUSED
+    or SETTLED event carries the report the flush settled, if any. ``iteration`` is the engine's count when
+    the event was yielded, the iteration of the newest iterate ``Engine.image()`` would return."""
+
+    kind: EventKind
+    iteration: int
+    report: StepReport | None = None
+
+
+def drain(steps: Generator[RunEvent, None, RunResult], on_event: Callable[[RunEvent], None] | None = None) -> RunResult:
+    """Run ``steps`` (from :meth:`Engine.steps`) to its end, handing each event to ``on_event``; its result."""
+    while True:
+        try:
+            event = next(steps)
+        except StopIteration as end:
+            result: RunResult = end.value
+            return result
+        if on_event is not None:
+            on_event(event)
+
+
+def describe_error(exc: BaseException) -> str:
+    """The words for the person: rwgui's own errors are written for them, anything else is named by type."""
+    return str(exc) if isinstance(exc, RwguiError) else f"{type(exc).__name__}: {exc}"
+
+
+def print_error(result: RunResult) -> None:
+    """Print the traceback of a run that ended with an unexpected error (not one of rwgui's own)."""
+    if result.error is not None and not isinstance(result.error, RwguiError):
+        traceback.print_exception(result.error)
 
 
 def _copy_into(dst: Any, src: Any) -> Any:
@@ -127,8 +233,8 @@ def _copy_into(dst: Any, src: Any) -> Any:
         old = dst if isinstance(dst, dict) else {}
         return {k: _copy_into(old.get(k), v) for k, v in src.items()}
     if isinstance(src, (list, tuple)):
-        old = dst if isinstance(dst, (list, tuple)) and len(dst) == len(src) else (None,) * len(src)
-        return type(src)(_copy_into(a, b) for a, b in zip(old, src))
+        olds = dst if isinstance(dst, (list, tuple)) and len(dst) == len(src) else (None,) * len(src)
+        return type(src)(_copy_into(a, b) for a, b in zip(olds, src))
     return copy.deepcopy(src)
 
 
@@ -139,15 +245,18 @@ class Engine:
         self.config = cfg = config.validated()
         self.problem = problem
         self.device = resolve_device(cfg.device)
-        if cfg.speed.threads > 0 and self.device.type == "cpu":
-            torch.set_num_threads(cfg.speed.threads)
+        if self.device.type == "cpu":  # set here, in the thread that computes: a count set elsewhere may not bind
+            torch.set_num_threads(cfg.speed.threads or default_threads())
         torch.manual_seed(cfg.seed)  # weight init is drawn on the CPU, so it is the same on every device
         self._gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
         self._noise_gen = torch.Generator(device=self.device).manual_seed(cfg.seed + 1)
 
         c = problem.channels
         self.net = build_prior(
-            cfg.prior, cfg.prior_params, in_channels=input_channels(cfg.input_code, cfg.input_depth, c), out_channels=c
+            cfg.prior,
+            dict(cfg.prior_params),
+            in_channels=input_channels(cfg.input_code, cfg.input_depth, c),
+            out_channels=c,
         )
         mult = getattr(self.net, "size_multiple", 1)
         h, w = problem.size
@@ -162,7 +271,8 @@ class Engine:
             image_size=(h, w),
         )
         self._mem = torch.channels_last if cfg.speed.channels_last else torch.contiguous_format
-        self.net = self.net.to(self.device, memory_format=self._mem)
+        # Module.to accepts memory_format (it forwards it to every tensor), but torch's stubs omit the keyword
+        self.net = self.net.to(self.device, memory_format=self._mem)  # type: ignore[call-overload]
         self.z = z.to(self.device).contiguous(memory_format=self._mem)
         self.y = problem.observed.to(self.device)
         self.gt = problem.ground_truth.to(self.device) if problem.ground_truth is not None else None
@@ -180,7 +290,6 @@ class Engine:
         self.rule = build_rule(cfg.stop, dict(cfg.stop_params))
 
         self.iteration = 0
-        self._cancel = threading.Event()
         self._out: torch.Tensor | None = None
         self._avg: torch.Tensor | None = None  # the running average, bias-corrected (see step)
         self._ema: torch.Tensor | None = None
@@ -189,13 +298,16 @@ class Engine:
         self._peak: tuple[int, float] | None = None
         self._good: dict[str, Any] | None = None
         self._good_loss = float("inf")
+        self._restores_in_a_row = 0  # restores since the guard last accepted a snapshot
+        self._restored_through = 0  # the steps up to this one ran on weights the last restore replaced
         self._candidate: tuple[int, dict[str, Any]] | None = None  # a snapshot waiting for its loss
         self._spare: dict[str, Any] | None = None  # a snapshot no longer needed: the next one copies into it
         self._pending: _Pending | None = None
         self.overlap = overlaps(cfg.speed.overlap, self.device)
         # float64 keeps the stopping signal's small differences; MPS has none
         self._fetch_dtype = torch.float32 if self.device.type == "mps" else torch.float64
-        self.stop_requested = False  # the rule asked to stop (auto stop decides whether run() obeys)
+        self._rule_fired = False  # the rule's last verdict said stop (auto stop decides whether the loop obeys)
+        self._diverged = False  # the loss went non-finite and the guard could not bring it back
 
     # ----- set-up helpers -----------------------------------------------------------------------
     def _pick_precision(self) -> torch.dtype | None:
@@ -227,7 +339,7 @@ class Engine:
             compiled = torch.compile(self.net)
             with torch.no_grad(), self._autocast():
                 compiled(self.z)
-            return compiled  # type: ignore[return-value]
+            return compiled
         except Exception:
             return self.net
 
@@ -240,7 +352,7 @@ class Engine:
     def device_name(self) -> str:
         return describe(self.device)
 
-    # ----- the loop ------------------------------------------------------------------------------
+    # ----- one step ------------------------------------------------------------------------------
     def _generate(self, inp: torch.Tensor) -> torch.Tensor:
         with self._autocast():
             full = self._forward(inp)
@@ -279,11 +391,12 @@ class Engine:
             # An exponential average started from zero and divided by (1 - w^t), as Adam does: the
             # reference starts it at the first (grey, noisy) output, which then keeps weight w^t and
             # spoils the average when the peak comes early (heavy noise: ~0.6-2 dB at iteration 300).
-            if self._ema is None:
-                self._ema = torch.zeros_like(x)
-            self._ema.mul_(w).add_(x, alpha=1 - w)
+            ema = self._ema if self._ema is not None else torch.zeros_like(x)
+            ema.mul_(w).add_(x, alpha=1 - w)
+            self._ema = ema
             self._ema_decay *= w
-            self._avg = self._corrected_average(x)
+            avg = self._corrected_average(x)
+            self._avg = avg
             self._out = x
             self._capture()
             signal = self.rule.measure(
@@ -298,13 +411,13 @@ class Engine:
             )
             scalars = [loss.detach(), *(t.detach() for t in terms.values())]
             if self.gt is not None:
-                scalars += [psnr_t(x, self.gt), psnr_t(self._avg, self.gt)]
+                scalars += [psnr_t(x, self.gt), psnr_t(avg, self.gt)]
             if signal is not None:
                 scalars.append(signal)
             # to the engine's device: on MPS the rules keep their state on the CPU
             values = torch.stack([v.to(self.device, self._fetch_dtype) for v in scalars])
-        pending = _Pending(
-            self.iteration, tuple(terms), _Fetch(values), self.gt is not None, signal is not None, x, self._avg
+        pending: _Pending | None = _Pending(
+            self.iteration, tuple(terms), _Fetch(values), self.gt is not None, signal is not None, x, avg
         )
         if self.overlap:
             pending, self._pending = self._pending, pending
@@ -327,11 +440,11 @@ class Engine:
             p_raw, p_avg = values[1 + n], values[2 + n]
             if self._peak is None or p_raw > self._peak[1]:
                 self._peak = (p.iteration, p_raw)
-        restored = self._guard(p.iteration, term_values["data"])
+        restored = self._guard(p.iteration, total, term_values["data"])
         verdict = self.rule.decide(p.iteration, values[-1] if p.has_signal else None)
-        if verdict.new_best:  # both are fresh tensors each step, never written in place: no copy needed
+        if verdict.new_pick:  # both are fresh tensors each step, never written in place: no copy needed
             self._pick = (p.iteration, p.output, p.average)
-        self.stop_requested = bool(verdict.stop)
+        self._rule_fired = verdict.stop
         return StepReport(
             p.iteration,
             total,
@@ -339,16 +452,18 @@ class Engine:
             p_raw,
             p_avg,
             verdict.signal,
-            verdict.best_iteration,
+            verdict.pick_iteration,
             seconds,
             restored,
             self.config.seed,
         )
 
     def _corrected_average(self, current: torch.Tensor) -> torch.Tensor:
-        """The running average as a fresh tensor (the pick keeps it without copying); with weight 0 it is
-        simply the current output."""
-        return self._ema / (1.0 - self._ema_decay) if self.config.exp_weight > 0 else current
+        """The running average as a fresh tensor (the pick keeps it without copying); with weight 0, or before
+        the first step has started it, simply the current output."""
+        if self.config.exp_weight > 0 and self._ema is not None:
+            return self._ema / (1.0 - self._ema_decay)
+        return current
 
     def _probe(self, b: torch.Tensor) -> torch.Tensor:
         """The generator's output for the un-jittered input plus ``b`` (SURE's divergence probe)."""
@@ -375,26 +490,42 @@ class Engine:
                 },
             )
 
-    def _guard(self, iteration: int, data_loss: float) -> bool:
-        """Divergence guard: on a loss jump, restore the last good weights *and* Adam's state."""
+    def _guard(self, iteration: int, total: float, data_loss: float) -> bool:
+        """Divergence guard: on a loss jump or a non-finite loss, restore the last good weights *and* Adam's
+        state. True when it restored. Marks the run diverged when the loss is non-finite and nothing can bring
+        it back (the guard is off, or no snapshot is good yet), or when restores keep failing
+        (GUARD_RETRIES in a row without the guard accepting a new snapshot)."""
         cfg = self.config
+        finite = math.isfinite(total) and math.isfinite(data_loss)
         if not cfg.guard:
+            self._diverged = self._diverged or not finite
             return False
-        if self._good is not None and data_loss > cfg.guard_ratio * self._good_loss:
-            good = self._good
+        good = self._good
+        if not finite or (good is not None and data_loss > cfg.guard_ratio * self._good_loss):
+            # a step computed before the last restore (overlap: it was in flight) is restored again, but it
+            # says nothing of whether the restored weights work: only the steps after it count as retries
+            retry = iteration > self._restored_through
+            if good is None or (retry and self._restores_in_a_row >= GUARD_RETRIES):
+                self._diverged = True
+                return False
             self.net.load_state_dict(good["net"])  # copies into the parameters
             # copied into the optimiser's own tensors first: load_state_dict alone would adopt the snapshot's
             # tensors, and Adam's next steps would then change the snapshot a later restore relies on
             self.optimizer.load_state_dict(_copy_into(self.optimizer.state_dict(), good["opt"]))
             self._ema = good["ema"].clone()
             self._ema_decay = good["ema_decay"]
-            self._avg = self._corrected_average(self._avg)
+            if self._avg is not None:
+                self._avg = self._corrected_average(self._avg)
             if self._candidate is not None:
                 self._spare, self._candidate = self._candidate[1], None
+            if retry:
+                self._restores_in_a_row += 1
+            self._restored_through = self.iteration
             return True
         if self._candidate is not None and self._candidate[0] == iteration:
             self._spare, self._good, self._good_loss = self._good, self._candidate[1], data_loss
             self._candidate = None
+            self._restores_in_a_row = 0
         return False
 
     def _oom_error(self) -> OutOfMemoryError:
@@ -407,53 +538,109 @@ class Engine:
             "a smaller prior (fewer channels), or the CPU; the run so far is kept"
         )
 
-    def run(
-        self, on_report: Callable[[StepReport], None] | None = None, max_iterations: int | None = None
-    ) -> RunResult:
-        """Step until the budget, a cancel, or (with auto stop) the stopping rule."""
-        budget = self.config.iterations if max_iterations is None else max_iterations
+    # ----- the loop ------------------------------------------------------------------------------
+    def _ended(self, budget: int, control: RunControl) -> StopReason | None:
+        """Why the run ends before its next step, or None to go on (the order settles ties)."""
+        if self._diverged:
+            return StopReason.DIVERGED
+        if self._rule_fired and self.config.auto_stop:
+            return StopReason.RULE
+        if self.iteration >= budget:
+            return StopReason.BUDGET
+        if control.stop_requested:
+            return StopReason.USER
+        return None
+
+    def steps(
+        self, control: RunControl | None = None, budget: int | None = None
+    ) -> Generator[RunEvent, None, RunResult]:
+        """The run as a generator: step until the budget (the iteration to stop at; the config's by default),
+        a stop through ``control``, the rule (with auto stop), divergence, running out of memory or an error.
+
+        Yields a :class:`RunEvent` after every step and around every pause, and returns the
+        :class:`RunResult`. Errors inside a step end the run (OUT_OF_MEMORY, ERROR) instead of escaping, with
+        the state kept: the consumer still reads the iterates so far. The last step's numbers are settled
+        before the end (a SETTLED event). Closing the generator early leaves the last report unsettled."""
+        control = control if control is not None else RunControl()
+        budget = self.config.iterations if budget is None else budget
         reports: list[StepReport] = []
-        reason = "completed"
+        message, error = "", None
+        start, paused, step_seconds = self.iteration, 0.0, 0.0
         t0 = time.perf_counter()
-        start = self.iteration
-        while self.iteration < budget:
-            if self._cancel.is_set():
-                reason = "cancelled"
+        while True:
+            ended = self._ended(budget, control)
+            if ended is not None:
+                reason = ended
                 break
-            rep = self.step()
+            if control.pause_requested:
+                rep = self.flush()  # the person sees every step's numbers while the run waits
+                if rep is not None:
+                    reports.append(rep)
+                yield RunEvent(EventKind.PAUSED, self.iteration, rep)
+                tp = time.perf_counter()
+                control.wait_while_paused()
+                paused += time.perf_counter() - tp
+                yield RunEvent(EventKind.RESUMED, self.iteration)
+                continue
+            ts = time.perf_counter()
+            try:
+                rep = self.step()
+            except Exception as exc:  # the state is kept: the iterates so far stay readable
+                out_of_memory = isinstance(exc, (OutOfMemoryError, torch.OutOfMemoryError))
+                reason = StopReason.OUT_OF_MEMORY if out_of_memory else StopReason.ERROR
+                message, error = describe_error(exc), exc
+                break
+            finally:
+                step_seconds += time.perf_counter() - ts
             if rep is not None:
                 reports.append(rep)
-                if on_report is not None:
-                    on_report(rep)
-            if self.stop_requested and self.config.auto_stop:
-                reason = "rule"
-                break
-        last = self.flush()
-        if last is not None:
-            reports.append(last)
-            if on_report is not None:
-                on_report(last)
+            yield RunEvent(EventKind.STEP, self.iteration, rep)
+        try:
+            rep = self.flush()
+        except Exception as exc:
+            rep = None
+            if error is None:
+                reason, message, error = StopReason.ERROR, describe_error(exc), exc
+        if rep is not None:
+            reports.append(rep)
+            if reason is StopReason.BUDGET and self._diverged:  # the last step, settled only now, went bad
+                reason = StopReason.DIVERGED
+            yield RunEvent(EventKind.SETTLED, self.iteration, rep)
+        if reason is StopReason.DIVERGED and not message:
+            message = (
+                "the loss became non-finite and the divergence guard could not recover it; try a lower "
+                "learning rate" + ("" if self.config.guard else " or turn the guard on")
+            )
         n = self.iteration - start
+        seconds = time.perf_counter() - t0 - paused
+        peak_iteration, peak_psnr = self._peak if self._peak is not None else (None, None)
         return RunResult(
-            n,
-            reason,
-            self.pick_iteration,
-            *(self._peak if self._peak else (None, None)),
-            (time.perf_counter() - t0) / max(n, 1),
-            reports,
+            iterations_run=n,
+            stop_reason=reason,
+            pick_iteration=self.pick_iteration,
+            peak_iteration=peak_iteration,
+            peak_psnr=peak_psnr,
+            seconds_per_iteration=seconds / max(n, 1),
+            reports=reports,
+            seconds=seconds,
+            step_seconds=step_seconds,
+            message=message,
+            error=error,
         )
 
-    # ----- control -------------------------------------------------------------------------------
-    def cancel(self) -> None:
-        """Ask ``run()`` to stop before its next step; safe from any thread."""
-        self._cancel.set()
+    def run(
+        self,
+        on_report: Callable[[StepReport], None] | None = None,
+        max_iterations: int | None = None,
+        control: RunControl | None = None,
+    ) -> RunResult:
+        """:meth:`steps` drained, for code that wants the end only (``on_report`` sees every report)."""
 
-    @property
-    def cancelled(self) -> bool:
-        return self._cancel.is_set()
+        def on_event(event: RunEvent) -> None:
+            if on_report is not None and event.report is not None:
+                on_report(event.report)
 
-    def reset_cancel(self) -> None:
-        self._cancel.clear()
+        return drain(self.steps(control, max_iterations), on_event)
 
     # ----- images out ----------------------------------------------------------------------------
     @property
@@ -465,39 +652,37 @@ class Engine:
         """(iteration, PSNR) of the best raw iterate so far; only with ground truth."""
         return self._peak
 
-    def _tensor(self, which: str) -> torch.Tensor:
+    def tensor(self, which: Iterate = Iterate.RAW) -> torch.Tensor:
+        """The iterate itself, 1xCxHxW on the device: no copy, so read it and never write into it (a stopping
+        rule measured outside the engine observes it this way, without a trip through the host)."""
+        which = Iterate(which)
         if self._out is None or self._avg is None:
             raise RwguiError("no iterate yet: run at least one step")
-        if which == "raw":
+        if which is Iterate.RAW:
             return self._out
-        if which == "average":
+        if which is Iterate.AVERAGE:
             return self._avg
-        if which in ("pick", "pick_average"):
-            if self._pick is None:
-                return self._out if which == "pick" else self._avg
-            return self._pick[1] if which == "pick" else self._pick[2]
-        raise ValueError(f"unknown image {which!r}")
+        if self._pick is None:
+            return self._out if which is Iterate.PICK else self._avg
+        return self._pick[1] if which is Iterate.PICK else self._pick[2]
 
-    def image(self, which: str = "raw") -> np.ndarray:
-        """An HxWxC float32 copy on the host: 'raw', 'average', 'pick' or 'pick_average'."""
-        return to_array(self._tensor(which))
-
-    def average_image(self) -> np.ndarray:
-        return self.image("average")
+    def image(self, which: Iterate = Iterate.RAW) -> np.ndarray:
+        """An HxWxC float32 copy on the host of the raw iterate, the running average, or either at the pick."""
+        return tensor_to_image(self.tensor(which))
 
     def result_image(self) -> np.ndarray:
         """The run's answer: the running average at the rule's pick (better than the raw pick; see README)."""
-        return self.image("pick_average")
+        return self.image(Iterate.PICK_AVERAGE)
 
-    def frame(self, which: str = "raw") -> np.ndarray:
+    def frame(self, which: Iterate = Iterate.RAW) -> np.ndarray:
         """A contiguous HxWx4 RGBA uint8 copy for display (pyqtgraph's fastest path)."""
         return self.request_frame(which).array()
 
-    def request_frame(self, which: str = "raw") -> FrameFetch:
+    def request_frame(self, which: Iterate = Iterate.RAW) -> FrameFetch:
         """Start copying a display frame of the newest iterate to the host without waiting for the device
         (pinned memory on CUDA); poll ``ready()`` and take ``array()``, an owned HxWx4 uint8 array."""
         with torch.no_grad():
-            t = self._tensor(which)[0]
+            t = self.tensor(which)[0]
             if t.shape[0] == 1:
                 t = t.expand(3, -1, -1)
             rgb = (t * 255.0).round_().to(torch.uint8)

@@ -2,8 +2,8 @@
 
 A DIP run improves, peaks, then fits the noise. Each rule turns the stream of iterates into a scalar signal
 whose minimum marks the peak, keeps the iteration of that minimum, and says stop once ``patience``
-observations pass without a new one. The engine keeps a copy of the iterate whenever a verdict says
-``new_best``, so a rule itself never stores full-resolution images.
+observations pass without a new one. That iteration is the rule's *pick*. The engine keeps the iterate
+whenever a verdict says ``new_pick``, so a rule itself never stores full-resolution images.
 
 A rule works in two halves so that the engine never waits for the device inside its loop: ``measure``
 returns the signal as a 0-d tensor on the iterate's device (queued work, no host-device sync) and
@@ -60,13 +60,13 @@ class Verdict:
     """A rule's answer to one observation."""
 
     signal: float | None
-    best_iteration: int | None
-    new_best: bool
+    pick_iteration: int | None  # the iteration judged best so far
+    new_pick: bool  # this observation is the new pick
     stop: bool
 
 
 class StoppingRule:
-    """Base class: consumes observations, names the best iteration, says when to stop."""
+    """Base class: consumes observations, names the best iteration (its pick), says when to stop."""
 
     name: str = ""
 
@@ -148,18 +148,18 @@ class MinimumRule(StoppingRule):
 
     def reset(self) -> None:
         self._best_value = math.inf
-        self._best_iteration: int | None = None
+        self._pick_iteration: int | None = None
         self._since_best = 0
         self._reset_signal()
 
     def decide(self, iteration: int, signal: float | None) -> Verdict:
-        new_best = signal is not None and iteration > self.burn_in and signal < self._best_value
-        if new_best:
-            self._best_value, self._best_iteration, self._since_best = signal, iteration, 0
-        elif self._best_iteration is not None:
+        new_pick = signal is not None and iteration > self.burn_in and signal < self._best_value
+        if new_pick and signal is not None:  # (``signal is not None`` again narrows the type for mypy)
+            self._best_value, self._pick_iteration, self._since_best = signal, iteration, 0
+        elif self._pick_iteration is not None:
             self._since_best += 1
-        stop = self._best_iteration is not None and self._since_best >= self.patience
-        return Verdict(signal, self._best_iteration, bool(new_best), stop)
+        stop = self._pick_iteration is not None and self._since_best >= self.patience
+        return Verdict(signal, self._pick_iteration, new_pick, stop)
 
 
 class _Subset:
@@ -319,11 +319,11 @@ class EMVRule(MinimumRule):
         self._count += 1
         if self._ema is None:
             self._ema = x
-            self._emv = torch.zeros((), dtype=torch.float64, device=x.device)
             return None
         delta = x - self._ema
         a = self.alpha
-        self._emv = (1 - a) * (self._emv + a * (delta * delta).mean())
+        previous = 0.0 if self._emv is None else self._emv  # the variance starts at 0
+        self._emv = (1 - a) * (previous + a * (delta * delta).mean())
         self._ema += a * delta
         return self._emv if self._count > self.warm_up else None
 

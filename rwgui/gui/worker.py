@@ -1,35 +1,64 @@
 """One engine run on a QThread, and the GUI-thread controller that owns it.
 
-Threading contract (DESIGN.md, QT_TORCH_NOTES pitfalls 2-4, 8, 9, 11, 12):
+The worker runs the engine's one loop (:meth:`Engine.steps`) and only streams what each step offers; the
+engine alone decides when a run ends. Threading contract:
 
-* control goes GUI -> worker through ``threading.Event`` flags checked every step (a queued slot call would
-  not arrive while the loop runs); pause blocks on an event, it does not spin;
-* data goes worker -> GUI only as signals carrying owned copies, every payload tagged with the run id;
-  reports go in batches (at most ~5 per second), frames at most ~10 per second whatever the step speed,
-  raw iterates for the timeline at most ~5 per second;
+* control goes GUI -> worker through a :class:`RunControl` (``threading.Event`` flags the loop checks before
+  every step): a queued slot call would not be delivered while the worker's thread is busy in the loop.
+  Pause blocks on an event, it does not spin;
+* data goes worker -> GUI only as signals carrying owned copies (numpy arrays and frozen reports, never a
+  tensor the next step writes into), every payload tagged with the run id; reports go in batches (at most
+  ~5 per second), frames at most ~10 per second whatever the step speed, raw iterates for the timeline at
+  most ~5 per second: each signal costs the GUI thread Python time, and the run waits on Python's lock;
 * worker signals connect only to bound methods of :class:`RunController`, a GUI-thread QObject, which drops
-  stale run ids and re-emits on its own signals (tests wait on those, never on the worker's);
-* stop is cooperative; the thread is quit and waited for, never terminated.
+  stale run ids and re-emits on its own signals (tests wait on those, never on the worker's): a lambda or a
+  plain function would run in the worker's thread, and a late payload of an old run would reach the window;
+* stop is cooperative; the thread is quit and waited for, never terminated (terminating a thread inside a
+  torch kernel can leave locks held and crash the process).
+
+Importing this module loads torch (the engine and ``core.problems`` need it); the window imports it at
+start-up, so the studio's start-up pays for torch once, before the first run.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 import traceback
 import weakref
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal, Slot
 
 from ..core.config import RunConfig
+from ..core.engine import (
+    Engine,
+    EventKind,
+    FrameFetch,
+    RunControl,
+    RunEvent,
+    StepReport,
+    describe_error,
+    drain,
+    print_error,
+)
 from ..core.errors import RwguiError
-from ..core.history import KeepSchedule, thumbnail, to_uint16
+from ..core.history import KeepSchedule, thumbnail
+from ..core.pixels import float_to_u16
 from ..core.problems import Problem
+from ..core.vocabulary import Iterate, RunState, StopReason
 
-__all__ = ["RunRequest", "KeptImage", "RunSummary", "RunWorker", "RunController", "live_threads"]
+__all__ = [
+    "RunRequest",
+    "StreamPolicy",
+    "KeptImage",
+    "RunSummary",
+    "RunWorker",
+    "RunController",
+    "live_threads",
+]
 
 _THREADS: weakref.WeakSet[QThread] = weakref.WeakSet()
 
@@ -39,6 +68,18 @@ def live_threads() -> list[QThread]:
     return list(_THREADS)
 
 
+class StreamPolicy:
+    """Whether the worker streams a step's side effects (frames, report batches, kept iterates). The
+    studio's streams every step, at the request's rates; a benchmark that measures what streaming costs
+    supplies its own (``rwgui.bench.streaming.DutyCycle`` alternates streaming and silent blocks in one run).
+
+    ``enabled(now)`` is called once per step, on the worker's thread, with ``time.perf_counter()``. A silent
+    step still keeps its report for the next batch, and the end of a run always sends its results."""
+
+    def enabled(self, now: float) -> bool:
+        return True
+
+
 @dataclass(frozen=True)
 class RunRequest:
     """An immutable snapshot taken when Start is pressed: the worker never sees live GUI state."""
@@ -46,31 +87,33 @@ class RunRequest:
     run_id: int
     problem: Problem
     config: RunConfig
-    frame_hz: float = 10.0  # DESIGN: 10-20 a second; each frame is a repaint in Python on the GUI thread
+    frame_hz: float = 10.0  # 10-20 a second looks live; each frame is a repaint in Python on the GUI thread
     report_hz: float = 5.0  # the status line and the curves' buffer; the curves redraw once a second anyway
     keep: KeepSchedule = field(default_factory=KeepSchedule)
     thumb_side: int = 96
     pick_every_s: float = 1.0  # the rule's pick moves often early on: send it at most this often
     keep_every_s: float = 0.2  # raw iterates for the timeline: a fast run offers far more than anyone scrubs
     average_every_s: float = 1.0
+    streaming: StreamPolicy = field(default_factory=StreamPolicy)
 
 
 @dataclass(frozen=True)
 class KeptImage:
-    """A full-resolution iterate for the history. ``kind``: 'raw', 'average' or 'pick' (raw + average)."""
+    """A full-resolution iterate for the history: RAW, AVERAGE, or PICK (raw + the average at the pick)."""
 
-    kind: str
+    kind: Iterate
     iteration: int
     pixels: np.ndarray  # HxWxC uint16, owned by the receiver
     thumb: np.ndarray  # HxWx4 uint8
-    average: np.ndarray | None = None  # for 'pick': the running average at the pick
+    average: np.ndarray | None = None  # for PICK: the running average at the pick
 
 
 @dataclass(frozen=True)
 class RunSummary:
-    """Why and where a run ended. ``reason``: 'completed', 'rule', 'stopped' or 'error'."""
+    """Why and where a run ended (``reason`` from the engine's loop; ERROR also when the engine could not be
+    built)."""
 
-    reason: str
+    reason: StopReason
     iterations: int
     total: int
     pick_iteration: int | None
@@ -83,7 +126,8 @@ class RunSummary:
 
 
 class RunWorker(QObject):
-    """Builds the Engine inside its thread and loops ``step()``; never touches a widget."""
+    """Builds the Engine inside its thread and consumes its loop, streaming at bounded rates; never touches a
+    widget and never decides when the run ends."""
 
     run_started = Signal(int, str)  # run_id, device name
     reports_ready = Signal(int, object)  # run_id, list[StepReport]
@@ -97,61 +141,71 @@ class RunWorker(QObject):
     def __init__(self, request: RunRequest) -> None:
         super().__init__()
         self.request = request
-        self._stop = threading.Event()
-        self._go = threading.Event()
-        self._go.set()
-        self.live_view = "raw"  # 'raw' or 'average': a plain attribute, read once per frame
-        self._step_seconds = 0.0  # time inside engine.step()
-        self._loop_seconds = 0.0  # wall time of the loop, pauses excluded: the it/s the summary reports
-        self._batch: list = []  # reports not yet sent
+        self.control = RunControl()
+        self.live_view = Iterate.RAW  # RAW or AVERAGE: a plain attribute, read once per frame
+        self._batch: list[StepReport] = []  # reports not yet sent
+        self._frame: FrameFetch | None = None  # a frame on its way from the device (never waited for)
+        self._sent_pick: int | None = None
+        self._last = {"report": 0.0, "frame": 0.0, "pick": 0.0, "average": 0.0, "raw": 0.0}
 
     # ----- control, from any thread -----------------------------------------------------------------
     def stop(self) -> None:
-        self._stop.set()
-        self._go.set()  # wake a paused loop so it can see the stop
+        self.control.stop()
 
     def pause(self) -> None:
-        self._go.clear()
+        self.control.pause()
 
     def resume(self) -> None:
-        self._go.set()
+        self.control.resume()
 
-    # ----- the loop, on the worker thread ----------------------------------------------------------
+    # ----- the run, on the worker thread -----------------------------------------------------------
     @Slot()
     def run(self) -> None:
         req = self.request
         rid = req.run_id
         engine = None
-        reason, message = "error", ""
         t0 = time.perf_counter()
         try:
-            self._set_threads(req.config)
-            from ..core.engine import Engine  # torch import stays off the GUI start-up path
-
-            engine = Engine(req.problem, req.config)
+            engine = Engine(req.problem, req.config)  # sets the CPU threads in this thread, as in the CLI
             self.run_started.emit(rid, engine.device_name)
-            reason = self._loop(engine)
-        except Exception as exc:
-            message = str(exc) if isinstance(exc, RwguiError) else f"{type(exc).__name__}: {exc}"
+            result = drain(engine.steps(self.control), partial(self._on_event, engine))
+            self._flush()
+            if engine.iteration > 0:
+                self._send_results(engine)
+            if result.stop_reason in (StopReason.OUT_OF_MEMORY, StopReason.ERROR, StopReason.DIVERGED):
+                print_error(result)
+                self.run_failed.emit(rid, result.message)
+            summary = RunSummary(
+                result.stop_reason,
+                engine.iteration,
+                req.config.iterations,
+                engine.pick_iteration,
+                engine.peak,
+                time.perf_counter() - t0,
+                result.iterations_run / result.seconds if result.seconds > 0 else 0.0,
+                engine.device_name,
+                result.message,
+                result.step_seconds,
+            )
+        except Exception as exc:  # the engine could not be built, or streaming failed: still end cleanly
+            message = describe_error(exc)
             if not isinstance(exc, RwguiError):
                 traceback.print_exc()
-            self._flush(self._batch)  # the steps that worked still reach the curves
+            self._flush()  # the steps that worked still reach the curves
             if engine is not None and engine.iteration > 0:
                 self._send_results(engine)
             self.run_failed.emit(rid, message)
-        n = engine.iteration if engine is not None else 0
-        summary = RunSummary(
-            reason,
-            n,
-            req.config.iterations,
-            engine.pick_iteration if engine else None,
-            engine.peak if engine else None,
-            time.perf_counter() - t0,
-            n / self._loop_seconds if self._loop_seconds > 0 else 0.0,
-            engine.device_name if engine else "",
-            message,
-            self._step_seconds,
-        )
+            summary = RunSummary(
+                StopReason.ERROR,
+                engine.iteration if engine is not None else 0,
+                req.config.iterations,
+                engine.pick_iteration if engine is not None else None,
+                engine.peak if engine is not None else None,
+                time.perf_counter() - t0,
+                0.0,
+                engine.device_name if engine is not None else "",
+                message,
+            )
         del engine
         self.run_finished.emit(rid, summary)
         app = QCoreApplication.instance()
@@ -159,107 +213,76 @@ class RunWorker(QObject):
             self.moveToThread(app.thread())  # so that the GUI thread may delete this object safely
         self.done.emit()
 
-    def _set_threads(self, config: RunConfig) -> None:
-        """Leave a core for the GUI on CPU runs (pitfall 8: set in the thread that computes)."""
-        import torch
-
-        from ..core.device import default_threads, resolve_device
-
-        if resolve_device(config.device).type == "cpu":
-            torch.set_num_threads(default_threads(gui=True))
-
-    def _loop(self, engine: Any) -> str:
-        req = self.request
-        rid = req.run_id
-        budget = req.config.iterations
-        batch = self._batch
-        t_report = t_frame = t_pick = t_avg = t_keep = 0.0
-        report_dt, frame_dt = 1.0 / req.report_hz, 1.0 / req.frame_hz
-        sent_pick: int | None = None
-        frame = None  # a frame on its way from the device (never waited for inside the loop)
-        reason = "completed"
-        t_loop = time.perf_counter()
-        paused = 0.0
-        while engine.iteration < budget:
-            if self._stop.is_set():
-                reason = "stopped"
-                break
-            if not self._go.is_set():
-                self._add(batch, engine.flush())
-                self._flush(batch)
-                self.paused_changed.emit(rid, True)
-                tp = time.perf_counter()
-                self._go.wait()
-                paused += time.perf_counter() - tp
-                self.paused_changed.emit(rid, False)
-                continue
-            ts = time.perf_counter()
-            rep = engine.step()
-            self._step_seconds += time.perf_counter() - ts
+    def _on_event(self, engine: Engine, event: RunEvent) -> None:
+        """One event of the engine's loop: stream what is due, at the request's rates."""
+        rid = self.request.run_id
+        if event.report is not None:
+            self._batch.append(event.report)
+        if event.kind is EventKind.PAUSED:
+            self._flush()  # the curves show every step before the run waits
+            self.paused_changed.emit(rid, True)
+        elif event.kind is EventKind.RESUMED:
+            self.paused_changed.emit(rid, False)
+        elif event.kind is EventKind.STEP:
             now = time.perf_counter()
-            if frame is not None and frame.ready():
-                self.frame_ready.emit(rid, frame.iteration, frame.array())
-                frame = None
-            if frame is None and now - t_frame >= frame_dt:
-                t_frame = now
-                frame = engine.request_frame(self._view())
-            if now - t_keep >= req.keep_every_s and req.keep.wants(engine.iteration):
-                t_keep = now  # images are the newest step's; reports may lag one step
-                self._keep(engine, "raw", engine.iteration)
-            if now - t_avg >= req.average_every_s:
-                t_avg = now
-                self._keep(engine, "average", engine.iteration)
-            if rep is None:  # overlap: this step's numbers arrive with the next one
-                continue
-            batch.append(rep)
-            if rep.best_iteration is not None and rep.best_iteration != sent_pick and now - t_pick >= req.pick_every_s:
-                sent_pick, t_pick = rep.best_iteration, now
-                self._keep(engine, "pick", rep.best_iteration)
-            if now - t_report >= report_dt:
-                t_report = now
-                self._flush(batch)
-            if engine.stop_requested and req.config.auto_stop:
-                reason = "rule"
-                break
-        self._add(batch, engine.flush())
-        self._flush(batch)
-        self._loop_seconds = time.perf_counter() - t_loop - paused
-        if engine.iteration > 0:
-            self.frame_ready.emit(rid, engine.iteration, engine.frame(self._view()))
-            self._send_results(engine)
-        return reason
+            if self.request.streaming.enabled(now):
+                self._stream(engine, event, now)
 
-    def _view(self) -> str:
-        return "average" if self.live_view == "average" else "raw"
+    def _stream(self, engine: Engine, event: RunEvent, now: float) -> None:
+        req, last = self.request, self._last
+        frame = self._frame
+        if frame is not None and frame.ready():
+            self.frame_ready.emit(req.run_id, frame.iteration, frame.array())
+            frame = None
+        if frame is None and now - last["frame"] >= 1.0 / req.frame_hz:
+            last["frame"] = now
+            frame = engine.request_frame(self._view())
+        self._frame = frame
+        if now - last["raw"] >= req.keep_every_s and req.keep.wants(event.iteration):
+            last["raw"] = now  # images are the newest step's; reports may lag one step
+            self._keep(engine, Iterate.RAW, event.iteration)
+        if now - last["average"] >= req.average_every_s:
+            last["average"] = now
+            self._keep(engine, Iterate.AVERAGE, event.iteration)
+        rep = event.report
+        if rep is None:  # overlap: this step's numbers arrive with the next one
+            return
+        pick = rep.pick_iteration
+        if pick is not None and pick != self._sent_pick and now - last["pick"] >= req.pick_every_s:
+            self._sent_pick, last["pick"] = pick, now
+            self._keep(engine, Iterate.PICK, pick)
+        if now - last["report"] >= 1.0 / req.report_hz:
+            last["report"] = now
+            self._flush()
 
-    @staticmethod
-    def _add(batch: list, rep: Any) -> None:
-        if rep is not None:
-            batch.append(rep)
+    def _view(self) -> Iterate:
+        return Iterate.AVERAGE if self.live_view == Iterate.AVERAGE else Iterate.RAW
 
-    def _flush(self, batch: list) -> None:
-        if batch:
-            self.reports_ready.emit(self.request.run_id, list(batch))
-            batch.clear()
+    def _flush(self) -> None:
+        if self._batch:
+            self.reports_ready.emit(self.request.run_id, list(self._batch))
+            self._batch.clear()
 
-    def _keep(self, engine: Any, kind: str, iteration: int) -> None:
+    def _keep(self, engine: Engine, kind: Iterate, iteration: int) -> None:
         side = self.request.thumb_side
-        if kind == "pick":
-            px = to_uint16(engine.image("pick"))
-            avg = to_uint16(engine.image("pick_average"))
-            item = KeptImage("pick", iteration, px, thumbnail(px, side), avg)
+        if kind is Iterate.PICK:
+            px = float_to_u16(engine.image(Iterate.PICK))
+            avg = float_to_u16(engine.image(Iterate.PICK_AVERAGE))
+            item = KeptImage(Iterate.PICK, iteration, px, thumbnail(px, side), avg)
         else:
-            px = to_uint16(engine.image("average" if kind == "average" else "raw"))
+            px = float_to_u16(engine.image(kind))
             item = KeptImage(kind, iteration, px, thumbnail(px, side))
         self.iterate_kept.emit(self.request.run_id, item)
 
-    def _send_results(self, engine: Any) -> None:
-        """The final raw iterate, the running average and the rule's pick, so nothing the run found is lost."""
+    def _send_results(self, engine: Engine) -> None:
+        """The last frame, the final raw iterate, the running average and the rule's pick, so nothing the run
+        found is lost (also after an error: the engine keeps its state)."""
         try:
-            self._keep(engine, "raw", engine.iteration)
-            self._keep(engine, "average", engine.iteration)
+            self.frame_ready.emit(self.request.run_id, engine.iteration, engine.frame(self._view()))
+            self._keep(engine, Iterate.RAW, engine.iteration)
+            self._keep(engine, Iterate.AVERAGE, engine.iteration)
             if engine.pick_iteration is not None:
-                self._keep(engine, "pick", engine.pick_iteration)
+                self._keep(engine, Iterate.PICK, engine.pick_iteration)
         except Exception:
             traceback.print_exc()
 
@@ -274,15 +297,17 @@ class RunController(QObject):
     paused_changed = Signal(bool)
     run_finished = Signal(object)  # RunSummary
     run_failed = Signal(str)
-    state_changed = Signal(str)  # 'idle', 'running', 'paused', 'stopping'
+    state_changed = Signal(str)  # a RunState
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.run_id = 0
         self._worker: RunWorker | None = None
         self._runs: dict[int, tuple[QThread, RunWorker]] = {}  # kept alive until their thread finishes
-        self.state = "idle"
+        self.state = RunState.IDLE
         self.dropped = 0  # stale payloads dropped (tests look at it)
+        # what every run started here streams when start() names no policy (a benchmark sets its own)
+        self.stream_policy: StreamPolicy | None = None
 
     # ----- control ----------------------------------------------------------------------------------
     def start(self, problem: Problem, config: RunConfig, **options: Any) -> int:
@@ -290,6 +315,8 @@ class RunController(QObject):
         if self._worker is not None:
             self._worker.stop()
         self.run_id += 1
+        if self.stream_policy is not None:
+            options.setdefault("streaming", self.stream_policy)
         request = RunRequest(self.run_id, problem, config, **options)
         worker = RunWorker(request)
         thread = QThread()
@@ -309,24 +336,24 @@ class RunController(QObject):
         thread.finished.connect(self._on_thread_finished, q)
         self._runs[self.run_id] = (thread, worker)
         self._worker = worker
-        self._set_state("running")
+        self._set_state(RunState.RUNNING)
         thread.start()
         return self.run_id
 
     def pause(self) -> None:
-        if self._worker is not None and self.state == "running":
+        if self._worker is not None and self.state == RunState.RUNNING:
             self._worker.pause()
-            self._set_state("paused")
+            self._set_state(RunState.PAUSED)
 
     def resume(self) -> None:
-        if self._worker is not None and self.state == "paused":
+        if self._worker is not None and self.state == RunState.PAUSED:
             self._worker.resume()
-            self._set_state("running")
+            self._set_state(RunState.RUNNING)
 
     def stop(self) -> None:
-        if self._worker is not None and self.state in ("running", "paused"):
+        if self._worker is not None and self.state in (RunState.RUNNING, RunState.PAUSED):
             self._worker.stop()
-            self._set_state("stopping")
+            self._set_state(RunState.STOPPING)
 
     def abandon(self) -> None:
         """Stop the current run and drop whatever it still sends (a new photo was opened)."""
@@ -334,14 +361,15 @@ class RunController(QObject):
             self._worker.stop()
         self._worker = None
         self.run_id += 1
-        self._set_state("idle")
+        self._set_state(RunState.IDLE)
 
-    def set_live_view(self, which: str) -> None:
+    def set_live_view(self, which: Iterate) -> None:
+        """Show the raw iterate or the running average in the live frames (RAW or AVERAGE)."""
         if self._worker is not None:
-            self._worker.live_view = which
+            self._worker.live_view = Iterate(which)
 
     def is_busy(self) -> bool:
-        return self.state != "idle"
+        return self.state != RunState.IDLE
 
     def shutdown(self, timeout_ms: int = 30000) -> bool:
         """Stop every run and wait for its thread (window closing). True when all threads ended."""
@@ -353,7 +381,7 @@ class RunController(QObject):
             ok = thread.wait(timeout_ms) and ok
         self._worker = None
         self.run_id += 1  # anything still queued is stale now
-        self._set_state("idle")
+        self._set_state(RunState.IDLE)
         return ok
 
     # ----- relays (GUI thread) -----------------------------------------------------------------------
@@ -392,7 +420,7 @@ class RunController(QObject):
     def _on_run_finished(self, run_id: int, summary: RunSummary) -> None:
         if self._current(run_id):
             self._worker = None
-            self._set_state("idle")
+            self._set_state(RunState.IDLE)
             self.run_finished.emit(summary)
 
     @Slot(int, str)
@@ -406,7 +434,7 @@ class RunController(QObject):
             if thread.isFinished():
                 del self._runs[rid]
 
-    def _set_state(self, state: str) -> None:
+    def _set_state(self, state: RunState) -> None:
         if state != self.state:
             self.state = state
             self.state_changed.emit(state)
