@@ -11,6 +11,7 @@ from PySide6.QtCore import QItemSelectionModel
 from rwgui.core import imageio
 from rwgui.core.config import RunConfig, SpeedConfig
 from rwgui.core.history import AVERAGE, PICK_AVERAGE
+from rwgui.core.vocabulary import StopReason
 
 pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
 
@@ -91,7 +92,7 @@ def test_sixteen_bit_photo_with_alpha_exports_sixteen_bit(qtbot, window, make_co
     assert window.open_file(src)
     assert window.photo.meta.bit_depth == 16 and window.photo.ground_truth is None
     s = _run(qtbot, window, make_config(iterations=20))
-    assert s.reason == "completed"
+    assert s.reason == StopReason.BUDGET
     assert not window.curves.data.has("psnr")  # a photo the person opens has no ground truth
     for ext, depth in (("png", 16), ("tif", 16), ("jpg", 8)):
         out = tmp_path / f"restored.{ext}"
@@ -120,7 +121,7 @@ def test_export_curves_csv_and_settings_json(qtbot, window, make_config, tmp_pat
     assert window.export_curves(path)
     rows = list(csv.DictReader(path.open()))
     assert len(rows) == 25 and rows[0]["iteration"] == "1" and rows[-1]["iteration"] == "25"
-    assert {"loss", "loss_data", "psnr", "psnr_average", "signal", "best_iteration"} <= set(rows[0])
+    assert {"loss", "loss_data", "psnr", "psnr_average", "signal", "pick_iteration"} <= set(rows[0])
     assert float(rows[-1]["psnr"]) > 0
     jpath = tmp_path / "settings.json"
     assert window.export_settings(jpath)

@@ -10,6 +10,8 @@ from rwgui.core.config import preset
 from rwgui.core.errors import RwguiError
 from rwgui.core.problems import denoise_problem
 from rwgui.core.samples import load_sample
+from rwgui.core.session import LabResult
+from rwgui.core.vocabulary import StopReason
 from rwgui.gui import worker as worker_mod
 from rwgui.gui.lab import LabPanel
 
@@ -91,7 +93,7 @@ def test_run_queue_compares_and_offers_the_best(qtbot, panel, sample):
     assert len(started) == 3  # one controller, three runs, one after another
     res = panel.results()
     assert [r["status"] for r in res] == ["done"] * 3
-    assert all(r["iterations"] == 20 and r["reason"] == "completed" for r in res)
+    assert all(r["iterations"] == 20 and r["reason"] == StopReason.BUDGET for r in res)
     assert all(r["psnr_average_pick"] is not None and r["psnr_pick"] is not None for r in res)
     assert all(r["seconds_per_step"] > 0 and 1 <= r["pick_iteration"] <= 20 for r in res)
     # one curve and one pick marker per variant, named in the legend
@@ -111,18 +113,20 @@ def test_run_queue_compares_and_offers_the_best(qtbot, panel, sample):
     assert len(panel.strip.buttons) == 3 and panel.strip.buttons[best["key"]].isChecked()
     with qtbot.waitSignal(panel.result_chosen, timeout=1000) as sig:
         assert panel.use_result()
-    cfg, image = sig.args[0]
+    chosen = sig.args[0]
+    assert isinstance(chosen, LabResult)
+    cfg, image = chosen.config, chosen.image
     assert cfg == best["config"] and cfg.loss_prior == panel.queue_variants()[best["key"]].loss_prior
     assert image.shape == sample.ground_truth.shape and image.dtype == np.float32
     assert 0.0 <= image.min() and image.max() <= 1.0
-    assert panel.last_choice["key"] == best["key"] and panel.last_choice["pick_iteration"] == best["pick_iteration"]
+    assert panel.last_choice.key == best["key"] and panel.last_choice.pick_iteration == best["pick_iteration"]
     # the person's choice: another row (or its thumbnail) is offered instead
     other = next(r for r in res if not r["best"])
     panel.strip.buttons[other["key"]].click()
     assert panel.selected_key() == other["key"]
     with qtbot.waitSignal(panel.result_chosen, timeout=1000) as sig:
         panel.use_button.click()
-    assert sig.args[0][0] == other["config"]
+    assert sig.args[0].config == other["config"]
     # a second press runs only what has no result under these settings: here, everything again
     assert panel.add_variant("skip", "zero-order", 0.1)
     assert panel.run_queue()
@@ -183,7 +187,7 @@ def test_without_ground_truth_the_loss_is_compared_and_the_person_picks(qtbot, s
     p.select(1)
     with qtbot.waitSignal(p.result_chosen, timeout=1000) as sig:
         assert p.use_result()
-    assert sig.args[0][1].shape == (40, 40, 3)
+    assert sig.args[0].image.shape == (40, 40, 3)
 
 
 def test_closing_mid_run_stops_the_thread(qtbot, panel):
@@ -214,3 +218,47 @@ def test_lab_opens_from_the_main_window_and_closes_cleanly(window, qtbot):
     assert panel.add_current()
     assert panel.queue_variants()[0].task == window.task()
     window.close()
+
+
+def test_taking_a_lab_result_changes_no_setting_now_or_at_the_next_start(window, qtbot, make_config):
+    """The Lab runs with its own budget and regulariser; taking its result leaves the window's settings (and
+    what is persisted at close) as they were. Only "Use its settings" applies the variant's settings."""
+    from rwgui.gui.main_window import MainWindow
+
+    before = make_config(iterations=33, seed=5)
+    window.settings_panel.set_config(before)
+    window.lab.action.trigger()
+    panel = window.lab.panel
+    panel.run_box.iterations_spin.setValue(4)
+    assert panel.add_variant("skip", "cdc", 0.1)
+    with qtbot.waitSignal(panel.queue_finished, timeout=WAIT_MS):
+        assert panel.run_queue()
+    panel.select(panel.results()[0]["key"])
+    taken = []
+    window.session.result_taken.connect(taken.append)
+    assert panel.use_result()
+    r = taken[0]
+    assert isinstance(r, LabResult) and r.config.iterations == 4 and r.config.loss_prior == "cdc"
+    assert window.settings_panel.config() == before and window.session.settings == before
+    assert window.run_config == r.config  # what made the result, for Export settings
+    assert window.history.result_key() is not None and window.acts.save.isEnabled()
+    assert window.session.lab_result is r and len(window.session.lab_results) == 1
+    assert "from the Lab" in window.recon_view.title()
+    window.close()
+    again = MainWindow(sample_size=64)
+    qtbot.addWidget(again)
+    assert again.settings_panel.config() == before
+
+
+def test_use_its_settings_applies_the_variant_on_request(window, qtbot, make_config):
+    window.settings_panel.set_config(make_config(iterations=33))
+    window.lab.action.trigger()
+    panel = window.lab.panel
+    panel.run_box.iterations_spin.setValue(3)
+    assert panel.add_variant("skip", "cdc", 0.1)
+    with qtbot.waitSignal(panel.queue_finished, timeout=WAIT_MS):
+        assert panel.run_queue()
+    panel.select(panel.results()[0]["key"])
+    assert panel.settings_button.isEnabled() and panel.use_settings()
+    cfg = window.settings_panel.config()
+    assert (cfg.iterations, cfg.loss_prior) == (3, "cdc") and window.session.settings == cfg

@@ -296,16 +296,16 @@ def damaged(window, make_config):
     window.photo_view.clear()
     window.photo_view.brush_size = 6
     window.photo_view.paint_stroke([(6, 6), (12, 12)])
-    window.crop_margin = 8
+    window.working_size.crop_margin = 8
     b = hole_box(window.photo_view.mask(), 8)
-    window.memory_budget = _between(cfg, (b[1] - b[0], b[3] - b[2]), (64, 64))
+    window.working_size.memory_budget = _between(cfg, (b[1] - b[0], b[3] - b[2]), (64, 64))
     return window
 
 
 def test_gui_crop_runs_on_the_crop_and_saves_the_full_photo(qtbot, damaged, tmp_path, monkeypatch):
     win = damaged
     asked = []
-    monkeypatch.setattr(win, "choose_working_size", lambda plan: asked.append(plan) or "crop")
+    monkeypatch.setattr(win.working_size, "choose_working_size", lambda plan: asked.append(plan) or "crop")
     with qtbot.waitSignal(win.controller.run_finished, timeout=30000):
         assert win.start() is not None
     plan = asked[0]
@@ -328,15 +328,15 @@ def test_gui_crop_runs_on_the_crop_and_saves_the_full_photo(qtbot, damaged, tmp_
 
 def test_gui_cancel_starts_nothing_and_keeps_everything(qtbot, damaged, monkeypatch):
     win = damaged
-    budget = win.memory_budget
-    win.memory_budget = 64 * 2**30  # fits: no question, a normal run
-    monkeypatch.setattr(win, "choose_working_size", lambda plan: pytest.fail("asked although it fits"))
+    budget = win.working_size.memory_budget
+    win.working_size.memory_budget = 64 * 2**30  # fits: no question, a normal run
+    monkeypatch.setattr(win.working_size, "choose_working_size", lambda plan: pytest.fail("asked although it fits"))
     with qtbot.waitSignal(win.controller.run_finished, timeout=30000):
         first = win.start()
     assert win.working.mode == "full"
     kept, mask, run_id = len(win.history), win.photo_view.mask(), win.controller.run_id
-    win.memory_budget = budget
-    monkeypatch.setattr(win, "choose_working_size", lambda plan: "cancel")
+    win.working_size.memory_budget = budget
+    monkeypatch.setattr(win.working_size, "choose_working_size", lambda plan: "cancel")
     assert win.start() is None
     assert win.controller.run_id == run_id == first and win.controller.state == "idle"
     assert len(win.history) == kept > 0 and np.array_equal(win.photo_view.mask(), mask)
@@ -374,7 +374,7 @@ def test_gui_dialog_offers_crop_only_for_inpainting(qtbot, make_config):
 def test_gui_lab_compares_on_the_crop_and_its_result_is_pasted_back(qtbot, damaged, tmp_path, monkeypatch):
     """The Lab makes the same offer as Start; a result taken from it saves as the full photo."""
     win = damaged
-    monkeypatch.setattr(win, "choose_working_size", lambda plan: "crop")
+    monkeypatch.setattr(win.working_size, "choose_working_size", lambda plan: "crop")
     win.lab.action.trigger()
     panel = win.lab.panel
     b = hole_box(win.photo_view.mask(), 8)

@@ -58,28 +58,28 @@ def build_actions(win: MainWindow) -> SimpleNamespace:
     SP = QStyle.StandardPixmap
     K = QKeySequence.StandardKey
     a = SimpleNamespace()
-    a.open = _action(win, "&Open photo…", win.ask_open, K.Open, "Open a damaged photo", SP.SP_DialogOpenButton)
+    a.open = _action(win, "&Open photo…", win.io.ask_open, K.Open, "Open a damaged photo", SP.SP_DialogOpenButton)
     a.open_gt = _action(
         win,
         "Open &ground truth…",
-        win.ask_open_ground_truth,
+        win.io.ask_open_ground_truth,
         tip="Optional: the undamaged photo, to plot PSNR while the network fits",
     )
-    a.load_mask = _action(win, "&Load mask…", win.ask_load_mask, tip="Load a mask PNG (white = keep, black = hole)")
+    a.load_mask = _action(win, "&Load mask…", win.io.ask_load_mask, tip="Load a mask PNG (white = keep, black = hole)")
     a.save = _action(
         win,
         "&Save result…",
-        win.ask_save_result,
+        win.io.ask_save_result,
         K.Save,
         "Save the chosen iterate (PNG/TIFF/JPEG, 16-bit when the photo was)",
         SP.SP_DialogSaveButton,
     )
-    a.save_mask = _action(win, "Save &mask…", win.ask_save_mask, tip="Save the painted mask as a PNG")
-    a.export_csv = _action(win, "Export &curves CSV…", win.ask_export_curves)
+    a.save_mask = _action(win, "Save &mask…", win.io.ask_save_mask, tip="Save the painted mask as a PNG")
+    a.export_csv = _action(win, "Export &curves CSV…", win.io.ask_export_curves)
     a.export_json = _action(
         win,
         "Export &settings JSON…",
-        win.ask_export_settings,
+        win.io.ask_export_settings,
         tip="Settings that `rwgui-restore --config FILE` reproduces",
     )
     a.quit = _action(win, "&Quit", win.close, K.Quit)

@@ -5,7 +5,8 @@ with the same photo, seed and iteration budget for every variant, so only the na
 
 Variants run through ONE :class:`RunController`, reused sequentially: the next starts when the current one's
 ``run_finished`` arrives (GUI thread), so there is never more than one engine on the device. All worker
-payloads reach this panel only through the controller's GUI-thread relays (QT_TORCH_NOTES pitfalls 2, 9, 12).
+payloads reach this panel only through the controller's GUI-thread relays: a slot connected straight to the
+worker would run in the worker's thread, and the relays drop a finished variant's late payloads by run id.
 """
 
 from __future__ import annotations
@@ -18,16 +19,22 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSplitter, QVBox
 
 from ..core.config import RunConfig
 from ..core.errors import RwguiError
-from ..core.history import rgba8
+from ..core.pixels import rgba8_for_display
 from ..core.problems import Problem
-from .canvas import ImageView
+from ..core.session import LabResult
+from ..core.vocabulary import Iterate, LabStatus, StopReason
+from .canvas import ImagePane
 from .lab_controls import RunBox, VariantBox
-from .lab_model import NONE, PALETTE, Entry, Variant, default_weight, same_problem
+from .lab_model import NONE, PALETTE, Entry, LabVariant, default_weight, same_problem
 from .lab_table import ResultsTable
 from .lab_views import ComparisonPlot, ResultStrip
 from .worker import KeptImage, RunController, RunSummary
 
 __all__ = ["LabPanel"]
+
+
+#: A variant's status after its run ended for ``reason``; any other reason is a failure.
+_STATUS_AFTER = {StopReason.BUDGET: LabStatus.DONE, StopReason.RULE: LabStatus.DONE, StopReason.USER: LabStatus.STOPPED}
 
 
 class _LabController(RunController):
@@ -42,7 +49,9 @@ class _LabController(RunController):
 class LabPanel(QWidget):
     """Queue variants, run them in turn on the window's photo, compare curves, numbers and images."""
 
-    result_chosen = Signal(object)  # (RunConfig, HxWxC float32 image in [0, 1])
+    result_chosen = Signal(object)  # LabResult: the person takes this variant's result (not its settings)
+    settings_chosen = Signal(object)  # LabResult: the person asks for this variant's settings in the window
+    results_changed = Signal()  # a variant finished, or rows were removed: ``lab_results()`` changed
     queue_finished = Signal()
     REDRAW_MS = 250  # curves redraw at most 4 times a second (pyqtgraph paints in Python, holding the GIL)
 
@@ -57,7 +66,7 @@ class LabPanel(QWidget):
         self._settings: tuple | None = None
         self._best: int | None = None
         self._stopped = False  # the person pressed Stop during this queue run
-        self.last_choice: dict[str, Any] | None = None  # results() row of the last result handed over
+        self.last_choice: LabResult | None = None  # the last result handed over
         self.controller = _LabController()
         self.destroyed.connect(self.controller._on_owner_destroyed)
         app = QCoreApplication.instance()
@@ -97,7 +106,7 @@ class LabPanel(QWidget):
         left.setFixedWidth(270)
 
         self.plot = ComparisonPlot(self)
-        self.preview = ImageView(self)
+        self.preview = ImagePane(self)
         self.preview.setMinimumWidth(160)
         top = QSplitter(Qt.Orientation.Horizontal, self)
         top.addWidget(self.plot)
@@ -111,12 +120,18 @@ class LabPanel(QWidget):
         self.clear_button = QPushButton("Clear queue", self)
         self.clear_button.clicked.connect(self.clear_queue)
         self.use_button = QPushButton("Use this result", self)
-        self.use_button.setToolTip("Hands the selected variant's settings and result image to the main window.")
+        self.use_button.setToolTip(
+            "Makes the selected variant's result image the main window's result; the main settings stay as they are."
+        )
         self.use_button.clicked.connect(self.use_result)
+        self.settings_button = QPushButton("Use its settings", self)
+        self.settings_button.setToolTip("Puts the selected variant's settings into the main window's settings.")
+        self.settings_button.clicked.connect(self.use_settings)
         row = QHBoxLayout()
         row.addWidget(self.remove_button)
         row.addWidget(self.clear_button)
         row.addStretch(1)
+        row.addWidget(self.settings_button)
         row.addWidget(self.use_button)
         self.strip = ResultStrip(self)
         self.strip.clicked.connect(self.select)
@@ -156,7 +171,7 @@ class LabPanel(QWidget):
         self.plot.set_psnr_mode(problem.ground_truth is not None)
         self.variant_box.set_base(base_config)
         self.run_box.set_base(base_config)
-        self.preview.set_image(rgba8(problem.naive()))
+        self.preview.set_image(rgba8_for_display(problem.naive()))
         self.preview.set_title("damaged photo")
         h, w = problem.size
         gt = "with ground truth: ranked by PSNR" if problem.ground_truth is not None else "no ground truth: pick by eye"
@@ -167,9 +182,9 @@ class LabPanel(QWidget):
     def add_variant(self, prior: str, loss: str = NONE, weight: float | None = None, stop: str | None = None) -> bool:
         """Queue a variant; λ and the rule default to the base settings'. Duplicates and invalid ones are refused."""
         stop = self._base.stop if stop is None else stop
-        v = Variant(prior, loss, default_weight(loss, self._base) if weight is None else float(weight), stop)
+        v = LabVariant(prior, loss, default_weight(loss, self._base) if weight is None else float(weight), stop)
         if loss == NONE:
-            v = Variant(prior, NONE, 0.0, stop)
+            v = LabVariant(prior, NONE, 0.0, stop)
         if any(e.variant == v for e in self._entries):
             self.status_label.setText(f"{v.label()} is already in the queue.")
             return False
@@ -208,7 +223,7 @@ class LabPanel(QWidget):
         if self.is_running() or self._problem is None or not self._entries:
             return False
         self._settings = settings = (self._base, *self._run_settings().values())
-        pending = [e for e in self._entries if not (e.status == "done" and e.settings == settings)]
+        pending = [e for e in self._entries if not (e.status == LabStatus.DONE and e.settings == settings)]
         self._pending = pending or list(self._entries)
         for e in self._pending:
             e.reset()
@@ -229,7 +244,7 @@ class LabPanel(QWidget):
         """Stop and wait for the run thread (panel or window closing)."""
         self._pending.clear()
         if self._current is not None:
-            self._current.status = "stopped"
+            self._current.status = LabStatus.STOPPED
             self._current = None
         self.controller.shutdown()
         self._update_buttons()
@@ -262,16 +277,34 @@ class LabPanel(QWidget):
     def select(self, key: int) -> None:
         self.table.select_key(key)
 
-    def use_result(self) -> bool:
-        """Emit ``result_chosen`` with the selected variant's config and result image (the running average at
-        its pick); ``last_choice`` then holds that row of ``results()`` (label, iteration, PSNR)."""
+    def lab_results(self) -> list[LabResult]:
+        """A typed result for each row that has one, in queue order."""
+        out = [e.result(best=e.key == self._best) for e in self._entries]
+        return [r for r in out if r is not None]
+
+    def selected_result(self) -> LabResult | None:
         e = self._entry(self.selected_key())
-        if e is None or e.image is None or e.config is None:
+        return None if e is None else e.result(best=e.key == self._best)
+
+    def use_result(self) -> bool:
+        """Emit ``result_chosen`` with the selected variant's :class:`LabResult` (its image is the running
+        average at its pick); ``last_choice`` then holds it. Taking a result changes no setting: the settings
+        the result was made with travel in it, and only :meth:`use_settings` asks to apply them."""
+        r = self.selected_result()
+        if r is None:
             return False
-        image = e.image.astype(np.float32) / 65535.0
-        self.last_choice = e.as_dict(best=e.key == self._best)
-        self.result_chosen.emit((e.config, image))
-        self.status_label.setText(f"Handed {e.label} (iteration {e.image_iteration}) to the main window.")
+        self.last_choice = r
+        self.result_chosen.emit(r)
+        self.status_label.setText(f"Handed {r.variant_label} (iteration {r.pick_iteration}) to the main window.")
+        return True
+
+    def use_settings(self) -> bool:
+        """Emit ``settings_chosen`` with the selected variant's result: the person asks for its settings."""
+        r = self.selected_result()
+        if r is None:
+            return False
+        self.settings_chosen.emit(r)
+        self.status_label.setText(f"The main window's settings are now those of {r.variant_label}.")
         return True
 
     # ----- the queue ----------------------------------------------------------------------------------
@@ -285,10 +318,10 @@ class LabPanel(QWidget):
             try:
                 e.config = e.variant.config(self._base, **self._run_settings())
             except RwguiError as exc:
-                e.status, e.message = "failed", str(exc)
+                e.status, e.message = LabStatus.FAILED, str(exc)
                 self.table.update_entry(e, self._best)
                 continue
-            e.status, e.settings = "running", self._settings
+            e.status, e.settings = LabStatus.RUNNING, self._settings
             self._current = e
             self.table.update_entry(e, self._best)
             n_done = len(self._entries) - len(self._pending)
@@ -304,7 +337,7 @@ class LabPanel(QWidget):
 
     def _finish_queue(self) -> None:
         self._redraw_current_all()
-        scored = [(e.psnr(), e.key) for e in self._entries if e.status == "done" and e.psnr() is not None]
+        scored = [(e.psnr(), e.key) for e in self._entries if e.status == LabStatus.DONE and e.psnr() is not None]
         self._best = max(scored)[1] if scored else None
         self._refresh_all()
         if self._best is not None:
@@ -340,26 +373,27 @@ class LabPanel(QWidget):
 
     def _on_kept(self, item: KeptImage) -> None:
         e = self._current
-        if e is not None and item.kind in ("pick", "average"):
+        if e is not None and item.kind in (Iterate.PICK, Iterate.AVERAGE):
             setattr(e, item.kind, item)
 
     def _on_failed(self, message: str) -> None:
         if self._current is not None:
-            self._current.status, self._current.message = "failed", message
+            self._current.status, self._current.message = LabStatus.FAILED, message
 
     def _on_finished(self, summary: RunSummary) -> None:
         e = self._current
         if e is None:
             return
         e.summary = summary
-        if e.status != "failed":
-            e.status = {"completed": "done", "rule": "done", "stopped": "stopped"}.get(summary.reason, "failed")
+        if e.status != LabStatus.FAILED:
+            e.status = _STATUS_AFTER.get(summary.reason, LabStatus.FAILED)
             e.message = e.message or summary.message
         self._current = None
         self._draw(e)
         self.table.update_entry(e, self._best)
         if e.image is not None:
             self._show_thumb(e)
+        self.results_changed.emit()
         self._start_next()
 
     # ----- views --------------------------------------------------------------------------------------
@@ -389,16 +423,17 @@ class LabPanel(QWidget):
             if e.image is not None:
                 self._show_thumb(e)
         self._update_buttons()
+        self.results_changed.emit()
 
     def _on_selection(self) -> None:
         e = self._entry(self.selected_key())
         self.strip.set_checked(e.key if e is not None and e.image is not None else None)
         if e is not None and e.image is not None:
-            self.preview.set_image(rgba8(e.image))
+            self.preview.set_image(rgba8_for_display(e.image))
             best = "  ★ best" if e.key == self._best else ""
             self.preview.set_title(f"{e.label} — iteration {e.image_iteration}{best}")
         elif self._problem is not None:
-            self.preview.set_image(rgba8(self._problem.naive()))
+            self.preview.set_image(rgba8_for_display(self._problem.naive()))
             self.preview.set_title("damaged photo" + (f" ({e.label}: no result yet)" if e is not None else ""))
         self._update_buttons()
 
@@ -409,7 +444,9 @@ class LabPanel(QWidget):
         self.add_button.setEnabled(self._problem is not None)
         self.clear_button.setEnabled(not running and bool(self._entries))
         self.remove_button.setEnabled(e is not None and e is not self._current)
-        self.use_button.setEnabled(e is not None and e.image is not None and e.config is not None)
+        has_result = e is not None and e.image is not None and e.config is not None
+        self.use_button.setEnabled(has_result)
+        self.settings_button.setEnabled(has_result)
 
     def _entry(self, key: int | None) -> Entry | None:
         return next((e for e in self._entries if e.key == key), None)

@@ -1,27 +1,50 @@
 """Puts the Lab (compare prior variants on this photo) into the main window: a floating dock, a menu
-action, and taking a Lab result as the window's result. Kept apart so the window stays wiring only."""
+action, and the Lab's results into the session. Kept apart so the window stays wiring only.
+
+The Lab reads the session's photo and mask and the settings dock's settings when it opens; what it hands back
+goes into the session (:meth:`~rwgui.core.session.Session.take_lab_result`), which the window follows. Taking a
+result changes no setting; the Lab's "Use its settings" button is the one way its settings reach the window.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
+import numpy as np
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QDockWidget
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu
 
 from ..core.errors import RwguiError
-from ..core.history import rgba8
+from ..core.session import LabResult, Session
+from ..core.vocabulary import Task
 from ..core.working_size import Working, working_problem
 from .document import build_problem
 from .lab import LabPanel
+from .settings_dock import SettingsPanel
+from .working import WorkingSize
 
 
 class LabHookup(QObject):
     """Owns the Lab panel of one main window; its slots run in the GUI thread."""
 
-    def __init__(self, window: Any) -> None:
+    def __init__(
+        self,
+        session: Session,
+        window: QMainWindow,
+        menu: QMenu,
+        settings: SettingsPanel,
+        working_size: WorkingSize,
+        *,
+        run_busy: Callable[[], bool],
+        show_error: Callable[[str, str], None],
+    ) -> None:
         super().__init__(window)
-        self.window = window
+        self.session = session
+        self.settings = settings
+        self.working_size = working_size
+        self.run_busy = run_busy
+        self.show_error = show_error
         self.panel = LabPanel()
         self.dock = QDockWidget("Lab — compare variants on this photo", window)
         self.dock.setObjectName("lab_dock")
@@ -34,52 +57,53 @@ class LabHookup(QObject):
         self.action.setShortcut(QKeySequence("Ctrl+L"))
         self.action.setStatusTip("Compare priors, loss priors and stopping rules on this photo")
         self.action.triggered.connect(self.open)
-        window.acts.view_menu.addAction(self.action)
-        self.panel.result_chosen.connect(self._on_result)
-        self._working: tuple[Working | None, object] = (None, None)  # the Lab's working size, and its mask
+        menu.addAction(self.action)
+        self.panel.result_chosen.connect(self.take_result)
+        self.panel.settings_chosen.connect(self.take_settings)
+        self.panel.results_changed.connect(self._on_results_changed)
+        # the working size the Lab's problem was made at, and the mask it started with
+        self._working: tuple[Working | None, np.ndarray | None] = (None, None)
 
     def open(self) -> None:
-        w = self.window
-        if w.photo is None:
+        s = self.session
+        if s.photo is None:
             return
         try:
-            cfg = w.settings_panel.config()
-            mask = w.photo_view.mask() if cfg.task == "inpaint" else None
-            problem = build_problem(w.photo, cfg.task, cfg.factor, mask)
+            cfg = self.settings.config()
+            mask = s.mask if cfg.task == Task.INPAINT else None
+            problem = build_problem(s.photo, cfg.task, cfg.factor, mask)
             if self.panel.is_running():  # it keeps its photo; set_problem says so in the Lab
                 self.panel.set_problem(problem, cfg)
                 self.dock.show()
                 return
             # the same offer as Start: a photo too big for memory is compared at a working size that fits
-            working = w.fit_to_memory(problem, cfg)
+            working = self.working_size.fit_to_memory(problem, cfg)
             if working is None:
                 return
             problem = working_problem(problem, working)
         except RwguiError as exc:
-            w.show_error(str(exc), "Cannot open the Lab")
+            self.show_error(str(exc), "Cannot open the Lab")
             return
         if self.panel.set_problem(problem, cfg):  # refused (with a note in the Lab) while its queue runs
             self._working = (working, mask)
         self.dock.show()
         self.dock.raise_()
 
-    def _on_result(self, payload: object) -> None:
-        w = self.window
-        cfg, image = payload  # type: ignore[misc]
-        if w.controller.is_busy():
-            w.show_error("Stop the current run before taking a result from the Lab.", "Lab")
-            return
-        info = self.panel.last_choice
-        w.settings_panel.set_config(cfg)
-        w.run_config = cfg
-        w.history.clear()
-        w.curves.clear()
-        w.timeline.clear()
-        w.set_working(*self._working)  # Save result pastes a crop back, as after a run at that size
-        w.history.set_average(info["pick_iteration"], image)  # the result key: Save result writes it
-        w.timeline.sync()
-        w._show_result(rgba8(image), f"Restored — from the Lab: {info['variant']}, iteration {info['pick_iteration']}")
-        w.update_actions()
+    def take_result(self, result: LabResult) -> bool:
+        """Make ``result`` the session's result (Save result writes it, pasted back into the full photo when the
+        Lab ran on a crop). The window's settings stay as they are."""
+        if self.run_busy():
+            self.show_error("Stop the current run before taking a result from the Lab.", "Lab")
+            return False
+        self.session.take_lab_result(result, *self._working)
+        return True
+
+    def take_settings(self, result: LabResult) -> None:
+        """The person asked for this variant's settings: the session takes them and the dock follows."""
+        self.session.set_settings(result.config)
+
+    def _on_results_changed(self) -> None:
+        self.session.set_lab_results(self.panel.lab_results())
 
     def shutdown(self) -> None:
         self.panel.shutdown()

@@ -17,9 +17,12 @@ import torch
 from ..core.config import RunConfig
 from ..core.lossprior import LOSS_PRIORS
 from ..core.params import Registry
+from ..core.pixels import u16_to_float
 from ..core.priors import PRIORS
 from ..core.problems import Problem
+from ..core.session import LabResult
 from ..core.stopping import STOPPING_RULES
+from ..core.vocabulary import LabStatus
 from .plots import CurveData
 from .worker import KeptImage, RunSummary
 
@@ -27,7 +30,7 @@ __all__ = [
     "NONE",
     "TV",
     "PALETTE",
-    "Variant",
+    "LabVariant",
     "Entry",
     "loss_choices",
     "default_weight",
@@ -85,7 +88,7 @@ def carry_params(registry: Registry[Any], old: str, new: str, params: Mapping[st
 
 
 @dataclass(frozen=True)
-class Variant:
+class LabVariant:
     """One queued choice: prior x regulariser (with λ) x stopping rule."""
 
     prior: str
@@ -131,9 +134,9 @@ class Entry:
     """
 
     key: int
-    variant: Variant
+    variant: LabVariant
     color: tuple[int, int, int]
-    status: str = "queued"
+    status: LabStatus = LabStatus.QUEUED
     settings: tuple | None = None
     config: RunConfig | None = None
     data: CurveData = field(default_factory=CurveData)
@@ -143,7 +146,7 @@ class Entry:
     message: str = ""
 
     def reset(self) -> None:
-        self.status, self.settings, self.config, self.summary = "queued", None, None, None
+        self.status, self.settings, self.config, self.summary = LabStatus.QUEUED, None, None, None
         self.pick = self.average = None
         self.message = ""
         self.data.clear()
@@ -155,7 +158,7 @@ class Entry:
     @property
     def image(self) -> np.ndarray | None:
         """HxWxC uint16: the running average at the rule's pick (the run's answer), else the last average."""
-        if self.status == "failed":
+        if self.status == LabStatus.FAILED:
             return None
         if self.pick is not None and self.pick.average is not None:
             return self.pick.average
@@ -188,6 +191,13 @@ class Entry:
     def seconds_per_step(self) -> float | None:
         s = self.summary
         return s.step_seconds / s.iterations if s is not None and s.iterations > 0 else None
+
+    def result(self, best: bool = False) -> LabResult | None:
+        """The typed answer handed to the window, or None while the row has no result."""
+        image, it = self.image, self.image_iteration
+        if image is None or it is None or self.config is None:
+            return None
+        return LabResult(self.key, self.label, self.config, it, u16_to_float(image), self.psnr(), best)
 
     def as_dict(self, best: bool = False) -> dict[str, Any]:
         s = self.summary

@@ -1,9 +1,12 @@
 """The main window: wiring only. Views in the middle, settings / curves / timeline in docks.
 
-The parts (canvas, forms, plots, timeline, worker) know nothing of each other; this class connects them.
-A run is started from an immutable snapshot (photo copy, mask copy, validated RunConfig) and every payload
-arrives through :class:`~rwgui.gui.worker.RunController`, which drops those of older runs. Errors become a
-message box (and ``last_error``, for tests); the photo, the mask and the kept iterates are never lost.
+The document (photo, mask, settings, working size, kept iterates, curves, Lab results) is one
+:class:`~rwgui.core.session.Session`; the widgets are views that follow its events, and the window's methods
+change the session, never a view directly. The parts (canvas, forms, plots, timeline, worker) know nothing of
+each other; this class connects them. A run is started from an immutable snapshot (photo copy, mask copy,
+validated RunConfig) and every payload arrives through :class:`~rwgui.gui.worker.RunController`, which drops
+those of older runs. Errors become a message box (and ``last_error``, for tests); the photo, the mask and the
+kept iterates are never lost.
 """
 
 from __future__ import annotations
@@ -12,18 +15,23 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtCore import QSettings, QSignalBlocker, Qt, QTimer
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox, QSplitter, QStackedWidget, QWidget
 
 from ..core import imageio
+from ..core.config import RunConfig
 from ..core.errors import RwguiError
-from ..core.history import IterateHistory, KeepSchedule
+from ..core.history import IterateHistory, KeepSchedule, Key
+from ..core.photo import Photo
+from ..core.pixels import rgba8_for_display
 from ..core.problems import hole_fraction
-from ..core.working_size import working_problem
+from ..core.session import LabResult, Session
+from ..core.vocabulary import Iterate, RunState, StopReason, Task
+from ..core.working_size import Working, working_problem
 from .actions import build_actions
-from .canvas import CompareView, ImageView, MaskCanvas
-from .document import Photo, build_problem, display_image, open_photo, sample_photo, with_ground_truth
-from .files import FileState
+from .canvas import CompareView, ImagePane, MaskCanvas
+from .document import build_problem, display_image, open_photo, sample_photo
+from .files import FileState, paths_from_mime
 from .lab_hookup import LabHookup
 from .plots import CurvesWidget
 from .settings_dock import SettingsPanel
@@ -35,8 +43,18 @@ from .working import WorkingSize
 
 __all__ = ["MainWindow"]
 
+#: How the status line names each way a run ends.
+_WHY: dict[str, str] = {
+    StopReason.BUDGET: "finished its iterations",
+    StopReason.RULE: "stopped by the stopping rule",
+    StopReason.USER: "stopped by you",
+    StopReason.DIVERGED: "stopped: the loss diverged",
+    StopReason.OUT_OF_MEMORY: "ran out of memory",
+    StopReason.ERROR: "ended with an error",
+}
 
-class MainWindow(WindowIO, WorkingSize, QMainWindow):
+
+class MainWindow(QMainWindow):
     """rwgui's studio window. ``sample_size`` crops the bundled sample (tests use small crops)."""
 
     def __init__(
@@ -51,19 +69,18 @@ class MainWindow(WindowIO, WorkingSize, QMainWindow):
         super().__init__()
         self.setWindowTitle("rwgui — restore a photo with an untrained network")
         self.setAcceptDrops(True)
+        self.session = Session(IterateHistory())
         self.last_error: str | None = None
         self.error_box: QMessageBox | None = None
-        self.photo: Photo | None = None
         self.sample_size = sample_size
         self.last_summary: RunSummary | None = None
-        self.run_config = None  # the RunConfig of the last run started
         self._last_frame: np.ndarray | None = None
-        self.history = IterateHistory()
+        self._applying_settings = False  # the settings dock is being set from the session
         self.controller = RunController(self)
         self.files = FileState(settings)
 
         self.photo_view = MaskCanvas(self)
-        self.recon_view = ImageView(self)
+        self.recon_view = ImagePane(self)
         self.compare_view = CompareView(self)
         self.recon_view.link(self.photo_view)
         self.compare_view.link(self.photo_view)
@@ -77,8 +94,8 @@ class MainWindow(WindowIO, WorkingSize, QMainWindow):
         self.setCentralWidget(self.stack)
 
         self.settings_panel = SettingsPanel(self)
-        self.curves = CurvesWidget(self)
-        self.timeline = TimelineWidget(self.history, self)
+        self.curves = CurvesWidget(self, self.session.curves)
+        self.timeline = TimelineWidget(self.session.history, self)
         self.settings_dock = self._dock("Restoration", self.settings_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.curves_dock = self._dock("Curves", self.curves, Qt.DockWidgetArea.RightDockWidgetArea)
         self.timeline_dock = self._dock("Timeline", self.timeline, Qt.DockWidgetArea.BottomDockWidgetArea)
@@ -86,14 +103,34 @@ class MainWindow(WindowIO, WorkingSize, QMainWindow):
         self.curves_dock.setMinimumWidth(340)
         self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.working_size = WorkingSize(self.session, self, self.recon_view, self.statusBar())
+        self.io = WindowIO(self.session, self, self, self.files, self.working_size, self.statusBar())
         self.acts = build_actions(self)
         for dock in (self.settings_dock, self.curves_dock, self.timeline_dock):
             self.acts.view_menu.addAction(dock.toggleViewAction())
         self.status = RunStatus(self.statusBar())
-        self.lab = LabHookup(self)
+        self.lab = LabHookup(
+            self.session,
+            self,
+            self.acts.view_menu,
+            self.settings_panel,
+            self.working_size,
+            run_busy=self.controller.is_busy,
+            show_error=self.show_error,
+        )
         # the timeline redraws thumbnails in Python: twice a second is enough and leaves the GIL to the run
         self._sync_timer = QTimer(self, singleShot=True, interval=1000, timeout=self.timeline.sync)
 
+        s = self.session  # the views follow the session
+        s.photo_changed.connect(self._on_photo_changed)
+        s.ground_truth_changed.connect(self._on_ground_truth_changed)
+        s.mask_changed.connect(self._on_mask_changed)
+        s.settings_changed.connect(self._on_settings_changed)
+        s.working_changed.connect(self._update_title)
+        s.run_cleared.connect(self._on_run_cleared)
+        s.history_changed.connect(self._on_history_changed)
+        s.curves_changed.connect(self.curves.data_grew)
+        s.result_taken.connect(self._on_result_taken)
         c = self.controller
         c.run_started.connect(self._on_run_started)
         c.reports_ready.connect(self._on_reports)
@@ -103,11 +140,12 @@ class MainWindow(WindowIO, WorkingSize, QMainWindow):
         c.run_failed.connect(self._on_failed)
         c.state_changed.connect(self.update_actions)
         self.settings_panel.task_changed.connect(self._on_task_changed)
+        self.settings_panel.changed.connect(self._on_settings_edited)
         self.timeline.viewed.connect(self._on_viewed)
         self.timeline.chosen.connect(self._on_chosen)
         self.timeline.compare_requested.connect(self._on_compare_requested)
         self.curves.iteration_clicked.connect(self.timeline.view_nearest)
-        self.photo_view.mask_changed.connect(self._on_mask_changed)
+        self.photo_view.mask_changed.connect(self._on_mask_edited)
         self.photo_view.brush_size_changed.connect(self.acts.size_slider.setValue)
         self.acts.size_slider.valueChanged.connect(self._on_brush_size)
         self.acts.opacity_slider.valueChanged.connect(self._on_opacity)
@@ -118,6 +156,7 @@ class MainWindow(WindowIO, WorkingSize, QMainWindow):
         self.files.restore_window(self, self.settings_panel)
         if task is not None:
             self.settings_panel.set_task(task)
+        self._on_settings_edited()
         self._fill_recent()
         if photo:
             self.open_file(photo)
@@ -139,6 +178,24 @@ class MainWindow(WindowIO, WorkingSize, QMainWindow):
         self.addDockWidget(area, dock)
         return dock
 
+    # ----- the session's state, read-only here (the session is the one place it lives) -----------------
+    @property
+    def photo(self) -> Photo | None:
+        return self.session.photo
+
+    @property
+    def history(self) -> IterateHistory:
+        return self.session.history
+
+    @property
+    def run_config(self) -> RunConfig | None:
+        """The settings that made the result (the last run started, or the Lab variant whose result was taken)."""
+        return self.session.run_config
+
+    @property
+    def working(self) -> Working | None:
+        return self.session.working
+
     # ----- errors -----------------------------------------------------------------------------------
     def show_error(self, text: str, title: str = "rwgui") -> None:
         """A window-modal message (it does not block the event loop); the text stays in ``last_error``."""
@@ -148,6 +205,36 @@ class MainWindow(WindowIO, WorkingSize, QMainWindow):
         self.error_box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, self)
         self.error_box.setWindowModality(Qt.WindowModality.WindowModal)
         self.error_box.open()
+
+    # ----- settings -----------------------------------------------------------------------------------
+    def current_settings(self) -> RunConfig:
+        """The settings dock's settings, validated (a ConfigError names a bad field)."""
+        return self.settings_panel.config()
+
+    def _on_settings_edited(self) -> None:
+        """The person (or a preset) changed a setting: the session takes it once it is valid."""
+        if self._applying_settings:
+            return
+        try:
+            cfg = self.settings_panel.config()
+        except RwguiError:
+            return  # half-typed: the session keeps the last valid settings
+        self.session.set_settings(cfg)
+
+    def _on_settings_changed(self, cfg: RunConfig) -> None:
+        """The session's settings changed: the dock shows them unless it already does."""
+        try:
+            shown = self.settings_panel.config()
+        except RwguiError:
+            shown = None
+        if shown == cfg:
+            return
+        self._applying_settings = True
+        try:
+            self.settings_panel.set_config(cfg)
+        finally:
+            self._applying_settings = False
+        self._on_settings_edited()
 
     # ----- photo --------------------------------------------------------------------------------------
     def task(self) -> str:
@@ -173,21 +260,33 @@ class MainWindow(WindowIO, WorkingSize, QMainWindow):
         if self.photo is None:
             return False
         try:
-            self.photo = with_ground_truth(self.photo, path)
+            pixels = imageio.read(path).pixels  # checked against the result size at Start
         except RwguiError as exc:
             self.show_error(str(exc), "Cannot open the ground truth")
             return False
-        self.statusBar().showMessage("Ground truth loaded: PSNR will be plotted on the next run", 5000)
+        self.session.set_ground_truth(pixels)
         return True
 
     def _set_photo(self, photo: Photo) -> None:
         """A new photo: a run on the old one is abandoned and its curves and iterates are let go."""
         if self.controller.is_busy():
             self.controller.abandon()
-        self._forget_run()
-        self.photo = photo
+        self.session.set_photo(photo)
+
+    def _on_photo_changed(self, photo: Photo | None) -> None:
         self._show_photo(new=True)
-        self.setWindowTitle(f"rwgui — {photo.name}")
+        self._update_title()
+        self.update_actions()
+
+    def _on_ground_truth_changed(self, photo: Photo) -> None:
+        self.statusBar().showMessage("Ground truth loaded: PSNR will be plotted on the next run", 5000)
+
+    def _update_title(self, *_: object) -> None:
+        p, w = self.session.photo, self.session.working
+        if p is None:
+            return
+        working = f" — working at {w.describe()}" if w is not None and w.mode != "full" else ""
+        self.setWindowTitle(f"rwgui — {p.name}{working}")
 
     def _show_photo(self, new: bool = False) -> None:
         """Show the photo for the task (bicubic-enlarged for super-resolution); keep the mask when possible."""
@@ -199,13 +298,13 @@ class MainWindow(WindowIO, WorkingSize, QMainWindow):
         shown = self.photo_view.image()
         if new or shown is None or shown.shape[:2] != img.shape[:2]:
             self.photo_view.set_photo(img)
-            if p.mask is not None and sp.task() == "inpaint":
+            if p.mask is not None and sp.task() == Task.INPAINT:
                 self.photo_view.set_mask(p.mask)
         else:
             self.photo_view.set_image(img)
-        label = "Damaged photo" + (f" (bicubic ×{sp.factor()})" if sp.task() == "sr" else "")
+        label = "Damaged photo" + (f" (bicubic ×{sp.factor()})" if sp.task() == Task.SR else "")
         self.photo_view.set_title(label)
-        if self.controller.state == "idle" and not len(self.history):
+        if self.controller.state == RunState.IDLE and not len(self.history):
             self.recon_view.set_image(np.zeros_like(self.photo_view.image()))
             self.recon_view.set_title("Restored — press Start")
         self.compare_view.set_before(self.photo_view.image())
@@ -219,8 +318,12 @@ class MainWindow(WindowIO, WorkingSize, QMainWindow):
         self.update_actions()
 
     # ----- mask ---------------------------------------------------------------------------------------
+    def _on_mask_edited(self) -> None:
+        """The canvas is the mask's editor: each edit hands the session a copy."""
+        self.session.set_mask(self.photo_view.mask())
+
     def _update_mask_tools(self) -> None:
-        on = self.task() == "inpaint"
+        on = self.task() == Task.INPAINT
         self.acts.mask_toolbar.setVisible(on)
         for act in (
             self.acts.undo,
@@ -241,10 +344,10 @@ class MainWindow(WindowIO, WorkingSize, QMainWindow):
             else "none"
         )
         self.photo_view.set_tool(tool)
-        self._on_mask_changed()
+        self._on_mask_changed(self.session.mask)
 
     def set_mask_tool(self, tool: str) -> None:
-        self.photo_view.set_tool(tool if self.task() == "inpaint" else "none")
+        self.photo_view.set_tool(tool if self.task() == Task.INPAINT else "none")
 
     def _on_brush_size(self, size: int) -> None:
         self.photo_view.brush_size = size
@@ -252,14 +355,13 @@ class MainWindow(WindowIO, WorkingSize, QMainWindow):
     def _on_opacity(self, value: int) -> None:
         self.photo_view.overlay_opacity = value / 100
 
-    def _on_mask_changed(self) -> None:
-        on = self.task() == "inpaint"
+    def _on_mask_changed(self, mask: np.ndarray | None) -> None:
+        on = self.task() == Task.INPAINT
         for act in (self.acts.undo, self.acts.undo_tb):
             act.setEnabled(on and self.photo_view.can_undo())
         for act in (self.acts.redo, self.acts.redo_tb):
             act.setEnabled(on and self.photo_view.can_redo())
-        m = self.photo_view.mask()
-        self.settings_panel.set_hole_fraction(None if m is None else hole_fraction(m))
+        self.settings_panel.set_hole_fraction(None if mask is None else hole_fraction(mask))
 
     def mask_undo(self) -> None:
         self.photo_view.undo()
@@ -294,6 +396,29 @@ class MainWindow(WindowIO, WorkingSize, QMainWindow):
             return False
         return True
 
+    # ----- export (the window's file side is :class:`WindowIO`) ------------------------------------------
+    def save_result(self, path: str | Path, key: Key | None = None) -> bool:
+        return self.io.save_result(path, key)
+
+    def export_curves(self, path: str | Path) -> bool:
+        return self.io.export_curves(path)
+
+    def export_settings(self, path: str | Path) -> bool:
+        return self.io.export_settings(path)
+
+    def _fill_recent(self) -> None:
+        self.io.fill_recent(self.acts.recent_menu)
+
+    def dragEnterEvent(self, ev) -> None:
+        if paths_from_mime(ev.mimeData()):
+            ev.acceptProposedAction()
+
+    def dropEvent(self, ev) -> None:
+        paths = paths_from_mime(ev.mimeData())
+        if paths:
+            ev.acceptProposedAction()
+            self.open_file(paths[0])
+
     # ----- run ----------------------------------------------------------------------------------------
     def start(self) -> int | None:
         """Snapshot photo, mask and settings, and start a run (the previous one, if any, is stopped).
@@ -304,66 +429,67 @@ class MainWindow(WindowIO, WorkingSize, QMainWindow):
             return None
         try:
             cfg = self.settings_panel.config()
-            mask = self.photo_view.mask() if cfg.task == "inpaint" else None  # a copy, converted once here
+            mask = self.session.mask if cfg.task == Task.INPAINT else None
             problem = build_problem(self.photo, cfg.task, cfg.factor, mask)
-            working = self.fit_to_memory(problem, cfg)
+            working = self.working_size.fit_to_memory(problem, cfg)
             if working is None:
                 return None
             problem = working_problem(problem, working)
         except RwguiError as exc:
             self.show_error(str(exc), "Cannot start")
             return None
-        self._forget_run()
-        self.set_working(working, mask)
-        self.run_config = cfg
+        self.session.set_settings(cfg)
+        self.session.begin_run(cfg, working, mask)
         h, w = problem.size
         entry = h * w * problem.channels * 2
         self.status.begin(cfg.iterations, problem.ground_truth is not None)
         self.curves.set_budget(cfg.iterations)
-        self.recon_view.set_title("Restored — starting…" + self.working_note())
+        self.recon_view.set_title("Restored — starting…" + self.working_size.note())
         return self.controller.start(
             problem, cfg, keep=KeepSchedule.for_size(entry, self.history.cap_bytes), thumb_side=self.history.thumb_side
         )
 
-    def _forget_run(self) -> None:
+    def _on_run_cleared(self) -> None:
         self._sync_timer.stop()
-        self.history.clear()
         self.curves.clear()
         self.timeline.clear()
         self._last_frame = None
         self.last_summary = None
-        self.set_working(None, None)
         self.update_actions()
 
+    def _on_history_changed(self) -> None:
+        if not self._sync_timer.isActive():
+            self._sync_timer.start()
+
     def toggle_pause(self) -> None:
-        if self.controller.state == "running":
+        if self.controller.state == RunState.RUNNING:
             self.controller.pause()
-        elif self.controller.state == "paused":
+        elif self.controller.state == RunState.PAUSED:
             self.controller.resume()
 
     def stop(self) -> None:
         self.controller.stop()
 
     def set_live_average(self, on: bool) -> None:
-        self.controller.set_live_view("average" if on else "raw")
+        self.controller.set_live_view(Iterate.AVERAGE if on else Iterate.RAW)
 
     def update_actions(self, *_: object) -> None:
         state = self.controller.state
         a = self.acts
-        a.start.setEnabled(state == "idle" and self.photo is not None)
-        a.pause.setEnabled(state in ("running", "paused"))
-        a.pause.setText("Resume" if state == "paused" else "Pause")
-        a.stop.setEnabled(state in ("running", "paused"))
+        a.start.setEnabled(state == RunState.IDLE and self.photo is not None)
+        a.pause.setEnabled(state in (RunState.RUNNING, RunState.PAUSED))
+        a.pause.setText("Resume" if state == RunState.PAUSED else "Pause")
+        a.stop.setEnabled(state in (RunState.RUNNING, RunState.PAUSED))
         a.save.setEnabled(self.history.result_key() is not None)
-        a.export_csv.setEnabled(self.curves.data.n > 0)
+        a.export_csv.setEnabled(self.session.curves.n > 0)
         self.status.set_state(state)
 
     def _on_run_started(self, device: str) -> None:
         self.status.set_device(device)
-        self.recon_view.set_title("Restored — live" + self.working_note())
+        self.recon_view.set_title("Restored — live" + self.working_size.note())
 
     def _on_reports(self, reports: list) -> None:
-        self.curves.append(reports)
+        self.session.add_reports(reports)
         self.status.update(reports[-1])
 
     def _on_frame(self, iteration: int, rgba: np.ndarray) -> None:
@@ -376,27 +502,14 @@ class MainWindow(WindowIO, WorkingSize, QMainWindow):
             self._show_result(rgba, self._live_title)
 
     def _on_kept(self, item: KeptImage) -> None:
-        h = self.history
-        if item.kind == "raw":
-            h.add(item.iteration, item.pixels, item.thumb)
-        elif item.kind == "average":
-            h.set_average(item.iteration, item.pixels, item.thumb)
-        elif item.kind == "pick":
-            h.set_pick(item.iteration, item.pixels, item.average, item.thumb)  # the curves' star: at redraw
-        if not self._sync_timer.isActive():
-            self._sync_timer.start()
+        self.session.keep(item.kind, item.iteration, item.pixels, item.average, item.thumb)
 
     def _on_finished(self, s: RunSummary) -> None:
         self.last_summary = s
         self._sync_timer.stop()
         self.curves.redraw()
         self.timeline.sync()
-        why = {
-            "completed": "finished its iterations",
-            "rule": "stopped by the stopping rule",
-            "stopped": "stopped by you",
-            "error": "ended with an error",
-        }[s.reason]
+        why = _WHY.get(s.reason, f"ended ({s.reason})")
         pick = f"; the rule's pick is iteration {s.pick_iteration}" if s.pick_iteration else ""
         self.status.finish(s)
         self.statusBar().showMessage(f"Run {why} after {s.iterations} iterations{pick}.", 15000)
@@ -410,10 +523,21 @@ class MainWindow(WindowIO, WorkingSize, QMainWindow):
             message + "\n\nThe photo, the mask and the iterates kept so far are still here.", "The run failed"
         )
 
+    def _on_result_taken(self, result: LabResult) -> None:
+        """A Lab result became the session's: show it as the result (the settings dock is left alone)."""
+        self.timeline.sync()
+        key = self.history.result_key()
+        rgba = rgba8_for_display(result.image)
+        self._show_result(
+            rgba if key is None else self._result_rgba(key, rgba),
+            f"Restored — from the Lab: {result.variant_label}, iteration {result.pick_iteration}",
+        )
+        self.update_actions()
+
     # ----- timeline -----------------------------------------------------------------------------------
     def _show_result(self, rgba: np.ndarray, title: str) -> None:
         self.recon_view.set_image(rgba)
-        self.recon_view.set_title(title + self.working_note())
+        self.recon_view.set_title(title + self.working_size.note())
         if self.stack.currentIndex() == 1 and self._compare_pair is None:
             self.compare_view.set_image(rgba)
 
@@ -430,9 +554,20 @@ class MainWindow(WindowIO, WorkingSize, QMainWindow):
         e = self.history.entry(key)
         self.curves.set_cursor(e.iteration)
         label = self.history.label(key)
+        rgba = self.history.rgba(key)
         if key == self.history.result_key():
             label = "result: " + label[:1].lower() + label[1:]
-        self._show_result(self.history.rgba(key), f"Restored — {label}")
+            rgba = self._result_rgba(key, rgba)
+        self._show_result(rgba, f"Restored — {label}")
+
+    def _result_rgba(self, key, rgba: np.ndarray) -> np.ndarray:
+        """The result as Save result writes it where the view holds the whole photo: an inpainting run at full
+        size shows the known pixels kept (a crop or a downscale shows the working size as it is)."""
+        s = self.session
+        if s.working is None or s.working.mode != "full" or s.working_mask is None:
+            return rgba
+        pixels = s.result_pixels(key)
+        return rgba if pixels is None else rgba8_for_display(pixels)
 
     def _on_chosen(self, key) -> None:
         rk = self.history.result_key()
@@ -446,16 +581,16 @@ class MainWindow(WindowIO, WorkingSize, QMainWindow):
         self._compare_pair = (a, b)
         self.compare_view.set_images(self.history.rgba(a), self.history.rgba(b))
         self.compare_view.set_title(f"◀ {self.history.label(a)}  |  {self.history.label(b)} ▶")
-        self.acts.compare.blockSignals(True)
-        self.acts.compare.setChecked(True)
-        self.acts.compare.blockSignals(False)
+        with QSignalBlocker(self.acts.compare):
+            self.acts.compare.setChecked(True)
         self.stack.setCurrentIndex(1)
 
     def set_compare(self, on: bool) -> None:
         """Before/after split: the damaged photo against what the right view shows."""
         self._compare_pair = None
         if on and self.recon_view.image() is not None:
-            self.compare_view.set_images(self.compare_before(), self.recon_view.image())
+            before = self.working_size.compare_before(self.photo_view.image())
+            self.compare_view.set_images(before, self.recon_view.image())
             self.compare_view.set_title("◀ damaged photo  |  restored ▶")
         self.stack.setCurrentIndex(1 if on else 0)
 

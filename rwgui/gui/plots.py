@@ -1,114 +1,26 @@
 """Live curves: loss (log y), PSNR raw and running average (with ground truth), and the stopping signal.
 
-Drawn with pyqtgraph the cheap way (QT_TORCH_NOTES pitfall 7): cosmetic width-1 pens, ``autoDownsample`` +
-``clipToView``, y values kept in preallocated numpy buffers grown by doubling, one ``setData`` per report batch.
+Drawn with pyqtgraph the cheap way, because redrawing grows with the history and a pen wider than 1 px is
+tens of times slower without OpenGL: cosmetic width-1 pens, ``autoDownsample`` + ``clipToView``, y values kept
+in preallocated numpy buffers grown by doubling, one ``setData`` per report batch.
 A solid vertical line follows the iterate being viewed; a star and a dashed line mark the rule's pick.
 """
 
 from __future__ import annotations
 
-import csv
 import math
-from collections.abc import Iterable
-from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
+from ..core.curves import CurveData
+
 __all__ = ["CurveData", "CurvesWidget"]
 
-COLUMNS = ("iteration", "loss", "psnr", "psnr_average", "signal", "best_iteration")
 PICK_COLOR = (255, 196, 0)
 CURSOR_COLOR = (120, 200, 255)
-
-
-class CurveData:
-    """Columns of step reports in numpy buffers (NaN = missing), grown by doubling; Qt-free."""
-
-    def __init__(self, capacity: int = 1024) -> None:
-        self._cap = capacity
-        self.clear()
-
-    def clear(self) -> None:
-        self.n = 0
-        self._cols = {c: np.full(self._cap, np.nan) for c in COLUMNS}
-        self._terms: dict[str, np.ndarray] = {}
-
-    def _grow(self, need: int) -> None:
-        cap = len(self._cols["iteration"])
-        if need <= cap:
-            return
-        while cap < need:
-            cap *= 2
-        for store in (self._cols, self._terms):
-            for k, v in store.items():
-                nv = np.full(cap, np.nan)
-                nv[: self.n] = v[: self.n]
-                store[k] = nv
-
-    def extend(self, reports: Iterable) -> None:
-        reports = list(reports)
-        if not reports:
-            return
-        self._grow(self.n + len(reports))
-        i = self.n
-        cap = len(self._cols["iteration"])
-        for r in reports:
-            c = self._cols
-            c["iteration"][i] = r.iteration
-            c["loss"][i] = r.loss
-            c["psnr"][i] = np.nan if r.psnr is None else r.psnr
-            c["psnr_average"][i] = np.nan if r.psnr_average is None else r.psnr_average
-            c["signal"][i] = np.nan if r.signal is None else r.signal
-            c["best_iteration"][i] = np.nan if r.best_iteration is None else r.best_iteration
-            for name, value in r.loss_terms.items():
-                if name not in self._terms:
-                    self._terms[name] = np.full(cap, np.nan)
-                self._terms[name][i] = value
-            i += 1
-        self.n = i
-
-    def column(self, name: str) -> np.ndarray:
-        """A view of the filled part of a column (``loss_<term>`` for loss terms)."""
-        if name.startswith("loss_") and name[5:] in self._terms:
-            return self._terms[name[5:]][: self.n]
-        return self._cols[name][: self.n]
-
-    def has(self, name: str) -> bool:
-        return self.n > 0 and bool(np.isfinite(self.column(name)).any())
-
-    def value_at(self, name: str, iteration: int) -> float | None:
-        its = self.column("iteration")
-        if self.n == 0:
-            return None
-        i = int(np.clip(np.searchsorted(its, iteration), 0, self.n - 1))
-        v = float(self.column(name)[i])
-        return v if math.isfinite(v) else None
-
-    def to_csv(self, path: str | Path) -> None:
-        """One row per step: iteration, loss, each loss term, PSNRs, signal, the rule's best iteration."""
-        names = [
-            "iteration",
-            "loss",
-            *(f"loss_{t}" for t in self._terms),
-            "psnr",
-            "psnr_average",
-            "signal",
-            "best_iteration",
-        ]
-        cols = [self.column(n) for n in names]
-        ints = {"iteration", "best_iteration"}
-        with open(path, "w", newline="", encoding="utf-8") as f:
-            w = csv.writer(f)
-            w.writerow(names)
-            for i in range(self.n):
-                row = []
-                for n, c in zip(names, cols):
-                    v = c[i]
-                    row.append("" if not math.isfinite(v) else (int(v) if n in ints else f"{v:.6g}"))
-                w.writerow(row)
 
 
 def _nice_ceil(v: float) -> float:
@@ -197,9 +109,9 @@ class CurvesWidget(QWidget):
     # on the GUI thread, holding the GIL the run's own Python needs (measured: rwgui.bench.streaming).
     REDRAW_MS = 1000
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, data: CurveData | None = None) -> None:
         super().__init__(parent)
-        self.data = CurveData()
+        self.data = data if data is not None else CurveData()  # the session's curves, when it holds them
         self._redraw_timer = QTimer(self)
         self._redraw_timer.setSingleShot(True)
         self._redraw_timer.setInterval(self.REDRAW_MS)
@@ -255,6 +167,10 @@ class CurvesWidget(QWidget):
     def append(self, reports: list) -> None:
         """Add a batch of StepReports; the plots redraw at most every ``REDRAW_MS``."""
         self.data.extend(reports)
+        self.data_grew()
+
+    def data_grew(self) -> None:
+        """Someone else (the session) appended to ``data``: redraw within ``REDRAW_MS``."""
         if not self._redraw_timer.isActive():
             self._redraw_timer.start()
 
@@ -270,9 +186,9 @@ class CurvesWidget(QWidget):
                 y = d.column(key)
                 if d.has(key):
                     c.setData(x, y, connect="finite")
-        best = d.column("best_iteration")[-1] if d.n else np.nan
-        if math.isfinite(best):
-            self.set_pick(int(best))
+        pick = d.column("pick_iteration")[-1] if d.n else np.nan
+        if math.isfinite(pick):
+            self.set_pick(int(pick))
         self._update_visibility()
         if d.n:
             self._fit_ranges()

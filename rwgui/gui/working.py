@@ -1,23 +1,30 @@
 """Fit the run to the device before it starts: a dialog that offers a working size, and what it changes.
 
-A mixin of :class:`~rwgui.gui.main_window.MainWindow`. The plan is checked in the GUI thread, before the
-worker exists, so that Cancel leaves everything as it was; it probes the prior only above 512x512 (like the
-engine) unless ``memory_budget`` is set, and a probe takes about half a second on a CPU core, once per network
-(the engine's own check in the worker reuses it: :mod:`rwgui.core.memory` keeps the rates).
-The person's photo and mask are never changed: the run gets a downscaled or cropped copy, and
-:meth:`WorkingSize.export_pixels` turns the run's result back into what Save result writes.
+:class:`WorkingSize` is the main window's collaborator for it (the Lab's hookup uses it too). The plan is
+checked in the GUI thread, before the worker exists, so that Cancel leaves everything as it was; it probes the
+prior only above 512x512 (like the engine) unless ``memory_budget`` is set, and a probe takes about half a
+second on a CPU core, once per network (the engine's own check in the worker reuses it: :mod:`rwgui.core.memory`
+keeps the rates). The person's photo and mask are never changed: the run gets a downscaled or cropped copy,
+and :meth:`~rwgui.core.session.Session.result_pixels` turns the run's result back into what Save result writes.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QAbstractButton, QApplication, QMessageBox, QWidget
+from PySide6.QtWidgets import QAbstractButton, QApplication, QMessageBox, QStatusBar, QWidget
 
 from ..core.config import RunConfig
 from ..core.errors import OutOfMemoryError
 from ..core.problems import Problem
-from ..core.working_size import DEFAULT_MARGIN, Working, WorkingPlan, choose_working, plan_for_problem, to_full
+from ..core.session import Session
+from ..core.vocabulary import Task
+from ..core.working_size import DEFAULT_MARGIN, Working, WorkingPlan, choose_working, plan_for_problem
+
+if TYPE_CHECKING:
+    from .canvas import ImagePane
 
 __all__ = ["WorkingSize", "working_size_box", "ask_working_size"]
 
@@ -39,7 +46,7 @@ def working_size_box(parent: QWidget | None, plan: WorkingPlan) -> tuple[QMessag
         d = plan.downscale_size
         saved = (
             "Save result fills the holes of the full photo"
-            if plan.task == "inpaint"
+            if plan.task == Task.INPAINT
             else f"Save result writes {_wxh(d)}"
         )
         lines.append(f"• Downscale: the whole photo at {_wxh(d)}; {saved}.")
@@ -69,17 +76,22 @@ def ask_working_size(parent: QWidget | None, plan: WorkingPlan) -> str:
 
 
 class WorkingSize:
-    """The window's working-size state: what the last run worked on, and the mask it was started with."""
+    """Asks for a working size when a run does not fit, and shows the session's: the result view is placed
+    over the region it covers and the status bar says what Save result will write."""
 
-    #: bytes the planner may assume, or 'auto' (90 % of the device's free memory, asked above 512x512 only)
-    memory_budget: int | str = "auto"
-    crop_margin: int = DEFAULT_MARGIN  # px of context kept around the damage when cropping
-    working: Working | None = None
-    _working_mask: np.ndarray | None = None
+    def __init__(self, session: Session, parent: QWidget, result_view: ImagePane, status_bar: QStatusBar) -> None:
+        self.session = session
+        self.parent = parent
+        self.result_view = result_view
+        self.status_bar = status_bar
+        #: bytes the planner may assume, or 'auto' (90 % of the device's free memory, asked above 512x512 only)
+        self.memory_budget: int | str = "auto"
+        self.crop_margin: int = DEFAULT_MARGIN  # px of context kept around the damage when cropping
+        session.working_changed.connect(self._on_working_changed)
 
     def choose_working_size(self, plan: WorkingPlan) -> str:
         """The person's choice for a plan that does not fit (tests replace this method)."""
-        return ask_working_size(self, plan)  # type: ignore[arg-type]
+        return ask_working_size(self.parent, plan)
 
     def fit_to_memory(self, problem: Problem, cfg: RunConfig) -> Working | None:
         """The working size to run ``problem`` at, asking when it does not fit; None when the person cancels.
@@ -96,48 +108,32 @@ class WorkingSize:
         choice = self.choose_working_size(plan)
         return None if choice == "cancel" else choose_working(plan, choice)
 
-    def set_working(self, working: Working | None, mask: np.ndarray | None) -> None:
-        """Remember what the run works on; say so in the title, the status bar and the result view."""
-        prev, self.working, self._working_mask = self.working, working, mask
-        name = self.photo.name if self.photo is not None else ""  # type: ignore[attr-defined]
-        view = self.recon_view  # type: ignore[attr-defined]
+    def _on_working_changed(self, working: Working | None) -> None:
+        """Place the result view over what the run works on, and say so in the status bar."""
         if working is None or working.mode == "full":
-            if prev is not None and prev.mode != "full":
-                self.setWindowTitle(f"rwgui — {name}")  # type: ignore[attr-defined]
-            view.set_placement(None)
+            self.result_view.set_placement(None)
             return
-        self.setWindowTitle(f"rwgui — {name} — working at {working.describe()}")  # type: ignore[attr-defined]
         h, w = working.full_size
         y0, y1, x0, x1 = working.box if working.box is not None else (0, h, 0, w)
-        view.set_placement((x0, y0, x1 - x0, y1 - y0))  # aligned with the photo on the left
+        self.result_view.set_placement((x0, y0, x1 - x0, y1 - y0))  # aligned with the photo on the left
         saved = "pastes the result into the full photo" if working.writes_full_size else f"writes {_wxh(working.size)}"
-        self.statusBar().showMessage(  # type: ignore[attr-defined]
+        self.status_bar.showMessage(
             f"Working at {working.describe()} to fit in memory: the live view and the timeline show that; "
             f"Save result {saved}.",
             15000,
         )
 
-    def working_note(self) -> str:
+    def note(self) -> str:
         """A suffix for the result view's title while a run works on less than the full photo."""
-        w = self.working
+        w = self.session.working
         if w is None or w.mode == "full":
             return ""
         return f" · crop {_wxh(w.size)}" if w.mode == "crop" else f" · downscaled to {_wxh(w.size)}"
 
-    def export_pixels(self, key) -> np.ndarray:
-        """What Save result writes for ``key``: the kept iterate, pasted back or filled in where the run
-        worked on a crop or a downscaled inpainting problem."""
-        px = self.history.image(key)  # type: ignore[attr-defined]
-        w, photo = self.working, self.photo  # type: ignore[attr-defined]
-        if w is None or w.mode == "full" or photo is None:
-            return px
-        return to_full(px, w, photo.pixels, self._working_mask)
-
-    def compare_before(self) -> np.ndarray | None:
+    def compare_before(self, shown: np.ndarray | None) -> np.ndarray | None:
         """The damaged photo as the compare view needs it: the crop's region when the run worked on a crop."""
-        img = self.photo_view.image()  # type: ignore[attr-defined]
-        w = self.working
-        if img is None or w is None or w.mode != "crop" or w.box is None:
-            return img
+        w = self.session.working
+        if shown is None or w is None or w.mode != "crop" or w.box is None:
+            return shown
         y0, y1, x0, x1 = w.box
-        return img[y0:y1, x0:x1]
+        return shown[y0:y1, x0:x1]
