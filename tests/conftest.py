@@ -1,8 +1,14 @@
-"""Shared test setup. Qt must see QT_QPA_PLATFORM before any Qt import (QT_TORCH_NOTES pitfall 10)."""
+"""Shared test setup. Qt must see QT_QPA_PLATFORM before any Qt import: the platform plugin is chosen once,
+when the first QGuiApplication starts, and offscreen needs no display and no X11 libraries."""
 
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# The suite runs on the CPU wherever it runs: a test that leaves the device at 'auto' must not move to a GPU
+# (overlap is on there, so reports arrive a step later, and memory is counted elsewhere). Set here, before
+# anything resolves a device, so that subprocesses (the CLI tests, the memory probe) inherit it. GPU checks
+# name the device and carry the ``cuda`` marker.
+os.environ["RWGUI_AUTO_DEVICE"] = "cpu"
 
 
 # ----- GUI fixtures (rwgui.gui tests) ------------------------------------------------------------------
@@ -16,13 +22,35 @@ TINY_PRIOR = {"num_scales": 3, "channels_down": (16,), "channels_up": (16,), "ch
 
 @pytest.fixture(autouse=True)
 def _isolated_qsettings(tmp_path, monkeypatch):
-    """Every test gets its own QSettings store (never the person's real one)."""
+    """Every test gets its own QSettings store and autosave folder (never the person's real ones)."""
     monkeypatch.setenv("RWGUI_SETTINGS_ORG", "rwgui-test")
+    monkeypatch.setenv("RWGUI_DATA_DIR", str(tmp_path / "rwgui-data"))
     if "PySide6.QtCore" in sys.modules:  # core tests never import Qt
         from PySide6.QtCore import QSettings
 
         QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "qsettings"))
     yield
+
+
+@pytest.fixture(autouse=True)
+def _discard_without_asking(request, monkeypatch):
+    """A window closed (or given a new photo) with unsaved work asks Save / Discard / Cancel in a modal box, which
+    would wait forever offscreen: GUI tests answer Discard, unless they answer themselves on their window's
+    ``discard`` (tests/test_discard_prompts.py does)."""
+    if "qtbot" in request.fixturenames:
+        from rwgui.gui.discard import DiscardGuard
+
+        monkeypatch.setattr(DiscardGuard, "ask", lambda self, action: "discard")
+    yield
+
+
+@pytest.fixture(autouse=True)
+def _device_queries_allowed_again():
+    """A window marks the test's thread as one that never asks CUDA; the next test starts unmarked."""
+    yield
+    device = sys.modules.get("rwgui.core.device")
+    if device is not None:
+        device._quiet_threads.clear()
 
 
 @pytest.fixture(autouse=True)
@@ -33,6 +61,18 @@ def _no_running_qthread():
     if worker is not None:
         running = [t.objectName() for t in worker.live_threads() if t.isRunning()]
         assert not running, f"QThreads still running at teardown: {running}"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``cuda`` run only where torch sees a CUDA device (``pytest -m cuda`` runs them alone)."""
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device")
+    for item in items:
+        if "cuda" in item.keywords:
+            item.add_marker(skip)
 
 
 def tiny_config(task: str = "denoise", iterations: int = 60, **overrides):

@@ -17,8 +17,10 @@ SMALL = {"channels_down": (16,), "channels_up": (16,), "num_scales": 4}
 
 
 def small_engine(task="denoise", size=48, **over):
+    """On the CPU unless a test names a device: the assertions on step reports assume no overlap."""
     sample = load_sample(task, size=size)
     name = {"denoise": "denoise", "sr": "sr-x4", "inpaint": "inpaint"}[task]
+    over.setdefault("device", "cpu")
     cfg = preset(name, prior_params={**preset(name).prior_params, **SMALL}, **over)
     return Engine(sample.problem(), cfg)
 
@@ -57,7 +59,7 @@ def test_reports_carry_psnr_only_with_ground_truth():
     sample = load_sample("denoise", size=32)
     from rwgui.core.problems import denoise_problem
 
-    eng = Engine(denoise_problem(sample.observed), preset("denoise", prior_params=SMALL, iterations=2))
+    eng = Engine(denoise_problem(sample.observed), preset("denoise", prior_params=SMALL, iterations=2, device="cpu"))
     rep = eng.step()
     assert rep.psnr is None and rep.psnr_average is None and rep.loss > 0
 
@@ -215,7 +217,7 @@ def test_sure_runs_with_observed_input():
 
 
 def test_config_json_round_trip(tmp_path):
-    cfg = preset("inpaint", stop="es-wmv", loss_prior="inn", seed=7)
+    cfg = preset("inpaint", stop="es-wmv", loss_prior="inn", seed=7, device="cpu")
     path = tmp_path / "run.json"
     cfg.save(path)
     back = RunConfig.load(path)

@@ -102,33 +102,43 @@ def _engine_config(name: str, device: torch.device, speed: SpeedConfig) -> RunCo
     return preset(name, device=device.type, stop="es-wmv", auto_stop=False, speed=speed)
 
 
-def _implementations(name: str, img: np.ndarray, device: torch.device, speed: SpeedConfig):
-    """The baseline and rwgui's engine on the same problem."""
-    problem = make_problem(name, img)
-    base = Baseline(problem, preset(name, device=device.type), device)
-    eng = Engine(problem, _engine_config(name, device, speed))
-    return base, eng
+BLOCK = 5  # steps timed together, between two syncs
+
+
+def _allocated(device: torch.device) -> int:
+    return torch.cuda.memory_allocated(device) if device.type == "cuda" else 0
 
 
 def bench(name: str, img: np.ndarray, device: torch.device, steps: int, speed: SpeedConfig) -> list[object]:
-    """Median seconds per step of each, alternating step by step, and the device peak of each. rwgui's side is
-    one turn of the engine's loop (the step and the loop's own bookkeeping, as every run pays them)."""
-    base, eng = _implementations(name, img, device, speed)
-    loop = eng.steps(budget=steps + 2)
+    """Median seconds per step of each, in alternating blocks of BLOCK steps with one sync before and after a
+    block (a sync per step would hide the overlap the engine is built for), and the device peak of each above
+    what the other holds. rwgui's side is one turn of the engine's loop per step (the step and the loop's own
+    bookkeeping, as every run pays them)."""
+    start = _allocated(device)
+    base = Baseline(make_problem(name, img), preset(name, device=device.type), device)
+    own = {"base": _allocated(device) - start}
+    eng = Engine(make_problem(name, img), _engine_config(name, device, speed))
+    own["ours"] = _allocated(device) - start - own["base"]
+    blocks = max(1, -(-steps // BLOCK))
+    loop = eng.steps(budget=(blocks + 1) * BLOCK)
     times: dict[str, list[float]] = {"base": [], "ours": []}
-    mem: dict[str, float] = {}
-    for i in range(steps + 2):  # two warm-up steps each (oneDNN/cuDNN pick their kernels)
+    mem: dict[str, float] = {"base": 0.0, "ours": 0.0}
+    for i in range(blocks + 1):  # one warm-up block each (oneDNN/cuDNN pick their kernels)
         for label, fn in (("base", base.step), ("ours", partial(next, loop))):
+            _sync(device)
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(device)
-            _sync(device)
+            at_start = _allocated(device)
             t0 = time.perf_counter()
-            fn()
+            for _ in range(BLOCK):
+                fn()
             _sync(device)
-            if i >= 2:
-                times[label].append(time.perf_counter() - t0)
-            if device.type == "cuda":
-                mem[label] = torch.cuda.max_memory_allocated(device) / 2**20
+            if i >= 1:
+                times[label].append((time.perf_counter() - t0) / BLOCK)
+            if device.type == "cuda":  # the peak above this block's start, plus what this side itself holds
+                grown = torch.cuda.max_memory_allocated(device) - at_start
+                mem[label] = max(mem[label], (grown + own[label]) / 2**20)
+                own[label] += _allocated(device) - at_start  # state made in its steps (Adam's moments)
     loop.close()
     b, o = statistics.median(times["base"]), statistics.median(times["ours"])
     row: list[object] = [name, f"{img.shape[1]}x{img.shape[0]}", 1 / b, 1 / o, b / o]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 import os
 import platform
+import threading
+from dataclasses import dataclass
 
 import torch
 
@@ -25,9 +27,12 @@ def available_devices() -> list[str]:
 
 
 def resolve_device(name: str = "auto") -> torch.device:
-    """'auto' picks CUDA, then Apple MPS, then the CPU; an absent device is a DeviceError."""
+    """'auto' picks CUDA, then Apple MPS, then the CPU; an absent device is a DeviceError.
+
+    The environment variable RWGUI_AUTO_DEVICE names what 'auto' means instead: the test suite pins it to the
+    CPU, so that a test that does not name a device runs the same on a machine with a GPU."""
     if name == "auto":
-        return torch.device(available_devices()[0])
+        return torch.device(os.environ.get("RWGUI_AUTO_DEVICE") or available_devices()[0])
     base = name.split(":")[0]
     if base not in DEVICE_CHOICES:
         raise DeviceError(f"unknown device {name!r}; choose one of: {', '.join(DEVICE_CHOICES)}")
@@ -38,10 +43,90 @@ def resolve_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
+# ----- CUDA facts, asked once and never from the GUI thread -------------------------------------------------
+# Asking CUDA anything starts its runtime (a stall of a second or more, and on some calls a context that takes
+# device memory), so the studio's thread must not ask: it reads what a worker or helper thread learnt.
+
+
+@dataclass(frozen=True)
+class CudaFacts:
+    """What a CUDA device is, queried once per device index (none of it changes while the process runs)."""
+
+    name: str
+    bf16_native: bool  # compute capability 8.0 or newer: bfloat16 in hardware, not emulated
+    total_bytes: int
+
+
+_facts: dict[int, CudaFacts] = {}
+_free: dict[int, int] = {}  # the last free-memory reading per device, taken where queries are allowed
+_quiet_threads: set[int] = set()
+_lock = threading.Lock()
+
+
+def keep_device_queries_off_this_thread() -> None:
+    """Mark the calling thread (the GUI's) as one that must never start CUDA: the functions below then answer
+    from what other threads learnt, or say that they do not know, and ask a helper thread to find out."""
+    _quiet_threads.add(threading.get_ident())
+
+
+def may_query_device() -> bool:
+    """False on a thread marked by :func:`keep_device_queries_off_this_thread`."""
+    return threading.get_ident() not in _quiet_threads
+
+
+def _index(device: torch.device) -> int:
+    return device.index if device.index is not None else 0
+
+
+def _query_cuda_facts(index: int) -> CudaFacts:
+    props = torch.cuda.get_device_properties(index)
+    # including_emulation=False: the default also counts GPUs that only emulate bfloat16 (slower than float32)
+    native = props.major >= 8 and torch.cuda.is_bf16_supported(including_emulation=False)
+    facts = CudaFacts(str(props.name), bool(native), int(props.total_memory))
+    with _lock:
+        _facts[index] = facts
+    return facts
+
+
+def _learn_in_background(index: int) -> None:
+    threading.Thread(target=_query_cuda_facts, args=(index,), name="rwgui-cuda-facts", daemon=True).start()
+
+
+def cuda_facts(device: torch.device) -> CudaFacts | None:
+    """The device's facts: queried once (off a quiet thread) and cached; None on a quiet thread until a
+    helper thread, started here, has learnt them."""
+    index = _index(device)
+    with _lock:
+        known = _facts.get(index)
+    if known is not None:
+        return known
+    if not may_query_device():
+        _learn_in_background(index)
+        return None
+    return _query_cuda_facts(index)
+
+
+def cuda_free_bytes(device: torch.device) -> int | None:
+    """Free memory on a CUDA device for a new run: the driver's free memory plus what torch's caching
+    allocator holds but does not use (a second run in the same process reuses those blocks). On a quiet
+    thread, the last reading taken elsewhere, or None."""
+    index = _index(device)
+    if not may_query_device():
+        with _lock:
+            return _free.get(index)
+    free, _ = torch.cuda.mem_get_info(index)
+    cached = torch.cuda.memory_reserved(index) - torch.cuda.memory_allocated(index)
+    value = int(free) + max(0, int(cached))
+    with _lock:
+        _free[index] = value
+    return value
+
+
 def describe(device: torch.device) -> str:
     """A short human name, e.g. 'cuda (NVIDIA H100)' or 'cpu (2 threads, bf16)'."""
     if device.type == "cuda":
-        return f"cuda ({torch.cuda.get_device_name(device)})"
+        facts = cuda_facts(device)
+        return f"cuda ({facts.name})" if facts is not None else "cuda"
     if device.type == "cpu":
         n = torch.get_num_threads()
         return f"cpu ({n} thread{'s' if n != 1 else ''}{', bf16' if cpu_has_native_bf16() else ''})"
@@ -63,10 +148,14 @@ def cpu_has_native_bf16() -> bool:
     return False
 
 
-def default_threads(gui: bool = False) -> int:
-    """All cores headless; one fewer under a GUI so the window stays responsive."""
+def default_threads() -> int:
+    """The CPU threads of a run whose settings say 0 (auto): all cores but one, so a window stays responsive.
+
+    The same count in the CLI, the studio and the Lab: the count decides how torch splits its floating-point
+    sums, and the first iterations amplify those last-bit differences, so only the same count gives the same
+    pixels for the same settings."""
     cores = os.cpu_count() or 1
-    return max(1, cores - 1) if gui else cores
+    return max(1, cores - 1)
 
 
 def precision_dtype(precision: str, device: torch.device) -> torch.dtype | None:
@@ -81,7 +170,9 @@ def precision_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     if precision == "float16":
         return torch.float16 if device.type != "cpu" else torch.bfloat16
     if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
+        # not yet known (a quiet thread asked first): float32, whose larger memory estimate is the safe side
+        facts = cuda_facts(device)
+        return torch.bfloat16 if facts is not None and facts.bf16_native else None
     if device.type == "cpu" and cpu_has_native_bf16():
         return torch.bfloat16
     return None
@@ -93,8 +184,15 @@ def overlaps(overlap: str, device: torch.device) -> bool:
 
 
 def fused_adam_device(device: torch.device) -> bool:
-    """Devices with a fused Adam kernel in the torch versions rwgui supports."""
-    return device.type in ("cuda", "cpu")
+    """Whether this torch has a fused Adam kernel for ``device``: asked up front, because Adam accepts
+    ``fused=True`` for any device and fails only at its first step, inside the run."""
+    try:
+        from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
+
+        supported = set(_get_fused_kernels_supported_devices())
+    except (ImportError, AttributeError):  # a torch without the list: the devices it has had kernels for
+        supported = {"cuda"}
+    return device.type in supported
 
 
 def speed_summary(speed, device: torch.device) -> str:
@@ -111,6 +209,8 @@ def speed_summary(speed, device: torch.device) -> str:
     if speed.compile:
         parts.append("torch.compile")
     why = ""
+    if device.type == "cuda" and speed.precision == "auto" and cuda_facts(device) is None:
+        parts[0] = "bfloat16 autocast if the GPU computes it natively, else float32"
     if device.type == "cpu" and speed.precision == "auto":
         why = (
             " (this CPU computes bfloat16 natively)"

@@ -87,11 +87,12 @@ class _Pending:
 
     iteration: int
     names: tuple[str, ...]  # loss terms, in the order of ``values``
-    values: _Fetch  # total, terms..., [psnr raw, psnr average], [signal]
+    values: _Fetch  # total, terms..., [psnr raw, psnr average], [signal], [snapshot finite]
     has_psnr: bool
     has_signal: bool
     output: torch.Tensor
     average: torch.Tensor
+    has_snapshot: bool = False  # the step took a guard snapshot; its last value says whether it is finite
 
 
 @dataclass(frozen=True)
@@ -238,6 +239,18 @@ def _copy_into(dst: Any, src: Any) -> Any:
     return copy.deepcopy(src)
 
 
+def _tensors(obj: Any) -> Generator[torch.Tensor, None, None]:
+    """Every tensor in nested dicts, lists and tuples."""
+    if isinstance(obj, torch.Tensor):
+        yield obj
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            yield from _tensors(v)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            yield from _tensors(v)
+
+
 class Engine:
     """One run of Deep Image Prior on one problem."""
 
@@ -276,14 +289,20 @@ class Engine:
         self.z = z.to(self.device).contiguous(memory_format=self._mem)
         self.y = problem.observed.to(self.device)
         self.gt = problem.ground_truth.to(self.device) if problem.ground_truth is not None else None
-        self.operator = problem.operator.to(self.device)
+        # a copy: Module.to moves a module in place, and the caller (the studio) still owns this Problem
+        self.operator = copy.deepcopy(problem.operator).to(self.device)
         self.autocast_dtype = self._pick_precision()
+        self._set_backend_flags()
         self._check_memory()
         self._forward: Callable[[torch.Tensor], torch.Tensor] = self.net
+        self._compile_pending = False  # the compiled forward has not yet run a training step
         if cfg.speed.compile:
             self._forward = self._try_compile()
 
         self.optimizer = self._make_optimizer()
+        # float16's range loses MSE gradients (~1e-7 per pixel) to underflow: scale the loss, as torch.amp does;
+        # bfloat16 has float32's range and needs none
+        self._scaler = torch.amp.GradScaler(self.device.type) if self.autocast_dtype is torch.float16 else None
         self.loss_prior = build_loss_prior(
             cfg.loss_prior, dict(cfg.loss_prior_params), channels=c, seed=cfg.seed + 2, device=self.device
         )
@@ -313,6 +332,14 @@ class Engine:
     def _pick_precision(self) -> torch.dtype | None:
         return precision_dtype(self.config.speed.precision, self.device)
 
+    def _set_backend_flags(self) -> None:
+        """CUDA: cuDNN may pick the fastest kernels for the run's shapes once (they never change within a run),
+        and 'float32' means float32: cuDNN's TF32 convolutions keep only 10 bits of mantissa."""
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+            torch.backends.cudnn.allow_tf32 = self.config.speed.precision != "float32"
+            torch.backends.cuda.matmul.allow_tf32 = self.config.speed.precision != "float32"
+
     def _check_memory(self) -> None:
         """Refuse, naming the working sizes that fit, a run that cannot fit (the same plan the CLI and the
         window offer as choices; checked above 512x512 only, where the probe pass is worth its cost)."""
@@ -335,10 +362,16 @@ class Engine:
         return torch.optim.Adam(params, lr=lr)
 
     def _try_compile(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """The compiled network; it compiles on the first training step, inside that step's fall-back to eager
+        (a warm-up under no_grad would compile an inference graph and move BatchNorm's running statistics).
+
+        The compile caches are reset first: each run builds a new module, and after a few recompiles torch
+        silently runs eager. The default mode, never a CUDA-graph one: reports and picks keep step outputs,
+        which a CUDA graph would overwrite on its next replay."""
         try:
-            compiled = torch.compile(self.net)
-            with torch.no_grad(), self._autocast():
-                compiled(self.z)
+            torch._dynamo.reset()
+            compiled = torch.compile(self.net, mode="default")
+            self._compile_pending = True
             return compiled
         except Exception:
             return self.net
@@ -360,45 +393,40 @@ class Engine:
         return full[..., :h, :w].float()  # padding sits at the bottom and right
 
     def step(self) -> StepReport | None:
-        """One optimisation step; raises OutOfMemoryError (state kept) when the device runs out.
+        """One optimisation step; raises OutOfMemoryError when the device runs out anywhere in it, with the
+        state kept (see ``_step`` for what a failed step leaves behind).
 
         Returns this step's report, or with ``overlap`` the previous step's (None after the first)."""
         t0 = time.perf_counter()
-        cfg = self.config
         try:
-            inp = self.z
-            if cfg.reg_noise_std > 0:
-                noise = torch.randn(self.z.shape, generator=self._noise_gen, device=self.device)
-                inp = self.z + cfg.reg_noise_std * noise.contiguous(memory_format=self._mem)
-            out = self._generate(inp)
-            ax = self.operator(out)
-            terms = {"data": F.mse_loss(ax, self.y)}
-            if self.loss_prior is not None:
-                terms["prior"] = self.loss_prior(ax, self.y, self.iteration)
-            if cfg.tv_weight > 0:
-                terms["tv"] = cfg.tv_weight * total_variation(out)
-            loss = torch.stack(list(terms.values())).sum()
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
-        except torch.OutOfMemoryError as exc:
-            self.optimizer.zero_grad(set_to_none=True)
-            raise self._oom_error() from exc
-        self.iteration += 1
+            pending: _Pending | None = self._step()
+            if self.overlap:
+                pending, self._pending = self._pending, pending
+            if pending is None:
+                return None
+            return self._settle(pending, time.perf_counter() - t0)
+        except torch.OutOfMemoryError:
+            pass  # handled after the except block: its traceback holds the failed step's frames and graph
+        raise self._oom_error()
+
+    def _step(self) -> _Pending:
+        """The step's work, every allocation of it inside ``step``'s guard. A step that runs out of memory
+        before its update changes nothing; one that runs out after it leaves the weights one update ahead and
+        everything else consistent: the iteration counts the iterates, and it advances together with the
+        iterate, its running average and the average's weight in one commit (so ``image()`` always has the
+        iterate of ``iteration``), and a guard snapshot replaces the waiting one only once it is whole."""
+        cfg = self.config
+        inp = self.z
+        if cfg.reg_noise_std > 0:
+            noise = torch.randn(self.z.shape, generator=self._noise_gen, device=self.device)
+            inp = self.z + cfg.reg_noise_std * noise.contiguous(memory_format=self._mem)
+        out, terms, loss = self._descend(inp)
         with torch.no_grad():
             x = out.detach().clamp(0, 1)
-            w = cfg.exp_weight
-            # An exponential average started from zero and divided by (1 - w^t), as Adam does: the
-            # reference starts it at the first (grey, noisy) output, which then keeps weight w^t and
-            # spoils the average when the peak comes early (heavy noise: ~0.6-2 dB at iteration 300).
-            ema = self._ema if self._ema is not None else torch.zeros_like(x)
-            ema.mul_(w).add_(x, alpha=1 - w)
-            self._ema = ema
-            self._ema_decay *= w
-            avg = self._corrected_average(x)
-            self._avg = avg
-            self._out = x
-            self._capture()
+            ema, decay, avg = self._averaged(x)
+            self.iteration += 1
+            self._out, self._avg, self._ema, self._ema_decay = x, avg, ema, decay
+            snapshot_finite = self._capture()
             signal = self.rule.measure(
                 Observation(
                     iteration=self.iteration,
@@ -414,16 +442,70 @@ class Engine:
                 scalars += [psnr_t(x, self.gt), psnr_t(avg, self.gt)]
             if signal is not None:
                 scalars.append(signal)
+            if snapshot_finite is not None:
+                scalars.append(snapshot_finite)
             # to the engine's device: on MPS the rules keep their state on the CPU
             values = torch.stack([v.to(self.device, self._fetch_dtype) for v in scalars])
-        pending: _Pending | None = _Pending(
-            self.iteration, tuple(terms), _Fetch(values), self.gt is not None, signal is not None, x, avg
-        )
-        if self.overlap:
-            pending, self._pending = self._pending, pending
-        if pending is None:
-            return None
-        return self._settle(pending, time.perf_counter() - t0)
+            return _Pending(
+                self.iteration,
+                tuple(terms),
+                _Fetch(values),
+                self.gt is not None,
+                signal is not None,
+                x,
+                avg,
+                snapshot_finite is not None,
+            )
+
+    def _descend(self, inp: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
+        """Forward, backward, update. With ``torch.compile`` the first call compiles the training graphs
+        (forward here, backward at ``backward()``) inside a fall-back: a compiler that fails puts the
+        network's weights and buffers back as they were and the run goes on eager."""
+        if not self._compile_pending:
+            return self._descend_once(inp)
+        before = _copy_into(None, self.net.state_dict())
+        try:
+            result = self._descend_once(inp)
+        except torch.OutOfMemoryError:
+            raise
+        except Exception:
+            self.net.load_state_dict(before)
+            self.optimizer.zero_grad(set_to_none=True)
+            self._forward = self.net
+            result = self._descend_once(inp)
+        self._compile_pending = False
+        return result
+
+    def _descend_once(self, inp: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
+        cfg = self.config
+        out = self._generate(inp)
+        ax = self.operator(out)
+        terms = {"data": F.mse_loss(ax, self.y)}
+        if self.loss_prior is not None:
+            terms["prior"] = self.loss_prior(ax, self.y, self.iteration)
+        if cfg.tv_weight > 0:
+            terms["tv"] = cfg.tv_weight * total_variation(out)
+        loss = torch.stack(list(terms.values())).sum()
+        self.optimizer.zero_grad(set_to_none=True)
+        if self._scaler is None:
+            loss.backward()
+            self.optimizer.step()
+        else:
+            self._scaler.scale(loss).backward()
+            self._scaler.step(self.optimizer)  # skipped when a gradient is inf or NaN; the scale then shrinks
+            self._scaler.update()
+        return out, terms, loss
+
+    def _averaged(self, x: torch.Tensor) -> tuple[torch.Tensor, float, torch.Tensor]:
+        """The running average's state after ``x``, as new tensors (committed by the caller): an exponential
+        average started from zero and divided by (1 - w^t), as Adam does. The reference starts it at the first
+        (grey, noisy) output, which then keeps weight w^t and spoils the average when the peak comes early
+        (heavy noise: ~0.6-2 dB at iteration 300)."""
+        w = self.config.exp_weight
+        ema = self._ema * w if self._ema is not None else torch.zeros_like(x)
+        ema.add_(x, alpha=1 - w)
+        decay = self._ema_decay * w
+        return ema, decay, self._corrected_average(x, ema, decay)
 
     def flush(self) -> StepReport | None:
         """Settle the step whose numbers are still on their way (``overlap``); None when there is none."""
@@ -440,8 +522,10 @@ class Engine:
             p_raw, p_avg = values[1 + n], values[2 + n]
             if self._peak is None or p_raw > self._peak[1]:
                 self._peak = (p.iteration, p_raw)
-        restored = self._guard(p.iteration, total, term_values["data"])
-        verdict = self.rule.decide(p.iteration, values[-1] if p.has_signal else None)
+        signal = values[1 + n + 2 * p.has_psnr] if p.has_signal else None
+        snapshot_finite = bool(values[-1]) if p.has_snapshot else True
+        restored = self._guard(p.iteration, total, term_values["data"], snapshot_finite)
+        verdict = self.rule.decide(p.iteration, signal)
         if verdict.new_pick:  # both are fresh tensors each step, never written in place: no copy needed
             self._pick = (p.iteration, p.output, p.average)
         self._rule_fired = verdict.stop
@@ -458,39 +542,52 @@ class Engine:
             self.config.seed,
         )
 
-    def _corrected_average(self, current: torch.Tensor) -> torch.Tensor:
-        """The running average as a fresh tensor (the pick keeps it without copying); with weight 0, or before
-        the first step has started it, simply the current output."""
-        if self.config.exp_weight > 0 and self._ema is not None:
-            return self._ema / (1.0 - self._ema_decay)
+    def _corrected_average(
+        self, current: torch.Tensor, ema: torch.Tensor | None = None, decay: float | None = None
+    ) -> torch.Tensor:
+        """The running average (the engine's, or ``ema`` with ``decay``) as a fresh tensor (the pick keeps it
+        without copying); with weight 0, or before the first step has started it, simply the current output."""
+        ema = self._ema if ema is None else ema
+        decay = self._ema_decay if decay is None else decay
+        if self.config.exp_weight > 0 and ema is not None:
+            return ema / (1.0 - decay)
         return current
 
     def _probe(self, b: torch.Tensor) -> torch.Tensor:
-        """The generator's output for the un-jittered input plus ``b`` (SURE's divergence probe)."""
-        with torch.no_grad():
-            return self._generate(self.z + b.to(self.z.dtype).contiguous(memory_format=self._mem))
+        """The generator's output for the un-jittered input plus ``b`` (SURE's divergence probe), in float32
+        whatever the run's precision: the probe's perturbation (~1e-3) is below bfloat16's spacing at the first
+        convolution, so under autocast the divergence it estimates would be rounding noise. Eager, so that a
+        compiled network does not compile a second graph for it."""
+        h, w = self.problem.size
+        with torch.no_grad(), torch.autocast(self.device.type, enabled=False):
+            full = self.net(self.z + b.to(self.z.dtype).contiguous(memory_format=self._mem))
+        return full[..., :h, :w].float()
 
-    def _capture(self) -> None:
+    def _capture(self) -> torch.Tensor | None:
         """Snapshot the weights, Adam's state and the average every GUARD_EVERY steps (device copies, queued
         like the step, into the memory of a snapshot no longer needed: a deep copy cost ~11 ms of Python on a
-        small network); the snapshot becomes the guard's 'last good' once its step's loss is known."""
+        small network); the snapshot becomes the guard's 'last good' once its step's loss is known *and* it is
+        finite (an update can make the weights non-finite after a finite loss). Returns that finiteness as a
+        device value to fetch with the step's numbers, or None when no snapshot was taken."""
         first = self._good is None and self._candidate is None
-        if self.config.guard and (first or self.iteration % GUARD_EVERY == 0):
-            into, self._spare = self._spare, None
-            if self._candidate is not None:  # never judged: its memory serves the new one
-                into = self._candidate[1]
-            into = into or {}
-            self._candidate = (
-                self.iteration,
-                {
-                    "net": _copy_into(into.get("net"), self.net.state_dict()),
-                    "opt": _copy_into(into.get("opt"), self.optimizer.state_dict()),
-                    "ema": _copy_into(into.get("ema"), self._ema) if self._ema is not None else None,
-                    "ema_decay": self._ema_decay,
-                },
-            )
+        if not (self.config.guard and (first or self.iteration % GUARD_EVERY == 0)):
+            return None
+        into, self._spare = self._spare, None
+        if self._candidate is not None:  # never judged: its memory serves the new one, so it is dropped first
+            into, self._candidate = self._candidate[1], None
+        into = into or {}
+        snapshot = {
+            "net": _copy_into(into.get("net"), self.net.state_dict()),
+            "opt": _copy_into(into.get("opt"), self.optimizer.state_dict()),
+            "ema": _copy_into(into.get("ema"), self._ema) if self._ema is not None else None,
+            "ema_decay": self._ema_decay,
+        }
+        floats = [t for t in _tensors(snapshot) if t.is_floating_point()]
+        finite = torch.stack([torch.isfinite(t).all() for t in floats]).all()
+        self._candidate = (self.iteration, snapshot)  # only once whole: a failed copy leaves no candidate
+        return finite
 
-    def _guard(self, iteration: int, total: float, data_loss: float) -> bool:
+    def _guard(self, iteration: int, total: float, data_loss: float, snapshot_finite: bool = True) -> bool:
         """Divergence guard: on a loss jump or a non-finite loss, restore the last good weights *and* Adam's
         state. True when it restored. Marks the run diverged when the loss is non-finite and nothing can bring
         it back (the guard is off, or no snapshot is good yet), or when restores keep failing
@@ -523,13 +620,20 @@ class Engine:
             self._restored_through = self.iteration
             return True
         if self._candidate is not None and self._candidate[0] == iteration:
+            if not snapshot_finite:  # never the last good state: the next loss is non-finite and restores
+                self._spare, self._candidate = self._candidate[1], None
+                return False
             self._spare, self._good, self._good_loss = self._good, self._candidate[1], data_loss
             self._candidate = None
             self._restores_in_a_row = 0
         return False
 
     def _oom_error(self) -> OutOfMemoryError:
+        """The words for running out of memory, after giving back what can be given: the gradients, and on
+        CUDA the allocator's cache (called outside the ``except`` block, whose traceback would keep the failed
+        step's graph alive)."""
         h, w = self.problem.size
+        self.optimizer.zero_grad(set_to_none=True)
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
         return OutOfMemoryError(
@@ -600,7 +704,11 @@ class Engine:
         except Exception as exc:
             rep = None
             if error is None:
-                reason, message, error = StopReason.ERROR, describe_error(exc), exc
+                if isinstance(exc, torch.OutOfMemoryError):
+                    exc = self._oom_error()
+                out_of_memory = isinstance(exc, OutOfMemoryError)
+                reason = StopReason.OUT_OF_MEMORY if out_of_memory else StopReason.ERROR
+                message, error = describe_error(exc), exc
         if rep is not None:
             reports.append(rep)
             if reason is StopReason.BUDGET and self._diverged:  # the last step, settled only now, went bad
@@ -667,8 +775,13 @@ class Engine:
         return self._pick[1] if which is Iterate.PICK else self._pick[2]
 
     def image(self, which: Iterate = Iterate.RAW) -> np.ndarray:
-        """An HxWxC float32 copy on the host of the raw iterate, the running average, or either at the pick."""
-        return tensor_to_image(self.tensor(which))
+        """An HxWxC float32 copy on the host of the raw iterate, the running average, or either at the pick;
+        OutOfMemoryError (state kept) when the copy does not fit."""
+        try:
+            return tensor_to_image(self.tensor(which))
+        except torch.OutOfMemoryError:
+            pass  # see step(): the error is raised outside the except block
+        raise self._oom_error()
 
     def result_image(self) -> np.ndarray:
         """The run's answer: the running average at the rule's pick (better than the raw pick; see README)."""
@@ -680,11 +793,16 @@ class Engine:
 
     def request_frame(self, which: Iterate = Iterate.RAW) -> FrameFetch:
         """Start copying a display frame of the newest iterate to the host without waiting for the device
-        (pinned memory on CUDA); poll ``ready()`` and take ``array()``, an owned HxWx4 uint8 array."""
-        with torch.no_grad():
-            t = self.tensor(which)[0]
-            if t.shape[0] == 1:
-                t = t.expand(3, -1, -1)
-            rgb = (t * 255.0).round_().to(torch.uint8)
-            alpha = torch.full_like(rgb[:1], 255)
-            return FrameFetch(self.iteration, torch.cat([rgb, alpha]).permute(1, 2, 0).contiguous())
+        (pinned memory on CUDA); poll ``ready()`` and take ``array()``, an owned HxWx4 uint8 array.
+        OutOfMemoryError (state kept) when the frame does not fit."""
+        try:
+            with torch.no_grad():
+                t = self.tensor(which)[0]
+                if t.shape[0] == 1:
+                    t = t.expand(3, -1, -1)
+                rgb = (t * 255.0).round_().to(torch.uint8)
+                alpha = torch.full_like(rgb[:1], 255)
+                return FrameFetch(self.iteration, torch.cat([rgb, alpha]).permute(1, 2, 0).contiguous())
+        except torch.OutOfMemoryError:
+            pass  # see step(): the error is raised outside the except block
+        raise self._oom_error()

@@ -154,10 +154,12 @@ def fitting_size(
 
 
 def available_bytes(device: torch.device) -> int | None:
-    """Free memory on ``device`` (CUDA: free device memory; CPU: MemAvailable), None if unknown."""
+    """Free memory on ``device`` (CUDA: free device memory plus the caching allocator's unused blocks, never
+    asked from the GUI thread; CPU: MemAvailable), None if unknown."""
     if device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
-        return int(free)
+        from .device import cuda_free_bytes
+
+        return cuda_free_bytes(device)
     if device.type == "cpu":
         try:
             with open("/proc/meminfo", encoding="ascii") as f:

@@ -30,9 +30,11 @@ from functools import partial
 from typing import Any
 
 import numpy as np
+import torch
 from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal, Slot
 
 from ..core.config import RunConfig
+from ..core.device import keep_device_queries_off_this_thread
 from ..core.engine import (
     Engine,
     EventKind,
@@ -44,7 +46,7 @@ from ..core.engine import (
     drain,
     print_error,
 )
-from ..core.errors import RwguiError
+from ..core.errors import OutOfMemoryError, RwguiError
 from ..core.history import KeepSchedule, thumbnail
 from ..core.pixels import float_to_u16
 from ..core.problems import Problem
@@ -188,6 +190,8 @@ class RunWorker(QObject):
                 result.step_seconds,
             )
         except Exception as exc:  # the engine could not be built, or streaming failed: still end cleanly
+            # streaming a frame or a kept iterate can run out of device memory too (the engine's own words)
+            out_of_memory = isinstance(exc, OutOfMemoryError)
             message = describe_error(exc)
             if not isinstance(exc, RwguiError):
                 traceback.print_exc()
@@ -196,7 +200,7 @@ class RunWorker(QObject):
                 self._send_results(engine)
             self.run_failed.emit(rid, message)
             summary = RunSummary(
-                StopReason.ERROR,
+                StopReason.OUT_OF_MEMORY if out_of_memory else StopReason.ERROR,
                 engine.iteration if engine is not None else 0,
                 req.config.iterations,
                 engine.pick_iteration if engine is not None else None,
@@ -207,6 +211,8 @@ class RunWorker(QObject):
                 message,
             )
         del engine
+        if torch.cuda.is_initialized():  # the next run (or the Lab's next variant) budgets the freed memory
+            torch.cuda.empty_cache()
         self.run_finished.emit(rid, summary)
         app = QCoreApplication.instance()
         if app is not None:
@@ -301,6 +307,9 @@ class RunController(QObject):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
+        # the GUI thread never starts CUDA (a stall, and device memory taken while nothing runs): device facts
+        # come from the worker's engine, or from a helper thread
+        keep_device_queries_off_this_thread()
         self.run_id = 0
         self._worker: RunWorker | None = None
         self._runs: dict[int, tuple[QThread, RunWorker]] = {}  # kept alive until their thread finishes
