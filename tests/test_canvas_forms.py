@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QApplication
 
 from rwgui.core.errors import ConfigError, MaskError
 from rwgui.core.params import Param, Registry
-from rwgui.gui.canvas import CompareView, ImageView, MaskCanvas
+from rwgui.gui.canvas import CompareView, ImagePane, MaskCanvas
 from rwgui.gui.forms import ParamForm, VariantForm, human_label
 
 H, W = 120, 160
@@ -272,7 +272,7 @@ def test_tool_none_does_not_paint(canvas, qtbot):
 
 # -- views -----------------------------------------------------------------------------------------
 def test_image_view_keeps_buffer_and_titles(qtbot):
-    v = ImageView()
+    v = ImagePane()
     qtbot.addWidget(v)
     img = _photo()
     v.set_image(img[..., :3])  # RGB is widened to RGBA
@@ -283,7 +283,7 @@ def test_image_view_keeps_buffer_and_titles(qtbot):
 
 
 def test_one_to_one_maps_one_pixel_to_one_screen_pixel(qtbot):
-    v = ImageView()
+    v = ImagePane()
     qtbot.addWidget(v)
     v.resize(300, 200)
     v.show()
@@ -296,7 +296,7 @@ def test_one_to_one_maps_one_pixel_to_one_screen_pixel(qtbot):
 
 
 def test_linked_views_share_range(qtbot):
-    a, b = ImageView(), ImageView()
+    a, b = ImagePane(), ImagePane()
     for v in (a, b):
         qtbot.addWidget(v)
         v.resize(300, 200)
@@ -385,6 +385,27 @@ def test_param_form_round_trip_every_kind(qtbot):
     assert form.values() == new
     form.reset()
     assert form.values() == {p.name: p.default for p in PARAMS}
+
+
+def test_param_form_number_with_choices_is_a_combo_of_them(qtbot):
+    from PySide6.QtWidgets import QComboBox
+
+    from rwgui.core.vocabulary import Task
+
+    params = (
+        Param("factor", "int", 4, "Scale.", choices=(2, 4, 8)),
+        Param("task", "choice", Task.DENOISE, "Task.", choices=tuple(Task)),
+    )
+    form = ParamForm(params)
+    qtbot.addWidget(form)
+    combo = form.editor("factor")
+    assert isinstance(combo, QComboBox) and [combo.itemText(i) for i in range(combo.count())] == ["2", "4", "8"]
+    assert form.values() == {"factor": 4, "task": Task.DENOISE}
+    form.set_values({"factor": 8, "task": "sr"})
+    values = form.values()
+    assert values["factor"] == 8 and type(values["factor"]) is int and values["task"] is Task.SR
+    with pytest.raises(ConfigError, match="2, 4, 8"):
+        form.set_values({"factor": 3})
 
 
 def test_param_form_set_values_emits_once_and_checks_first(qtbot):

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from rwgui.core.history import AVERAGE, PICK_AVERAGE, IterateHistory, KeepSchedule, rgba8, to_uint16
+from rwgui.core.history import AVERAGE, PICK_AVERAGE, IterateHistory, KeepSchedule
+from rwgui.core.pixels import as_u16, rgba8_for_display
 
 
 def _img(value: float, size: int = 16) -> np.ndarray:
@@ -103,7 +104,7 @@ def test_sixteen_bit_round_trip_and_display():
     assert e.pixels.dtype == np.uint16 and e.thumb.dtype == np.uint8 and e.thumb.shape[2] == 4
     assert np.abs(h.image(1) - ramp).max() < 1e-4
     assert h.rgba(1).shape == (64, 64, 4)
-    assert rgba8(to_uint16(np.ones((2, 2, 1), np.float32)))[0, 0].tolist() == [255, 255, 255, 255]
+    assert rgba8_for_display(as_u16(np.ones((2, 2, 1), np.float32)))[0, 0].tolist() == [255, 255, 255, 255]
 
 
 def test_result_before_the_rule_has_a_pick_is_the_latest_iterate():

@@ -13,6 +13,7 @@ import pytest
 
 from rwgui.core import imageio
 from rwgui.core.errors import ImageReadError, ImageTooLargeError, ImageWriteError, MaskError
+from rwgui.core.pixels import float_to_u8, float_to_u16
 
 PIL = pytest.importorskip("PIL")
 from PIL import Image as PILImage  # noqa: E402
@@ -79,8 +80,8 @@ def test_sixteen_bit_png_from_other_writer(tmp_path: Path) -> None:
     assert cv2.imwrite(str(path), raw)
     img = imageio.read(path)
     assert (img.meta.bit_depth, img.meta.channels, img.meta.has_alpha) == (16, 4, True)
-    np.testing.assert_array_equal(imageio.to_uint16(img.pixels), raw[:, :, 2::-1])
-    np.testing.assert_array_equal(imageio.to_uint16(img.alpha), raw[:, :, 3])
+    np.testing.assert_array_equal(float_to_u16(img.pixels), raw[:, :, 2::-1])
+    np.testing.assert_array_equal(float_to_u16(img.alpha), raw[:, :, 3])
 
 
 def test_gray_alpha_png(tmp_path: Path) -> None:
@@ -90,8 +91,8 @@ def test_gray_alpha_png(tmp_path: Path) -> None:
     img = imageio.read(path)
     assert img.pixels.shape == (4, 5, 1)
     assert (img.meta.channels, img.meta.has_alpha) == (2, True)
-    np.testing.assert_array_equal(imageio.to_uint8(img.pixels[:, :, 0]), la[:, :, 0])
-    np.testing.assert_array_equal(imageio.to_uint8(img.alpha), la[:, :, 1])
+    np.testing.assert_array_equal(float_to_u8(img.pixels[:, :, 0]), la[:, :, 0])
+    np.testing.assert_array_equal(float_to_u8(img.alpha), la[:, :, 1])
 
 
 def test_float_tiff_is_clipped_and_reported_16_bit(tmp_path: Path) -> None:
@@ -146,8 +147,8 @@ def test_write_like_picks_bit_depth(tmp_path: Path) -> None:
 
 def test_quantisers_round_and_clip() -> None:
     x = np.array([-1.0, 0.0, 0.5 / 255, 0.6 / 255, 0.5, 1.0, 2.0, np.nan], np.float32)
-    assert imageio.to_uint8(x).tolist() == [0, 0, 0, 1, 128, 255, 255, 0]
-    assert imageio.to_uint16(np.array([0.0, 0.5, 1.0, 3.0])).tolist() == [0, 32768, 65535, 65535]
+    assert float_to_u8(x).tolist() == [0, 0, 0, 1, 128, 255, 255, 0]
+    assert float_to_u16(np.array([0.0, 0.5, 1.0, 3.0])).tolist() == [0, 32768, 65535, 65535]
 
 
 # ----------------------------------------------------------------------------------------------- orientation
@@ -177,7 +178,7 @@ def test_all_orientations_match_pillow(tmp_path: Path, fmt: str, orientation: in
     expected = np.asarray(ImageOps.exif_transpose(PILImage.open(io.BytesIO(buf.getvalue()))))
     img = imageio.read(path)
     assert img.meta.orientation == orientation
-    np.testing.assert_array_equal(imageio.to_uint8(img.pixels), expected)
+    np.testing.assert_array_equal(float_to_u8(img.pixels), expected)
 
 
 def test_orientation_applies_to_alpha(tmp_path: Path) -> None:
@@ -355,7 +356,7 @@ def test_bad_shapes_are_programming_errors(tmp_path: Path) -> None:
 def test_integer_frames_are_accepted(tmp_path: Path) -> None:
     frame = _rng().integers(0, 65536, (3, 3, 3), dtype=np.uint16)
     imageio.write(tmp_path / "f.png", frame, bit_depth=16)
-    np.testing.assert_array_equal(imageio.to_uint16(imageio.read(tmp_path / "f.png").pixels), frame)
+    np.testing.assert_array_equal(float_to_u16(imageio.read(tmp_path / "f.png").pixels), frame)
 
 
 # ------------------------------------------------------------------------------------------------ masks
@@ -396,3 +397,18 @@ def test_write_mask_is_8_bit_png_255_known(tmp_path: Path) -> None:
     assert np.asarray(pil).tolist() == [[255, 0], [255, 0]]
     with pytest.raises(ImageWriteError, match="PNG"):
         imageio.write_mask(tmp_path / "m.jpg", np.ones((2, 2)))
+
+
+def test_write_result_resizes_the_photos_alpha_bicubic(tmp_path: Path) -> None:
+    """The CLI and the studio write results through this one helper: same depth, same resized alpha."""
+    alpha = np.zeros((8, 8), np.float32)
+    alpha[2:6, 2:6] = 1.0
+    meta = imageio.ImageMeta("x.png", 16, 4, True, 1, "png")
+    px = np.full((16, 16, 3), 0.5, np.float32)
+    imageio.write_result(tmp_path / "r.png", px, meta, alpha)
+    back = imageio.read(tmp_path / "r.png")
+    assert back.meta.bit_depth == 16 and back.alpha is not None and back.alpha.shape == (16, 16)
+    want = np.clip(cv2.resize(alpha, (16, 16), interpolation=cv2.INTER_CUBIC), 0, 1)
+    np.testing.assert_array_equal(back.alpha, float_to_u16(want) / np.float32(65535))
+    imageio.write_result(tmp_path / "same.png", px[:8, :8], meta, alpha)  # same size: alpha as it is
+    np.testing.assert_array_equal(imageio.read(tmp_path / "same.png").alpha, alpha)

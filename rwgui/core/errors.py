@@ -20,12 +20,22 @@ class ImageWriteError(RwguiError):
     """A result could not be written."""
 
 
+class OutputPathError(RwguiError):
+    """A file the run would write cannot be written there: a missing or read-only folder, an unknown image
+    format, or the input photo itself (without --overwrite). Raised before the run, not after it."""
+
+
 class MaskError(RwguiError):
     """A mask does not fit its photo (size, channels) or holds no known pixel."""
 
 
 class ConfigError(RwguiError):
     """A setting is unknown, of the wrong type or out of its range."""
+
+
+class SessionFileError(RwguiError):
+    """A saved session cannot be read (newer format, malformed manifest, missing or wrong member) or written;
+    the session open in the studio is left as it was."""
 
 
 class DeviceError(RwguiError):

@@ -24,6 +24,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .pixels import as_u16, rgba8_for_display, u16_to_float
+from .vocabulary import Iterate
+
 __all__ = [
     "AVERAGE",
     "PICK_AVERAGE",
@@ -31,48 +34,18 @@ __all__ = [
     "Kept",
     "KeepSchedule",
     "IterateHistory",
-    "to_uint16",
     "thumbnail",
-    "rgba8",
 ]
 
-AVERAGE = "average"  #: key of the latest running average
-PICK_AVERAGE = "pick-average"  #: key of the running average at the rule's pick (the default result)
+AVERAGE = Iterate.AVERAGE  #: key of the latest running average
+PICK_AVERAGE = Iterate.PICK_AVERAGE  #: key of the running average at the rule's pick (the default result)
 Key = int | str
 DEFAULT_CAP_BYTES = 512 * 2**20
 
 
-def to_uint16(img: np.ndarray) -> np.ndarray:
-    """HxWxC float in [0, 1] -> contiguous uint16 (rounded, clipped)."""
-    a = np.asarray(img)
-    if a.dtype == np.uint16:
-        return np.ascontiguousarray(a)
-    if a.dtype == np.uint8:
-        return a.astype(np.uint16) * 257
-    return np.rint(np.clip(a, 0.0, 1.0) * 65535.0).astype(np.uint16)
-
-
-def rgba8(img: np.ndarray) -> np.ndarray:
-    """HxWxC (C = 1, 3 or 4; uint8, uint16 or float in [0, 1]) -> contiguous HxWx4 uint8 for display."""
-    a = np.asarray(img)
-    if a.dtype == np.uint16:
-        a = (a.astype(np.uint32) * 255 + 32767) // 65535
-        a = a.astype(np.uint8)
-    elif a.dtype != np.uint8:
-        a = np.rint(np.clip(a, 0.0, 1.0) * 255.0).astype(np.uint8)
-    if a.ndim == 2:
-        a = a[:, :, None]
-    if a.shape[2] == 4:
-        return np.ascontiguousarray(a)
-    out = np.empty(a.shape[:2] + (4,), np.uint8)
-    out[..., :3] = a[..., :3] if a.shape[2] >= 3 else a[..., :1]
-    out[..., 3] = 255
-    return out
-
-
 def thumbnail(img: np.ndarray, side: int = 96) -> np.ndarray:
     """A small HxWx4 uint8 copy whose longer side is at most ``side`` (area averaging)."""
-    rgba = rgba8(img)
+    rgba = rgba8_for_display(img)
     h, w = rgba.shape[:2]
     scale = side / max(h, w)
     if scale >= 1:
@@ -90,6 +63,7 @@ class Kept:
     pixels: np.ndarray
     thumb: np.ndarray
     pinned: bool = False
+    label: str = ""  # a named entry's human name (see IterateHistory.put); empty for a run's own entries
 
     @property
     def nbytes(self) -> int:
@@ -143,7 +117,7 @@ class IterateHistory:
 
     # ----- adding ---------------------------------------------------------------------------------
     def _make(self, key: Key, iteration: int, pixels: np.ndarray, thumb: np.ndarray | None) -> Kept:
-        px = to_uint16(pixels)
+        px = as_u16(pixels)
         if px.ndim == 2:
             px = px[:, :, None]
         th = thumbnail(px, self.thumb_side) if thumb is None else np.ascontiguousarray(thumb)
@@ -176,6 +150,15 @@ class IterateHistory:
         if average is not None:
             self._set_special(PICK_AVERAGE, iteration, average)
         self._thin()
+
+    def put(self, key: str, iteration: int, pixels: np.ndarray, label: str, thumb: np.ndarray | None = None) -> None:
+        """A named entry made outside the run (the Lab's result handed to the window): listed after the two
+        averages, never thinned, replaced when ``key`` is put again. It sits next to the run's iterates so that
+        taking it throws nothing away."""
+        if key in (AVERAGE, PICK_AVERAGE):
+            raise ValueError(f"{key!r} is the run's own entry")
+        self._set_special(key, iteration, pixels, thumb)
+        self._special[key].label = label
 
     def _set_special(self, key: str, iteration: int, pixels: np.ndarray, thumb: np.ndarray | None = None) -> None:
         old = self._special.pop(key, None)
@@ -253,9 +236,11 @@ class IterateHistory:
         return sorted(self._raw)
 
     def keys(self) -> list[Key]:
-        """Raw iterates in order, then the pseudo-entries (average at the pick, latest average)."""
+        """Raw iterates in order, then the pseudo-entries (average at the pick, latest average), then the named
+        entries (:meth:`put`) in the order they were put."""
         special: list[Key] = [k for k in (PICK_AVERAGE, AVERAGE) if k in self._special]
-        return list(self.iterations()) + special
+        named: list[Key] = [k for k in self._special if k not in (PICK_AVERAGE, AVERAGE)]
+        return list(self.iterations()) + special + named
 
     def __contains__(self, key: object) -> bool:
         return key in self._raw or key in self._special
@@ -270,15 +255,17 @@ class IterateHistory:
 
     def image(self, key: Key) -> np.ndarray:
         """HxWxC float32 in [0, 1] (what export writes)."""
-        return self.entry(key).pixels.astype(np.float32) / 65535.0
+        return u16_to_float(self.entry(key).pixels)
 
     def rgba(self, key: Key) -> np.ndarray:
         """HxWx4 uint8 for display."""
-        return rgba8(self.entry(key).pixels)
+        return rgba8_for_display(self.entry(key).pixels)
 
     def label(self, key: Key) -> str:
         """A human name: 'Iteration 812', 'Running average (it. 3000)', 'Average at the pick (it. 812)'."""
         e = self.entry(key)
+        if e.label:
+            return e.label
         if key == AVERAGE:
             return f"Running average (it. {e.iteration})"
         if key == PICK_AVERAGE:

@@ -2,7 +2,7 @@
 
 Why this module exists: the obvious one-liners lose information silently. ``cv2.imread`` cannot open
 non-ASCII paths on Windows and ignores EXIF orientation for JPEG/PNG/WebP while (OpenCV 5) applying it for
-TIFF; Pillow reduces 16-bit RGB(A) to 8-bit (QT_TORCH_NOTES pitfall 13). So we read the bytes ourselves
+TIFF; Pillow opens 16-bit RGB(A) PNG and TIFF as 8-bit. So we read the bytes ourselves
 (``np.fromfile`` works with any path), look at the header with a small parser of our own (size before decoding,
 EXIF orientation), neutralise the orientation tag in our copy of the bytes so that OpenCV decodes the raw
 pixels whatever its version does, decode with ``cv2.imdecode(IMREAD_UNCHANGED)`` (keeps 16-bit and alpha) and
@@ -31,6 +31,7 @@ import cv2
 import numpy as np
 
 from rwgui.core.errors import ImageReadError, ImageTooLargeError, ImageWriteError, MaskError
+from rwgui.core.pixels import as_float, float_to_u8, float_to_u16
 
 PathLike = str | os.PathLike
 
@@ -166,7 +167,7 @@ def _probe_webp(buf: memoryview, head: _Header) -> None:
 
 def _probe(buf: np.ndarray) -> _Header:
     """Identify the format and read size and orientation without decoding. Never raises."""
-    mv = memoryview(buf)
+    mv = buf.data  # a memoryview of the bytes, no copy
     head = _Header()
     magic = bytes(mv[:12])
     try:
@@ -239,9 +240,9 @@ def _load_bytes(path: str) -> np.ndarray:
 
 def _to_float(arr: np.ndarray, path: str) -> tuple[np.ndarray, int]:
     if arr.dtype == np.uint8:
-        return np.divide(arr, np.float32(255), dtype=np.float32), 8  # exactly k/255, so round trips are exact
+        return as_float(arr), 8  # exactly k/255, so round trips are exact
     if arr.dtype == np.uint16:
-        return np.divide(arr, np.float32(65535), dtype=np.float32), 16
+        return as_float(arr), 16
     if arr.dtype in (np.float32, np.float64):
         out = np.nan_to_num(arr.astype(np.float32, copy=False), nan=0.0, posinf=1.0, neginf=0.0)
         return np.clip(out, 0.0, 1.0), 16
@@ -267,7 +268,7 @@ def read(path: PathLike, *, max_pixels: int = 64_000_000) -> Image:
         buf[at : at + 2] = np.frombuffer(struct.pack(end + "H", 1), dtype=np.uint8)
         if head.png_exif_chunk is not None:  # keep the chunk's CRC valid so libpng does not drop or reject it
             start, length = head.png_exif_chunk
-            crc = zlib.crc32(memoryview(buf)[start : start + 4 + length])
+            crc = zlib.crc32(buf.data[start : start + 4 + length])
             buf[start + 4 + length : start + 8 + length] = np.frombuffer(struct.pack(">I", crc), dtype=np.uint8)
     try:
         arr = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
@@ -328,42 +329,18 @@ _WRITERS = {
 }
 
 
-def to_uint8(pixels: np.ndarray) -> np.ndarray:
-    """Quantise [0, 1] floats to uint8 by rounding (clipped; NaN -> 0)."""
-    x = np.nan_to_num(np.asarray(pixels, dtype=np.float32), nan=0.0)
-    return np.rint(np.clip(x, 0.0, 1.0) * 255.0).astype(np.uint8)
-
-
-def to_uint16(pixels: np.ndarray) -> np.ndarray:
-    """Quantise [0, 1] floats to uint16 by rounding (clipped; NaN -> 0)."""
-    x = np.nan_to_num(np.asarray(pixels, dtype=np.float32), nan=0.0)
-    return np.rint(np.clip(x, 0.0, 1.0) * 65535.0).astype(np.uint16)
-
-
-def _as_unit(a: np.ndarray) -> np.ndarray:
-    """Integer arrays (the engine's uint8/uint16 frames) are scaled to [0, 1]; floats pass through."""
-    a = np.asarray(a)
-    if a.dtype == np.uint8:
-        return a.astype(np.float32) / 255.0
-    if a.dtype == np.uint16:
-        return a.astype(np.float32) / 65535.0
-    if not np.issubdtype(a.dtype, np.floating):
-        raise TypeError(f"pixels must be float in [0, 1], uint8 or uint16, not {a.dtype}")
-    return a
-
-
 def _encodable(pixels: np.ndarray, alpha: np.ndarray | None, bit_depth: int) -> np.ndarray:
     """HxWxC RGB(+alpha) floats -> the BGR(A) integer array OpenCV encodes."""
-    px = _as_unit(pixels)
+    px = as_float(pixels)
     if px.ndim == 2:
         px = px[:, :, None]
     if px.ndim != 3 or px.shape[2] not in (1, 3):
         raise ValueError(f"pixels must be HxW, HxWx1 or HxWx3, got shape {px.shape}")
-    quant = to_uint16 if bit_depth == 16 else to_uint8
+    quant = float_to_u16 if bit_depth == 16 else float_to_u8
     out = quant(px[:, :, ::-1])  # RGB -> BGR (a no-op for gray)
     if alpha is None:
         return out[:, :, 0] if out.shape[2] == 1 else out
-    a = _as_unit(alpha)
+    a = as_float(alpha)
     if a.shape != px.shape[:2]:
         raise ValueError(f"alpha must be {px.shape[:2]} (HxW) like the pixels, got {a.shape}")
     if out.shape[2] == 1:  # OpenCV encoders take 1, 3 or 4 channels: store gray+alpha as BGRA
@@ -382,7 +359,7 @@ def _atomic_write_bytes(path: Path, data: np.ndarray) -> None:
         raise ImageWriteError(f"Cannot write '{path}': {reason}. Pick a folder you can write to.") from exc
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(memoryview(data))
+            f.write(np.ascontiguousarray(data).data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -429,6 +406,19 @@ def write_like(path: PathLike, pixels: np.ndarray, meta: ImageMeta, alpha: np.nd
     spec = _WRITERS.get(Path(os.fspath(path)).suffix.lower().lstrip("."))
     bit_depth = 16 if meta.bit_depth == 16 and spec is not None and spec.sixteen else 8
     write(path, pixels, bit_depth=bit_depth, alpha=alpha)
+
+
+def write_result(path: PathLike, pixels: np.ndarray, meta: ImageMeta, alpha: np.ndarray | None) -> None:
+    """Write a restored image like the photo it came from (``meta`` and ``alpha`` are the photo's).
+
+    The photo's bit depth where the format holds it, and its alpha, resized (bicubic, clipped) when the result
+    has another size (super-resolution, a downscaled working size). The CLI and the studio's Save result both
+    write through here, so the same result gives the same file."""
+    px = np.asarray(pixels)
+    h, w = px.shape[:2]
+    if alpha is not None and alpha.shape[:2] != (h, w):
+        alpha = np.clip(cv2.resize(np.asarray(alpha, np.float32), (w, h), interpolation=cv2.INTER_CUBIC), 0, 1)
+    write_like(path, px, meta, alpha=alpha)
 
 
 # ---------------------------------------------------------------------------------------------------- masks

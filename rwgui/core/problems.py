@@ -12,28 +12,17 @@ import cv2
 import numpy as np
 import torch
 
-from .errors import MaskError, RwguiError
+from .errors import ConfigError, MaskError, RwguiError
 from .operators import Identity, LanczosDownsample, Operator, PixelMask
-
-
-def to_tensor(img: np.ndarray) -> torch.Tensor:
-    """HxW or HxWxC float array -> 1xCxHxW float32 tensor (a copy)."""
-    a = np.asarray(img, dtype=np.float32)
-    if a.ndim == 2:
-        a = a[..., None]
-    return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))[None].clone()
-
-
-def to_array(t: torch.Tensor) -> np.ndarray:
-    """1xCxHxW tensor -> HxWxC float32 array in [0, 1] on the host (a copy)."""
-    return t.detach().float().clamp(0, 1)[0].permute(1, 2, 0).cpu().numpy().copy()
+from .pixels import image_to_tensor, tensor_to_image
+from .vocabulary import Task
 
 
 @dataclass
 class Problem:
     """What the engine fits: ``A(x) ≈ observed``; ``size`` is the (h, w) of the restored image."""
 
-    task: str
+    task: Task
     observed: torch.Tensor
     operator: Operator
     size: tuple[int, int]
@@ -50,12 +39,12 @@ class Problem:
             return None
         from .metrics import psnr
 
-        return psnr(self.naive(), to_array(self.ground_truth))
+        return psnr(self.naive(), tensor_to_image(self.ground_truth))
 
     def naive(self) -> np.ndarray:
         """The baseline a restoration must beat, as HxWxC: y itself, or bicubic for super-resolution."""
-        y = to_array(self.observed)
-        if self.task == "sr":
+        y = tensor_to_image(self.observed)
+        if self.task == Task.SR:
             h, w = self.size
             up = cv2.resize(y, (w, h), interpolation=cv2.INTER_CUBIC)
             return np.clip(up.reshape(h, w, -1), 0, 1)
@@ -74,20 +63,56 @@ def _check_image(img: np.ndarray, what: str) -> np.ndarray:
 
 
 def _check_gt(gt: np.ndarray | None, shape: tuple[int, ...]) -> torch.Tensor | None:
+    """The one ground-truth rule, for the CLI and the studio alike.
+
+    A ground truth only scores the result, so a colour one for a gray photo (or the reverse) is converted
+    (the mean of R, G and B; gray repeated) rather than refused. One of another *size* is refused with a
+    ConfigError: the person gave it to be told how close the result is, and silently scoring nothing would
+    hide the mistake (say, the photo's size given for a super-resolution result)."""
     if gt is None:
         return None
     g = _check_image(gt, "the ground truth")
-    if g.shape != shape:
-        raise RwguiError(
-            f"the ground truth is {g.shape[1]}x{g.shape[0]}x{g.shape[2]} but the result will be "
-            f"{shape[1]}x{shape[0]}x{shape[2]}; give a ground truth of the result's size"
+    if g.shape[2] != shape[2]:
+        g = g.mean(axis=2, keepdims=True) if g.shape[2] == 3 else np.repeat(g, 3, axis=2)
+    if g.shape[:2] != shape[:2]:
+        raise ConfigError(
+            f"the ground truth is {g.shape[1]}x{g.shape[0]} but the result will be "
+            f"{shape[1]}x{shape[0]}; give a ground truth of the result's size, or none"
         )
-    return to_tensor(g)
+    return image_to_tensor(g)
+
+
+def make_problem(
+    task: str,
+    pixels: np.ndarray,
+    *,
+    factor: int = 1,
+    mask: np.ndarray | None = None,
+    ground_truth: np.ndarray | None = None,
+) -> Problem:
+    """The Problem for ``task`` from a photo's pixels: the one way the CLI, the studio, the samples and the
+    working size build one, so that the same inputs give the same problem everywhere.
+
+    ``mask`` (inpainting) is HxW with 1 = known; ``factor`` is the super-resolution factor (ignored
+    otherwise); the pixels, mask and ground truth are copied, never shared with the caller."""
+    try:
+        t = Task(task)
+    except ValueError:
+        raise ConfigError(f"unknown task {task!r}; use one of {', '.join(Task)}") from None
+    if t == Task.DENOISE:
+        return denoise_problem(pixels, ground_truth)
+    if t == Task.SR:
+        return sr_problem(pixels, factor, ground_truth)
+    if mask is None:
+        raise MaskError("inpainting needs a mask (1 = known pixel, 0 = hole)")
+    return inpaint_problem(pixels, mask, ground_truth)
 
 
 def denoise_problem(noisy: np.ndarray, ground_truth: np.ndarray | None = None) -> Problem:
     y = _check_image(noisy, "the photo")
-    return Problem("denoise", to_tensor(y), Identity(), y.shape[:2], ground_truth=_check_gt(ground_truth, y.shape))
+    return Problem(
+        Task.DENOISE, image_to_tensor(y), Identity(), y.shape[:2], ground_truth=_check_gt(ground_truth, y.shape)
+    )
 
 
 def sr_problem(low_res: np.ndarray, factor: int, ground_truth: np.ndarray | None = None) -> Problem:
@@ -95,7 +120,7 @@ def sr_problem(low_res: np.ndarray, factor: int, ground_truth: np.ndarray | None
     y = _check_image(low_res, "the photo")
     size = (y.shape[0] * factor, y.shape[1] * factor)
     gt = _check_gt(ground_truth, (*size, y.shape[2]))
-    return Problem("sr", to_tensor(y), LanczosDownsample(factor, y.shape[2]), size, ground_truth=gt)
+    return Problem(Task.SR, image_to_tensor(y), LanczosDownsample(factor, y.shape[2]), size, ground_truth=gt)
 
 
 def inpaint_problem(image: np.ndarray, mask: np.ndarray, ground_truth: np.ndarray | None = None) -> Problem:
@@ -114,7 +139,12 @@ def inpaint_problem(image: np.ndarray, mask: np.ndarray, ground_truth: np.ndarra
         raise MaskError("the mask marks every pixel as a hole; at least some pixels must be known (white)")
     mt = torch.from_numpy(m)[None, None].clone()
     return Problem(
-        "inpaint", to_tensor(y) * mt, PixelMask(mt), y.shape[:2], mask=mt, ground_truth=_check_gt(ground_truth, y.shape)
+        Task.INPAINT,
+        image_to_tensor(y) * mt,
+        PixelMask(mt),
+        y.shape[:2],
+        mask=mt,
+        ground_truth=_check_gt(ground_truth, y.shape),
     )
 
 
@@ -139,7 +169,7 @@ def downsample(img: np.ndarray, factor: int) -> np.ndarray:
     h, w = (a.shape[0] // factor) * factor, (a.shape[1] // factor) * factor
     op = LanczosDownsample(factor, a.shape[2])
     with torch.no_grad():
-        return to_array(op(to_tensor(a[:h, :w])))
+        return tensor_to_image(op(image_to_tensor(a[:h, :w])))
 
 
 def hole_fraction(mask: np.ndarray) -> float:

@@ -13,7 +13,8 @@ import numpy as np
 
 from . import imageio
 from .errors import ImageReadError
-from .problems import Problem, add_gaussian_noise, denoise_problem, downsample, inpaint_problem, sr_problem
+from .problems import Problem, add_gaussian_noise, downsample, make_problem
+from .vocabulary import Task
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 SAMPLES = ("astronaut", "chelsea", "coffee")
@@ -25,19 +26,16 @@ class Sample:
     """A damaged photo and what it was before: ``observed`` is what the person would open."""
 
     name: str
-    task: str
+    task: Task
     observed: np.ndarray
     ground_truth: np.ndarray
     mask: np.ndarray | None = None  # 1 = known, for inpainting
     factor: int = 1
 
     def problem(self) -> Problem:
-        if self.task == "denoise":
-            return denoise_problem(self.observed, self.ground_truth)
-        if self.task == "sr":
-            return sr_problem(self.observed, self.factor, self.ground_truth)
-        assert self.mask is not None
-        return inpaint_problem(self.observed, self.mask, self.ground_truth)
+        return make_problem(
+            self.task, self.observed, factor=self.factor, mask=self.mask, ground_truth=self.ground_truth
+        )
 
 
 def sample_path(name: str = "astronaut") -> Path:
@@ -69,13 +67,13 @@ def load_sample(
         s = min(size, h, w)
         top, left = (h - s) // 2, (w - s) // 2
         img = img[top : top + s, left : left + s]
-    if task == "denoise":
-        return Sample(name, task, add_gaussian_noise(img, NOISE_SIGMA, seed), img)
-    if task == "sr":
+    if task == Task.DENOISE:
+        return Sample(name, Task.DENOISE, add_gaussian_noise(img, NOISE_SIGMA, seed), img)
+    if task == Task.SR:
         h, w = (img.shape[0] // factor) * factor, (img.shape[1] // factor) * factor
         gt = np.ascontiguousarray(img[:h, :w])
-        return Sample(name, task, downsample(gt, factor), gt, factor=factor)
-    if task == "inpaint":
+        return Sample(name, Task.SR, downsample(gt, factor), gt, factor=factor)
+    if task == Task.INPAINT:
         mask = scribble_mask(img.shape[:2], seed)
-        return Sample(name, task, img * mask[..., None], img, mask=mask)
+        return Sample(name, Task.INPAINT, img * mask[..., None], img, mask=mask)
     raise ValueError(f"unknown task {task!r}")

@@ -1,7 +1,8 @@
-"""``rwgui [PHOTO] [--mask PATH] [--task ...]``: start the studio.
+"""``rwgui [PHOTO | SESSION] [--mask PATH] [--task ...]``: start the studio (a ``.rwgui`` session reopens as saved).
 
 Two things happen before Qt is touched. Torch's intra-op threads are limited to (cores - 1) so the GUI
-keeps a core (QT_TORCH_NOTES pitfall 8: it must precede any torch op). And on Linux we check that a Qt
+keeps a core (torch's default pool takes every core; the count must be set before any torch op, and the
+engine sets it again in the run's thread). And on Linux we check that a Qt
 platform plugin can load: without a display, or without the X11 libraries Qt's xcb plugin needs (pip cannot
 install them), Qt aborts with a cryptic "could not load the Qt platform plugin" and a core dump; we print
 what to install instead and exit 2.
@@ -13,6 +14,8 @@ import argparse
 import ctypes
 import os
 import sys
+
+from ..core.vocabulary import Task
 
 __all__ = ["main", "platform_problem", "XCB_LIBRARIES"]
 
@@ -80,7 +83,7 @@ def platform_problem(env: dict[str, str] | None = None, platform: str | None = N
 def _limit_torch_threads() -> None:
     from ..core.device import default_threads
 
-    n = default_threads(gui=True)
+    n = default_threads()
     os.environ.setdefault("OMP_NUM_THREADS", str(n))
     import torch
 
@@ -91,7 +94,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="rwgui", description="Restore a photo with an untrained network (Deep Image Prior), live."
     )
-    p.add_argument("photo", nargs="?", help="photo to open (default: a bundled sample with synthetic damage)")
+    p.add_argument(
+        "photo",
+        nargs="?",
+        help="photo to open, or a saved session (.rwgui) to reopen (default: a bundled sample with synthetic damage)",
+    )
     p.add_argument("--mask", help="mask PNG for inpainting: white = keep, black = hole (the photo's size)")
     p.add_argument("--task", choices=("denoise", "sr", "inpaint"), help="what to restore (default: the last one)")
     p.add_argument("--factor", type=int, choices=(2, 4, 8), help="super-resolution factor")
@@ -132,9 +139,14 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("rwgui")
     app.setOrganizationName("rwgui")
-    win = MainWindow(args.photo, mask=args.mask, task=args.task)
-    if args.factor and (args.task or win.task()) == "sr":
-        win.settings_panel.set_task("sr", args.factor)
+    from ..core.session_file import is_session_path
+
+    session = args.photo if is_session_path(args.photo) else None
+    win = MainWindow(None if session else args.photo, mask=args.mask, task=args.task)
+    if args.factor and (args.task or win.task()) == Task.SR:
+        win.settings_panel.set_task(Task.SR, args.factor)
+    if session:
+        win.sessions.open_session(session)  # one that cannot be read says why; the window stays open
     win.show()
     if args.quit_after is not None:
         from PySide6.QtCore import QTimer

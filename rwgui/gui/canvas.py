@@ -1,8 +1,9 @@
 """Zoomable image views: a plain view, a before/after compare, and a mask painter.
 
 Images are shown as contiguous uint8 RGBA through ``pg.ImageItem(axisOrder='row-major')`` with
-``levels=None``: pyqtgraph's zero-conversion path (QT_TORCH_NOTES pitfall 6). Every view keeps a
-reference to the array it shows, so the buffer outlives the QImage that aliases it (pitfall 5).
+``levels=None``: pyqtgraph's zero-conversion path (float data, auto-levels or a non-contiguous view cost
+milliseconds per frame instead of microseconds). Every view keeps a reference to the array it shows, because
+a QImage built on a numpy array aliases its buffer: freed or reused, the view would paint garbage or crash.
 View coordinates are image coordinates: pixel (col, row) covers [col, col+1) x [row, row+1), y down.
 """
 
@@ -12,38 +13,41 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QKeySequence, QPen
+from PySide6.QtCore import QEvent, QPointF, QRectF, QSignalBlocker, Qt, Signal
+from PySide6.QtGui import QColor, QImage, QKeySequence, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsItem, QGraphicsRectItem, QLabel
 
+from ..core.pixels import rgba8_for_display
 from .mask_editor import MaskEditor
 
-__all__ = ["ImageView", "CompareView", "MaskCanvas", "MaskEditor", "to_rgba8"]
+__all__ = ["ImagePane", "CompareView", "MaskCanvas", "MaskEditor", "rgba_pixmap"]
 
 BACKGROUND = (38, 38, 40)
 
 
-def to_rgba8(img: np.ndarray) -> np.ndarray:
-    """A C-contiguous HxWx4 uint8 array from gray / RGB / RGBA, uint8 or float in [0, 1]."""
-    a = np.asarray(img)
-    if a.dtype != np.uint8:
-        if not np.issubdtype(a.dtype, np.floating):
-            raise TypeError(f"expected uint8 or float image, got {a.dtype}")
-        a = np.rint(np.clip(a, 0.0, 1.0) * 255.0).astype(np.uint8)
-    if a.ndim == 2:
-        a = a[:, :, None]
-    if a.ndim != 3 or a.shape[2] not in (1, 3, 4):
-        raise ValueError(f"expected an HxW, HxWx3 or HxWx4 image, got shape {a.shape}")
-    if a.shape[2] == 4:
-        return np.ascontiguousarray(a)
-    out = np.empty(a.shape[:2] + (4,), np.uint8)
-    out[..., :3] = a  # broadcasts gray over RGB
-    out[..., 3] = 255
-    return out
+def rgba_pixmap(rgba: np.ndarray, side: int | None = None) -> QPixmap:
+    """A QPixmap that owns its pixels, from anything :func:`rgba8_for_display` takes.
+
+    The QImage built on the array aliases its buffer, so it is copied at once. With ``side`` the image is
+    scaled (smoothly, aspect kept) and centred on a transparent ``side`` square, the cell of an icon grid."""
+    a = rgba8_for_display(rgba)
+    img = QImage(a.data, a.shape[1], a.shape[0], a.strides[0], QImage.Format.Format_RGBA8888).copy()
+    if side is None:
+        return QPixmap.fromImage(img)
+    pm = QPixmap(side, side)
+    pm.fill(Qt.GlobalColor.transparent)
+    p = QPainter(pm)
+    scaled = img.scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
+    p.drawImage((side - scaled.width()) // 2, (side - scaled.height()) // 2, scaled)
+    p.end()
+    return pm
 
 
-class ImageView(pg.GraphicsView):
-    """One photo in a ViewBox: wheel zoom, drag pan, aspect locked, y down, no axes."""
+class ImagePane(pg.GraphicsView):
+    """One photo in a ViewBox: wheel zoom, drag pan, aspect locked, y down, no axes.
+
+    A ``pg.GraphicsView`` around one ImageItem, not pyqtgraph's own ``ImageView`` (which adds a histogram,
+    ROI and time axis), hence the other name."""
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent, background=BACKGROUND)
@@ -65,7 +69,7 @@ class ImageView(pg.GraphicsView):
     # -- image ---------------------------------------------------------------------------------
     def set_image(self, rgba: np.ndarray) -> None:
         """Show ``rgba`` (HxWx4 uint8; other layouts converted). Refits only when the size changes."""
-        img = to_rgba8(rgba)
+        img = rgba8_for_display(rgba)
         new_shape = self._image is None or self._image.shape != img.shape
         self._image = img
         self._item.setImage(img, levels=None)
@@ -104,7 +108,7 @@ class ImageView(pg.GraphicsView):
         c = rect.center()
         self.vb.setRange(QRectF(c.x() - w / 2, c.y() - h / 2, w, h), padding=0)
 
-    def link(self, other: ImageView) -> None:
+    def link(self, other: ImagePane) -> None:
         """Zoom and pan together with ``other`` (both ways)."""
         self.vb.setXLink(other.vb)
         self.vb.setYLink(other.vb)
@@ -125,7 +129,7 @@ class ImageView(pg.GraphicsView):
         return QPointF(self.mapFromScene(self.vb.mapViewToScene(QPointF(x, y))))
 
 
-class CompareView(ImageView):
+class CompareView(ImagePane):
     """Before/after compare: ``before`` left of a draggable vertical line, ``after`` right of it.
 
     The after image sits inside a clipping rectangle, so dragging the line moves a clip rect and
@@ -163,7 +167,7 @@ class CompareView(ImageView):
         self.set_image(after_rgba)
 
     def set_before(self, rgba: np.ndarray) -> None:
-        self._before = to_rgba8(rgba)
+        self._before = rgba8_for_display(rgba)
         self._before_item.setImage(self._before, levels=None)
         self._layout_items()
 
@@ -217,9 +221,8 @@ class CompareView(ImageView):
         if self._before is not None:
             self._before_item.setRect(QRectF(0, 0, w, h))
         self._line.setBounds((0, w))
-        self._line.blockSignals(True)
-        self._line.setValue(self._split * w)
-        self._line.blockSignals(False)
+        with QSignalBlocker(self._line):
+            self._line.setValue(self._split * w)
         self._update_clip()
 
     def _on_line_moved(self, line: pg.InfiniteLine) -> None:
@@ -245,7 +248,7 @@ class _Stroke:
     last: tuple[float, float] | None = None
 
 
-class MaskCanvas(ImageView):
+class MaskCanvas(ImagePane):
     """A photo with a red overlay over the holes; brush paints holes, eraser restores known pixels.
 
     ``tool`` "brush"/"eraser": left-drag paints, right-drag pans, middle-drag pans, wheel zooms.

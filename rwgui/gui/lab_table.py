@@ -7,10 +7,11 @@ gets a star, bold text and a tinted background.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSignalBlocker, Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QIcon, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem, QWidget
 
+from ..core.vocabulary import LabStatus, StopReason
 from .lab_model import Entry
 
 __all__ = ["ResultsTable", "COLUMNS"]
@@ -25,8 +26,8 @@ COLUMNS = (
     ("ms / step", "Time per optimisation step (the regulariser's cost shows here)."),
 )
 BEST_BRUSH = QBrush(QColor(255, 196, 0, 70))
-_STATUS = {"queued": "queued", "stopped": "stopped by you", "failed": "failed"}
-_REASON = {"completed": "completed", "rule": "ended by its rule"}
+_STATUS = {LabStatus.QUEUED: "queued", LabStatus.STOPPED: "stopped by you", LabStatus.FAILED: "failed"}
+_REASON = {StopReason.BUDGET: "completed", StopReason.RULE: "ended by its rule", StopReason.USER: "stopped by you"}
 
 
 def _swatch(color) -> QIcon:
@@ -62,15 +63,12 @@ class ResultsTable(QTableWidget):
         self._psnr = psnr
         self.setColumnHidden(4, not psnr)
         self.setColumnHidden(5, not psnr)
-        self.blockSignals(True)
-        try:
+        with QSignalBlocker(self):
             self.setRowCount(len(entries))
             self._rows = {e.key: i for i, e in enumerate(entries)}
             for e in entries:
                 self.update_entry(e, best)
             self.clearSelection()
-        finally:
-            self.blockSignals(False)
         if keep is not None and keep in self._rows:
             self.select_key(keep)
         else:
@@ -81,9 +79,9 @@ class ResultsTable(QTableWidget):
         if row is None:
             return
         s = e.summary
-        if e.status == "running":
+        if e.status == LabStatus.RUNNING:
             status = f"running {e.data.n} / {total}" if total else "running"
-        elif e.status == "done" and s is not None:
+        elif e.status == LabStatus.DONE and s is not None:
             status = _REASON.get(s.reason, s.reason)
         else:
             status = _STATUS.get(e.status, e.status)
@@ -127,9 +125,6 @@ class ResultsTable(QTableWidget):
         row = self._rows.get(key)
         if row is not None:
             self.selectRow(row)
-
-    def row_of(self, key: int) -> int | None:
-        return self._rows.get(key)
 
     def is_highlighted(self, key: int) -> bool:
         row = self._rows.get(key)

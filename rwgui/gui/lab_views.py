@@ -1,8 +1,8 @@
 """The Lab's comparison views: one plot with a curve per variant, and a strip of result thumbnails.
 
 Both are keyed by the queue entry's key and coloured with the entry's colour, so a curve, a table row and a
-thumbnail of the same variant are recognisably the same thing. Curves are drawn the cheap way
-(QT_TORCH_NOTES pitfall 7): cosmetic width-1 pens, auto-downsampling, clip to view.
+thumbnail of the same variant are recognisably the same thing. Curves are drawn the cheap way (a pen wider than
+1 px is tens of times slower without OpenGL): cosmetic width-1 pens, auto-downsampling, clip to view.
 """
 
 from __future__ import annotations
@@ -10,21 +10,15 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QIcon, QImage, QPixmap
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QButtonGroup, QHBoxLayout, QScrollArea, QToolButton, QWidget
 
 from ..core.history import thumbnail
+from .canvas import rgba_pixmap
 
-__all__ = ["ComparisonPlot", "ResultStrip", "pixmap"]
+__all__ = ["ComparisonPlot", "ResultStrip"]
 
 PLOT_BACKGROUND = (30, 30, 32)
-
-
-def pixmap(rgba: np.ndarray) -> QPixmap:
-    """A QPixmap that owns its pixels (the QImage aliasing ``rgba`` is copied at once: pitfall 5)."""
-    a = np.ascontiguousarray(rgba)
-    h, w = a.shape[:2]
-    return QPixmap.fromImage(QImage(a.data, w, h, a.strides[0], QImage.Format.Format_RGBA8888).copy())
 
 
 def _pen(color) -> object:
@@ -136,7 +130,7 @@ class ResultStrip(QScrollArea):
             self._group.addButton(b)
             self._row.insertWidget(self._row.count() - 1, b)
             self.buttons[key] = b
-        pm = pixmap(thumbnail(image, self.SIDE))  # small photos are scaled up with visible pixels, not blurred
+        pm = rgba_pixmap(thumbnail(image, self.SIDE))  # small photos are scaled up with visible pixels, not blurred
         if max(pm.width(), pm.height()) < self.SIDE:
             pm = pm.scaled(
                 self.SIDE, self.SIDE, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation

@@ -35,7 +35,8 @@ class MaskEditor:
     """Qt-free mask state: a uint8 hole map (1 = hole) and a diff-based undo history.
 
     Each undo step stores only the changed bounding box's values; the history is capped by bytes
-    and by count (QT_TORCH_NOTES pitfall 14). Edits return the dirty box, or None when nothing changed.
+    and by count, so painting on a large photo neither copies the whole mask per stroke nor grows without
+    bound. Edits return the dirty box, or None when nothing changed.
     """
 
     def __init__(self, undo_bytes: int = 256 * 2**20, undo_steps: int = 200) -> None:

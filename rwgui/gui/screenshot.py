@@ -14,6 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from ..core.vocabulary import RunState
+
 __all__ = ["main"]
 
 
@@ -66,10 +68,10 @@ def main(argv: list[str] | None = None) -> int:
         if win.start() is None:
             print(f"could not start: {win.last_error}", file=sys.stderr)
             return 1
-        while win.controller.state != "idle" and time.perf_counter() - t0 < args.timeout:
+        while win.controller.state != RunState.IDLE and time.perf_counter() - t0 < args.timeout:
             app.processEvents()
             time.sleep(0.02)
-        if win.controller.state != "idle":
+        if win.controller.state != RunState.IDLE:
             win.stop()
         end = time.perf_counter() + 1.0
         while time.perf_counter() < end:  # let the last frames, the timeline and the curves settle
@@ -82,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{s.iterations} iterations in {time.perf_counter() - t0:.0f} s ({s.iterations_per_second:.1f} it/s,"
                 f" {s.device}); pick {s.pick_iteration}; peak {s.peak}"
             )
+        win.session.mark_saved()  # a scripted screenshot keeps nothing: closing must not ask about the run
         win.close()
     return 0 if ok else 1
 

@@ -7,6 +7,15 @@ from collections import deque
 
 from PySide6.QtWidgets import QLabel, QStatusBar
 
+from ..core.vocabulary import RunState
+
+_STATE_TEXT = {
+    RunState.IDLE: "Ready",
+    RunState.RUNNING: "Running",
+    RunState.PAUSED: "Paused",
+    RunState.STOPPING: "Stopping…",
+}
+
 __all__ = ["RunStatus", "format_eta"]
 
 
@@ -51,10 +60,8 @@ class RunStatus:
         self.device.setText(f"Device: {device}")
 
     def set_state(self, state: str) -> None:
-        self.state.setText(
-            {"idle": "Ready", "running": "Running", "paused": "Paused", "stopping": "Stopping…"}.get(state, state)
-        )
-        if state == "paused":
+        self.state.setText(_STATE_TEXT.get(state, state))
+        if state == RunState.PAUSED:
             self._window.clear()  # a pause must not lower the measured speed
 
     def rate(self) -> float:

@@ -3,16 +3,20 @@
 It shows an :class:`~rwgui.core.history.IterateHistory` (owned by the window): a slider over the kept
 iterations and a strip of thumbnails, with the average at the rule's pick and the latest running average as two
 pseudo-entries at the end. The rule's pick carries a gold badge and is the result until the person presses
-"Keep this one" on another entry. "Live" follows the run; scrubbing leaves live mode.
+"Keep this one" on another entry. "Live" follows the run; scrubbing leaves live mode. A Lab result taken into
+the session is one more entry at the end.
+
+The widget only shows the history: pinning and choosing are requests (``pin_requested``, ``choose_requested``)
+that its owner hands to the session, so that the session's events (unsaved-work tracking, autosave) follow
+every change the person makes; the owner syncs the strip when the session says it changed.
 """
 
 from __future__ import annotations
 
 import bisect
 
-import numpy as np
-from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QFont, QIcon, QImage, QPainter, QPixmap, QPolygonF
+from PySide6.QtCore import QSignalBlocker, QSize, Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QFont, QIcon, QPainter, QPixmap, QPolygonF
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -27,24 +31,12 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.history import AVERAGE, PICK_AVERAGE, IterateHistory, Key
+from .canvas import rgba_pixmap
 
 __all__ = ["TimelineWidget"]
 
 KEY_ROLE = Qt.ItemDataRole.UserRole
 GOLD = QColor(255, 196, 0)
-
-
-def _pixmap(thumb: np.ndarray, side: int) -> QPixmap:
-    """A QPixmap copy of an HxWx4 uint8 thumbnail, centred on a ``side`` square (the icon grid)."""
-    a = np.ascontiguousarray(thumb)
-    img = QImage(a.data, a.shape[1], a.shape[0], a.strides[0], QImage.Format.Format_RGBA8888).copy()
-    pm = QPixmap(side, side)
-    pm.fill(Qt.GlobalColor.transparent)
-    p = QPainter(pm)
-    scaled = img.scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
-    p.drawImage((side - scaled.width()) // 2, (side - scaled.height()) // 2, scaled)
-    p.end()
-    return pm
 
 
 def _star(p: QPainter, cx: float, cy: float, r: float, color: QColor) -> None:
@@ -82,9 +74,9 @@ class TimelineWidget(QWidget):
     """Slider + thumbnail strip over the kept iterates of one run (oldest left; the averages at the end)."""
 
     viewed = Signal(object)  # a history key, or None for the live frames
-    chosen = Signal(object)  # the key made the result, or None = the rule's pick again
+    choose_requested = Signal(object)  # "Keep this one" on a key, or None = "Use rule's pick"
     compare_requested = Signal(object, object)  # (before key, after key)
-    pin_toggled = Signal(int, bool)
+    pin_requested = Signal(int, bool)  # (iteration, pin it or not)
 
     def __init__(self, history: IterateHistory, parent: QWidget | None = None, icon_side: int = 84) -> None:
         super().__init__(parent)
@@ -165,9 +157,8 @@ class TimelineWidget(QWidget):
         self._shown.clear()
         self._its = []
         self._current = None
-        self.slider.blockSignals(True)
-        self.slider.setRange(0, 0)
-        self.slider.blockSignals(False)
+        with QSignalBlocker(self.slider):
+            self.slider.setRange(0, 0)
         self.live_button.setChecked(True)
         self.sync()
 
@@ -189,15 +180,13 @@ class TimelineWidget(QWidget):
         self.sync()
         item = self._items.get(key)
         if item is not None:
-            self.strip.blockSignals(True)
-            self.strip.setCurrentItem(item)
-            self.strip.scrollToItem(item)
-            self.strip.blockSignals(False)
+            with QSignalBlocker(self.strip):
+                self.strip.setCurrentItem(item)
+                self.strip.scrollToItem(item)
         self._sync_slider()
         if self.live_button.isChecked():
-            self.live_button.blockSignals(True)
-            self.live_button.setChecked(False)
-            self.live_button.blockSignals(False)
+            with QSignalBlocker(self.live_button):
+                self.live_button.setChecked(False)
         self._update_labels()
         self._update_buttons()
         self.viewed.emit(key)
@@ -247,11 +236,13 @@ class TimelineWidget(QWidget):
             text = "Average"
         elif key == PICK_AVERAGE:
             text = "Pick · avg"
+        elif isinstance(key, str):  # a named entry: the Lab's result
+            text = f"Lab · {e.iteration}"
         else:
             text = f"{'★ ' if e.pinned else ''}{e.iteration}{' pick' if is_pick else ''}"
         item.setText(("✓ " if result else "") + text)
         item.setToolTip(h.label(key) + ("\nthe result Save result writes" if result else ""))
-        item.setIcon(QIcon(_badged(_pixmap(e.thumb, self._side), is_pick, e.pinned)))
+        item.setIcon(QIcon(_badged(rgba_pixmap(e.thumb, self._side), is_pick, e.pinned)))
         font = QFont(item.font())
         font.setBold(result)
         item.setFont(font)
@@ -261,13 +252,12 @@ class TimelineWidget(QWidget):
             item.setData(Qt.ItemDataRole.ForegroundRole, None)
 
     def _sync_slider(self) -> None:
-        self.slider.blockSignals(True)
-        self.slider.setRange(0, max(0, len(self._its) - 1))
-        if isinstance(self._current, int) and self._current in self.history:
-            self.slider.setValue(bisect.bisect_left(self._its, self._current))
-        elif self.is_live() and self._its:
-            self.slider.setValue(len(self._its) - 1)
-        self.slider.blockSignals(False)
+        with QSignalBlocker(self.slider):
+            self.slider.setRange(0, max(0, len(self._its) - 1))
+            if isinstance(self._current, int) and self._current in self.history:
+                self.slider.setValue(bisect.bisect_left(self._its, self._current))
+            elif self.is_live() and self._its:
+                self.slider.setValue(len(self._its) - 1)
 
     def _update_labels(self) -> None:
         h = self.history
@@ -326,22 +316,15 @@ class TimelineWidget(QWidget):
     def _on_pin(self) -> None:
         key = self.current()
         if isinstance(key, int):
-            on = not self.history.is_pinned(key)
-            self.history.pin(key, on)
-            self.sync()
-            self.pin_toggled.emit(key, on)
+            self.pin_requested.emit(key, not self.history.is_pinned(key))
 
     def _on_keep(self) -> None:
         key = self.current()
         if key is not None:
-            self.history.choose(key)
-            self.sync()
-            self.chosen.emit(key)
+            self.choose_requested.emit(key)
 
     def _on_use_pick(self) -> None:
-        self.history.choose(None)
-        self.sync()
-        self.chosen.emit(None)
+        self.choose_requested.emit(None)
 
     def _on_compare(self) -> None:
         keys = [it.data(KEY_ROLE) for it in self.strip.selectedItems()]
