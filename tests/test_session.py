@@ -106,7 +106,7 @@ def test_a_run_fills_history_and_curves_with_events():
     assert len(s.history) == 0 and s.curves.n == 0
 
 
-def test_taking_a_lab_result_replaces_the_run_but_not_the_settings():
+def test_taking_a_lab_result_makes_it_the_result_but_changes_no_setting():
     s = Session()
     s.set_photo(_photo(32, 32))
     settings = preset("denoise", iterations=300)
@@ -120,7 +120,7 @@ def test_taking_a_lab_result_replaces_the_run_but_not_the_settings():
     mask[2:4, 2:4] = 0
     ev = Events(s)
     s.take_lab_result(r, working, mask)
-    assert ev.names() == ["run_cleared", "working_changed", "history_changed", "result_taken"]
+    assert ev.names() == ["working_changed", "history_changed", "result_taken"]  # no run to clear: none is
     assert s.settings == settings and s.run_config == lab_cfg and s.lab_result is r and s.lab_results == (r,)
     assert s.history.entry(s.history.result_key()).iteration == 3
     full = s.result_pixels()

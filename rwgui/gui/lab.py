@@ -121,7 +121,8 @@ class LabPanel(QWidget):
         self.clear_button.clicked.connect(self.clear_queue)
         self.use_button = QPushButton("Use this result", self)
         self.use_button.setToolTip(
-            "Makes the selected variant's result image the main window's result; the main settings stay as they are."
+            "Adds the selected variant's result to the main window's timeline and makes it the result; the main "
+            "run's iterates and the main settings stay as they are."
         )
         self.use_button.clicked.connect(self.use_result)
         self.settings_button = QPushButton("Use its settings", self)

@@ -3,7 +3,8 @@ action, and the Lab's results into the session. Kept apart so the window stays w
 
 The Lab reads the session's photo and mask and the settings dock's settings when it opens; what it hands back
 goes into the session (:meth:`~rwgui.core.session.Session.take_lab_result`), which the window follows. Taking a
-result changes no setting; the Lab's "Use its settings" button is the one way its settings reach the window.
+result adds it to the timeline next to the main run's iterates (nothing is thrown away, so nothing needs asking)
+and changes no setting; the Lab's "Use its settings" button is the one way its settings reach the window.
 """
 
 from __future__ import annotations
@@ -90,8 +91,8 @@ class LabHookup(QObject):
         self.dock.raise_()
 
     def take_result(self, result: LabResult) -> bool:
-        """Make ``result`` the session's result (Save result writes it, pasted back into the full photo when the
-        Lab ran on a crop). The window's settings stay as they are."""
+        """Add ``result`` to the session's timeline as its result (Save result writes it, pasted back into the
+        full photo when the Lab ran on a crop); the main run's iterates stay. The window's settings stay too."""
         if self.run_busy():
             self.show_error("Stop the current run before taking a result from the Lab.", "Lab")
             return False

@@ -30,10 +30,12 @@ from ..core.vocabulary import Iterate, RunState, StopReason, Task
 from ..core.working_size import Working, working_problem
 from .actions import build_actions
 from .canvas import CompareView, ImagePane, MaskCanvas
+from .discard import DiscardGuard
 from .document import build_problem, display_image, open_photo, sample_photo
 from .files import FileState, paths_from_mime
 from .lab_hookup import LabHookup
 from .plots import CurvesWidget
+from .sessions import SessionKeeper
 from .settings_dock import SettingsPanel
 from .status import RunStatus
 from .timeline import TimelineWidget
@@ -105,6 +107,9 @@ class MainWindow(QMainWindow):
         self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
         self.working_size = WorkingSize(self.session, self, self.recon_view, self.statusBar())
         self.io = WindowIO(self.session, self, self, self.files, self.working_size, self.statusBar())
+        self.sessions = SessionKeeper(self)  # save/open sessions, autosave, recovery (started below)
+        self.discard = DiscardGuard(self.session, self, self.io.ask_save_result)
+        self._task_settings: RunConfig | None = None  # the last settings of the task the photo is shown for
         self.acts = build_actions(self)
         for dock in (self.settings_dock, self.curves_dock, self.timeline_dock):
             self.acts.view_menu.addAction(dock.toggleViewAction())
@@ -131,6 +136,9 @@ class MainWindow(QMainWindow):
         s.history_changed.connect(self._on_history_changed)
         s.curves_changed.connect(self.curves.data_grew)
         s.result_taken.connect(self._on_result_taken)
+        s.result_chosen.connect(self._on_chosen)
+        s.pin_changed.connect(self._on_pin_changed)
+        s.dirty_changed.connect(self._on_dirty_changed)
         c = self.controller
         c.run_started.connect(self._on_run_started)
         c.reports_ready.connect(self._on_reports)
@@ -142,7 +150,8 @@ class MainWindow(QMainWindow):
         self.settings_panel.task_changed.connect(self._on_task_changed)
         self.settings_panel.changed.connect(self._on_settings_edited)
         self.timeline.viewed.connect(self._on_viewed)
-        self.timeline.chosen.connect(self._on_chosen)
+        self.timeline.choose_requested.connect(self.session.choose)
+        self.timeline.pin_requested.connect(self.session.pin)
         self.timeline.compare_requested.connect(self._on_compare_requested)
         self.curves.iteration_clicked.connect(self.timeline.view_nearest)
         self.photo_view.mask_changed.connect(self._on_mask_edited)
@@ -165,6 +174,7 @@ class MainWindow(QMainWindow):
         if mask:
             self.load_mask(mask)
         self.update_actions()
+        self.sessions.start()  # after the first photo: autosave follows the person's changes from here on
 
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(title, self)
@@ -223,6 +233,9 @@ class MainWindow(QMainWindow):
 
     def _on_settings_changed(self, cfg: RunConfig) -> None:
         """The session's settings changed: the dock shows them unless it already does."""
+        t = self._task_settings
+        if t is None or (t.task, t.factor) == (cfg.task, cfg.factor):
+            self._task_settings = cfg  # what a cancelled task change goes back to
         try:
             shown = self.settings_panel.config()
         except RwguiError:
@@ -240,19 +253,34 @@ class MainWindow(QMainWindow):
     def task(self) -> str:
         return self.settings_panel.task()
 
+    def confirm_discard(self, action: str) -> bool:
+        """Before ``action`` ("Quitting", "Opening another photo", ...) throws the session's unsaved work away:
+        True when it may go ahead (nothing unsaved, or the person chose Discard, or Save and the save worked)."""
+        return self.discard.confirm(action)
+
     def open_file(self, path: str | Path) -> bool:
-        """Open a photo; an unreadable file shows a message and keeps the current photo."""
+        """Open a photo; an unreadable file shows a message and keeps the current photo. Unsaved work is asked
+        about first (Cancel keeps everything and returns False)."""
         try:
             photo = open_photo(path)
         except RwguiError as exc:
             self.show_error(str(exc), "Cannot open the photo")
             return False
+        if not self.confirm_discard("Opening another photo"):
+            return False
         self.files.add_recent(str(path))
         self._set_photo(photo)
         return True
 
-    def open_sample(self, name: str = "astronaut") -> None:
-        """The bundled photo, damaged for the current task, with ground truth (PSNR is plotted)."""
+    def open_sample(self, name: str = "astronaut") -> bool:
+        """The bundled photo, damaged for the current task, with ground truth (PSNR is plotted). Unsaved work is
+        asked about first (Cancel keeps everything and returns False)."""
+        if not self.confirm_discard("Opening the sample"):
+            return False
+        self._open_sample(name)
+        return True
+
+    def _open_sample(self, name: str) -> None:
         sp = self.settings_panel
         self._set_photo(sample_photo(sp.task(), name, sp.factor(), self.sample_size))
 
@@ -286,7 +314,7 @@ class MainWindow(QMainWindow):
         if p is None:
             return
         working = f" — working at {w.describe()}" if w is not None and w.mode != "full" else ""
-        self.setWindowTitle(f"rwgui — {p.name}{working}")
+        self.setWindowTitle(f"rwgui — {p.name}{working}[*]")  # [*]: a star while the session has unsaved work
 
     def _show_photo(self, new: bool = False) -> None:
         """Show the photo for the task (bicubic-enlarged for super-resolution); keep the mask when possible."""
@@ -311,11 +339,23 @@ class MainWindow(QMainWindow):
         self._update_mask_tools()
 
     def _on_task_changed(self, task: str) -> None:
+        """A new task (or SR factor). The sample's damage is made for each task, so the sample is made again and
+        its run let go: with unsaved work that is asked first, and Cancel puts the task and settings back. Any
+        other photo keeps its run (the next Start makes a new one)."""
         if self.photo is not None and self.photo.sample is not None:
-            self.open_sample(self.photo.sample)  # the sample's damage is made for each task
+            if not self.confirm_discard("Changing the task"):
+                self._undo_task_change()
+                return
+            self._open_sample(self.photo.sample)
         else:
             self._show_photo()
+        self._task_settings = self.session.settings
         self.update_actions()
+
+    def _undo_task_change(self) -> None:
+        """The dock back to the settings of the task the photo is shown for (no task change is announced)."""
+        if self._task_settings is not None:
+            self.settings_panel.set_config(self._task_settings)
 
     # ----- mask ---------------------------------------------------------------------------------------
     def _on_mask_edited(self) -> None:
@@ -564,18 +604,27 @@ class MainWindow(QMainWindow):
         """The result as Save result writes it where the view holds the whole photo: an inpainting run at full
         size shows the known pixels kept (a crop or a downscale shows the working size as it is)."""
         s = self.session
-        if s.working is None or s.working.mode != "full" or s.working_mask is None:
+        working, mask = s.working_for(key)
+        if working is None or working.mode != "full" or mask is None:
             return rgba
         pixels = s.result_pixels(key)
         return rgba if pixels is None else rgba8_for_display(pixels)
 
     def _on_chosen(self, key) -> None:
+        """The session's result was chosen (the timeline's "Keep this one" / "Use rule's pick")."""
+        self.timeline.sync()
         rk = self.history.result_key()
         if rk is not None:
             self.statusBar().showMessage(f"Result: {self.history.label(rk)}. Save result writes it.", 8000)
             if self.timeline.current() == rk:
                 self._on_viewed(rk)
         self.update_actions()
+
+    def _on_dirty_changed(self, dirty: bool) -> None:
+        self.setWindowModified(dirty)
+
+    def _on_pin_changed(self, iteration: int, on: bool) -> None:
+        self.timeline.sync()
 
     def _on_compare_requested(self, a, b) -> None:
         self._compare_pair = (a, b)
@@ -602,12 +651,17 @@ class MainWindow(QMainWindow):
 
     # ----- closing ---------------------------------------------------------------------------------------
     def closeEvent(self, ev) -> None:
-        """Stop the run cleanly (request stop, quit, wait) and remember the layout and settings."""
+        """Ask about unsaved work (Cancel keeps the window open), then stop the run cleanly (request stop, quit,
+        wait) and remember the layout and settings."""
+        if not self.confirm_discard("Quitting"):
+            ev.ignore()
+            return
         t0 = time.perf_counter()
         self.files.save_window(self, self.settings_panel)
         self.controller.shutdown()
         self.lab.shutdown()
         self._sync_timer.stop()
+        self.sessions.close()  # a clean exit: the autosave is not offered next time
         if self.error_box is not None:
             self.error_box.close()
         self.statusBar().showMessage(f"closed in {time.perf_counter() - t0:.2f} s")
