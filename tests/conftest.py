@@ -3,6 +3,8 @@ when the first QGuiApplication starts, and offscreen needs no display and no X11
 
 import os
 
+#: The platform the person asked for (``.ci/run`` asks for xcb under Xvfb for the ``xserver`` group).
+_ASKED_PLATFORM = os.environ.get("QT_QPA_PLATFORM")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # The suite runs on the CPU wherever it runs: a test that leaves the device at 'auto' must not move to a GPU
 # (overlap is on there, so reports arrive a step later, and memory is counted elsewhere). Set here, before
@@ -63,8 +65,25 @@ def _no_running_qthread():
         assert not running, f"QThreads still running at teardown: {running}"
 
 
+def pytest_configure(config):
+    """``pytest -m xserver`` with a display (``xvfb-run``) uses the X server: Qt's xcb platform, chosen here,
+    before any test imports Qt. Every other run stays offscreen unless QT_QPA_PLATFORM says otherwise."""
+    if config.getoption("markexpr", "") == "xserver" and os.environ.get("DISPLAY") and _ASKED_PLATFORM is None:
+        os.environ["QT_QPA_PLATFORM"] = "xcb"
+
+
+def _on_x_server() -> bool:
+    return os.environ.get("QT_QPA_PLATFORM") == "xcb" and bool(os.environ.get("DISPLAY"))
+
+
 def pytest_collection_modifyitems(config, items):
-    """Tests marked ``cuda`` run only where torch sees a CUDA device (``pytest -m cuda`` runs them alone)."""
+    """Tests marked ``cuda`` run only where torch sees a CUDA device (``pytest -m cuda`` runs them alone);
+    tests marked ``xserver`` only against a real X server (``xvfb-run -a python3 -m pytest -m xserver``)."""
+    if not _on_x_server():
+        skip_x = pytest.mark.skip(reason="needs an X server: xvfb-run -a python3 -m pytest -m xserver")
+        for item in items:
+            if "xserver" in item.keywords:
+                item.add_marker(skip_x)
     import torch
 
     if torch.cuda.is_available():

@@ -71,6 +71,27 @@ class CurveData:
             return self._terms[name[5:]][: self.n]
         return self._cols[name][: self.n]
 
+    def columns(self) -> dict[str, np.ndarray]:
+        """Copies of every filled column by name (``loss_<term>`` for loss terms): what a saved session holds."""
+        out = {c: self._cols[c][: self.n].copy() for c in COLUMNS}
+        out.update({f"loss_{t}": v[: self.n].copy() for t, v in self._terms.items()})
+        return out
+
+    def load_columns(self, columns: dict[str, np.ndarray]) -> None:
+        """Replace everything by whole columns of one length (from :meth:`columns`; missing ones are NaN)."""
+        n = len(next(iter(columns.values()))) if columns else 0
+        self._cap = max(self._cap, n)
+        self.clear()
+        self.n = n
+        for name, col in columns.items():
+            store = self._terms if name.startswith("loss_") and name not in COLUMNS else self._cols
+            key = name[5:] if store is self._terms else name
+            if store is self._cols and key not in COLUMNS:
+                continue
+            buf = np.full(len(self._cols["iteration"]), np.nan)
+            buf[:n] = col
+            store[key] = buf
+
     def has(self, name: str) -> bool:
         return self.n > 0 and bool(np.isfinite(self.column(name)).any())
 

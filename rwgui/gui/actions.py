@@ -82,6 +82,20 @@ def build_actions(win: MainWindow) -> SimpleNamespace:
         win.io.ask_export_settings,
         tip="Settings that `rwgui-restore --config FILE` reproduces",
     )
+    a.save_session = _action(
+        win,
+        "Save sessi&on…",
+        win.sessions.ask_save_session,
+        "Ctrl+Shift+S",
+        "Save everything: photo, mask, settings, kept iterates and pins, curves, the Lab's results (.rwgui)",
+    )
+    a.open_session = _action(
+        win,
+        "Open sess&ion…",
+        win.sessions.ask_open_session,
+        "Ctrl+Shift+O",
+        "Open a saved session (.rwgui) as it was saved",
+    )
     a.quit = _action(win, "&Quit", win.close, K.Quit)
     a.start = _action(
         win, "Start", win.start, "Ctrl+Return", "Start fitting the network to this photo", SP.SP_MediaPlay
@@ -122,6 +136,7 @@ def build_actions(win: MainWindow) -> SimpleNamespace:
     mb = win.menuBar()
     file = mb.addMenu("&File")
     file.addAction(a.open)
+    file.addAction(a.open_session)
     a.recent_menu = file.addMenu("Open &Recent")
     samples = file.addMenu("Open sa&mple")
     for name in SAMPLES:
@@ -129,7 +144,7 @@ def build_actions(win: MainWindow) -> SimpleNamespace:
     file.addAction(a.open_gt)
     file.addAction(a.load_mask)
     file.addSeparator()
-    for act in (a.save, a.save_mask, a.export_csv, a.export_json):
+    for act in (a.save, a.save_session, a.save_mask, a.export_csv, a.export_json):
         file.addAction(act)
     file.addSeparator()
     file.addAction(a.quit)

@@ -85,7 +85,8 @@ class MainWindow(QMainWindow):
         self.recon_view = ImagePane(self)
         self.compare_view = CompareView(self)
         self.recon_view.link(self.photo_view)
-        self.compare_view.link(self.photo_view)
+        # the compare view is not linked: linked views share a range in pixels, and the hidden photo view's
+        # half width would squeeze the compare view's image into its left half (it is fitted when it opens)
         split = QSplitter(Qt.Orientation.Horizontal, self)
         split.addWidget(self.photo_view)
         split.addWidget(self.recon_view)
@@ -633,6 +634,7 @@ class MainWindow(QMainWindow):
         with QSignalBlocker(self.acts.compare):
             self.acts.compare.setChecked(True)
         self.stack.setCurrentIndex(1)
+        self.compare_view.fit()
 
     def set_compare(self, on: bool) -> None:
         """Before/after split: the damaged photo against what the right view shows."""
@@ -642,12 +644,19 @@ class MainWindow(QMainWindow):
             self.compare_view.set_images(before, self.recon_view.image())
             self.compare_view.set_title("◀ damaged photo  |  restored ▶")
         self.stack.setCurrentIndex(1 if on else 0)
+        if on:
+            self.compare_view.fit()
+
+    def _shown_view(self) -> ImagePane:
+        """The view Fit and 1:1 act on: the compare view while it is shown, else the photo view (the restored
+        view follows it)."""
+        return self.compare_view if self.stack.currentIndex() == 1 else self.photo_view
 
     def view_fit(self) -> None:
-        self.photo_view.fit()
+        self._shown_view().fit()
 
     def view_one_to_one(self) -> None:
-        self.photo_view.one_to_one()
+        self._shown_view().one_to_one()
 
     # ----- closing ---------------------------------------------------------------------------------------
     def closeEvent(self, ev) -> None:

@@ -9,6 +9,7 @@ The settings store is a throw-away file, so the person's own settings are never 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -48,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     with tempfile.TemporaryDirectory() as tmp:
         store = QSettings(str(Path(tmp) / "rwgui.ini"), QSettings.Format.IniFormat)
+        os.environ["RWGUI_DATA_DIR"] = str(Path(tmp) / "data")  # its autosave is thrown away too
         win = MainWindow(task=args.task, settings=store, sample_size=args.size)
         if args.sample != "astronaut":
             win.open_sample(args.sample)
