@@ -64,7 +64,8 @@ def test_plan_fits_a_big_budget_and_downscales_within_a_small_one(make_config):
     assert h < 240 and w < 160 and abs(w / h - 160 / 240) < 0.05
     assert _model(cfg).estimate((h, w)).total_bytes <= budget
     assert f"{w}x{h}" in plan.sentence and "MB" in plan.sentence
-    assert choose_working(plan, "auto") == Working("downscale", "denoise", size, (h, w))
+    assert choose_working(plan, "downscale") == Working("downscale", "denoise", size, (h, w))
+    assert choose_working(plan, "auto").mode == "tiles"  # denoising: full resolution on tiles beats a downscale
     with pytest.raises(OutOfMemoryError, match="needs about"):
         choose_working(plan, "refuse")
     with pytest.raises(WorkingSizeError, match="inpainting"):
@@ -275,7 +276,7 @@ def test_cli_downscale_writes_denoising_at_the_working_size(corner, capsys):
             "--memory-budget",
             f"{budget:.3f}",
             "--working-size",
-            "auto",
+            "downscale",
             *SMALL,
         )
         == 0

@@ -7,24 +7,39 @@ chosen option into a working :class:`Problem` (:func:`working_problem`) and the 
 what is written (:func:`to_full`):
 
 * crop: the full photo with the restored crop pasted in; pixels outside the box are the photo's, bit for bit;
-* downscale, inpainting: the full photo with its holes filled from the restored image, upscaled (the known
-  pixels carry full-resolution detail, so keeping them beats an upscale);
+* downscale, inpainting: the restored image upscaled to the full size;
+* inpainting, at every working size (full, crop, downscale): then the photo's known pixels kept, by the one
+  rule of :func:`~rwgui.core.compositing.keep_known` (the network's output in the holes, the photo outside
+  them, a feathered seam between; a downscaled run's known pixels would otherwise lose their full-resolution
+  detail), unless the network's output as it is was asked for (``seam_px`` None);
 * downscale, denoising or super-resolution: the result at the working size, since every input pixel was
   degraded and upscaling would only add blur at a larger size.
+* tiles (denoising and super-resolution only; :mod:`rwgui.core.tiles`): the photo restored at full resolution
+  as overlapping tiles, each its own run, blended across their overlaps. ``auto`` prefers it for those tasks:
+  every pixel of a denoising or super-resolution photo is degraded, so a downscaled run gives up the detail
+  the run exists to recover (and super-resolution's point is the larger size), while tiles keep all of it at
+  the cost of restoring the overlaps twice. The run is not a :class:`Problem` of its own: the caller runs
+  :func:`~rwgui.core.tiles.tiled_steps` on the full problem with the plan's grid.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .compositing import keep_known
 from .config import RunConfig
 from .errors import ConfigError, OutOfMemoryError, WorkingSizeError
 from .params import Param
-from .problems import Problem, denoise_problem, inpaint_problem, sr_problem, to_array
+from .pixels import tensor_to_image
+from .problems import Problem, make_problem
 from .resample import crop, downscale, downscale_mask, upscale
+from .vocabulary import Task
+
+if TYPE_CHECKING:
+    from .tiles import TileGrid
 
 __all__ = [
     "Box",
@@ -49,7 +64,7 @@ SLACK = 0.95  # with the device's own budget, offered sizes keep 5 % spare: the 
 CHECK_ABOVE = 512 * 512  # pixels; smaller runs fit any machine rwgui runs on (the engine's rule too)
 DEFAULT_MARGIN = 64  # px of context around the damage: the prior needs known pixels to continue from
 MIN_SIDE = 16
-MODES = ("refuse", "downscale", "crop", "auto")
+MODES = ("refuse", "downscale", "crop", "tiles", "auto")
 
 #: What to do when a run does not fit: specs, so the CLI flags come from one place.
 WORKING_PARAMS: tuple[Param, ...] = (
@@ -58,8 +73,10 @@ WORKING_PARAMS: tuple[Param, ...] = (
         "choice",
         "refuse",
         "When the run does not fit in memory: refuse (exit 2), downscale the photo, crop around the damage "
-        "(inpainting; the result is pasted back into the full photo), or auto (crop when it fits, else "
-        "downscale). A run that fits always runs at full size.",
+        "(inpainting; the result is pasted back into the full photo), tiles (denoising and super-resolution: "
+        "overlapping tiles restored one by one and blended, written at full resolution), or auto (crop for "
+        "inpainting and tiles for the other tasks when they fit, else downscale). A run that fits always runs "
+        "at full size.",
         choices=MODES,
     ),
     Param(
@@ -72,6 +89,15 @@ WORKING_PARAMS: tuple[Param, ...] = (
         1e9,
     ),
     Param("crop_margin", "int", DEFAULT_MARGIN, "Pixels of context kept around the damage when cropping.", 0, 4096),
+    Param(
+        "tile_overlap",
+        "int",
+        0,
+        "Pixels two neighbouring tiles share (0 = the larger of the network's coarsest cell and an eighth of "
+        "the tile).",
+        0,
+        4096,
+    ),
 )
 
 
@@ -97,6 +123,7 @@ class WorkingPlan:
     crop_mb: float | None  # the crop's estimate, also when it does not fit (for the message)
     margin: int
     sentence: str
+    tiles: TileGrid | None = None  # denoising and super-resolution: full resolution on tiles that fit
 
     @property
     def crop_size(self) -> tuple[int, int] | None:
@@ -108,22 +135,27 @@ class WorkingPlan:
 class Working:
     """How a run's problem relates to the photo; the report records it and export undoes it."""
 
-    mode: str  # 'full', 'downscale' or 'crop'
+    mode: str  # 'full', 'downscale', 'crop' or 'tiles'
     task: str
     full_size: tuple[int, int]  # (h, w) of the whole photo's result
-    size: tuple[int, int]  # (h, w) the run restores
+    size: tuple[int, int]  # (h, w) the run restores (tiles: each tile)
     box: Box | None = None
     margin: int = 0
+    tiles: TileGrid | None = None  # mode 'tiles': the grid
 
     @property
     def writes_full_size(self) -> bool:
-        return self.mode == "full" or self.mode == "crop" or (self.mode == "downscale" and self.task == "inpaint")
+        if self.mode in ("full", "crop", "tiles"):
+            return True
+        return self.mode == "downscale" and self.task == Task.INPAINT
 
     def describe(self) -> str:
         if self.mode == "crop" and self.box is not None:
             return f"a {_wh(self.size)} crop around the damage at x={self.box[2]}, y={self.box[0]}"
         if self.mode == "downscale":
             return f"{_wh(self.size)}, downscaled from {_wh(self.full_size)}"
+        if self.mode == "tiles" and self.tiles is not None:
+            return f"{_wh(self.full_size)}, full size, on {self.tiles.describe()}"
         return f"{_wh(self.size)}, full size"
 
     def to_dict(self) -> dict[str, Any]:
@@ -134,6 +166,7 @@ class Working:
             "box": None if self.box is None else list(self.box),
             "margin": self.margin,
             "written_at_full_size": self.writes_full_size,
+            **({} if self.tiles is None else {"tiles": self.tiles.count, "tile_overlap": self.tiles.overlap}),
         }
 
 
@@ -175,18 +208,21 @@ def plan_working_size(
     mask: np.ndarray | None = None,
     budget_bytes: int | None | str = "auto",
     margin: int = DEFAULT_MARGIN,
+    overlap: int = 0,
 ) -> WorkingPlan:
     """Does a run restoring ``size`` (h, w) fit ``budget_bytes``, and what fits if not.
 
     ``budget_bytes`` 'auto' is 90 % of the device's free memory, asked only above 512x512 (the engine's rule);
-    None means unknown, which fits. The estimate probes the prior once (~0.5 s on one CPU core).
+    None means unknown, which fits. The estimate probes the prior once (~0.5 s on one CPU core). Denoising and
+    super-resolution also get the grid of the largest tiles that fit (``overlap`` px shared by neighbours,
+    0 = :func:`~rwgui.core.tiles.default_overlap`).
     """
     from .device import describe, precision_dtype, resolve_device
     from .memory import MemoryModel, available_bytes
 
     cfg = config.validated()
     device = resolve_device(cfg.device)
-    box = hole_box(mask, margin) if task == "inpaint" and mask is not None else None
+    box = hole_box(mask, margin) if task == Task.INPAINT and mask is not None else None
     fits = WorkingPlan(True, size, task, None, None, None, None, None, margin, "")
     slack = 1.0
     if budget_bytes == "auto":
@@ -203,35 +239,49 @@ def plan_working_size(
     if need <= budget:
         return WorkingPlan(True, size, task, _mb(need), _mb(budget), None, None, None, margin, "restoring " + where)
 
-    k = cfg.factor if task == "sr" else 1  # super-resolution works at a multiple of the factor
+    k = cfg.factor if task == Task.SR else 1  # super-resolution works at a multiple of the factor
     room = int(slack * budget)
-    down: tuple[int, int] | None = _fitting_multiple(model.fitting_size(size, room), k)
-    if min(down) < max(MIN_SIDE, 8 * k) or model.estimate(down).total_bytes > room:
-        down = None
+    fit = _fitting_multiple(model.fitting_size(size, room), k)
+    too_small = min(fit) < max(MIN_SIDE, 8 * k) or model.estimate(fit).total_bytes > room
+    down = None if too_small else fit
     crop_mb = None
     if box is not None:
         crop_bytes = model.estimate((box[1] - box[0], box[3] - box[2])).total_bytes
         crop_mb = _mb(crop_bytes)
         box = box if crop_bytes <= room else None
+    grid = None
+    if task in (Task.DENOISE, Task.SR):
+        from .tiles import fit_tiles, size_multiple
+
+        def tile_bytes(hw: tuple[int, int]) -> int:
+            return model.estimate(hw).total_bytes
+
+        grid = fit_tiles(tile_bytes, size, room, size_multiple(cfg, channels), k, overlap)
     options = []
+    if grid is not None:
+        options.append(f"at full size on {grid.describe()} it fits")
     if down is not None:
         options.append(f"downscaled to {_wh(down)} it fits")
     if box is not None:
         options.append(f"a {_wh((box[1] - box[0], box[3] - box[2]))} crop around the damage fits")
     elif crop_mb is not None:
         options.append(f"a crop around the damage would still need {crop_mb:.0f} MB")
-    if down is None and box is None:
+    if down is None and box is None and grid is None:
         options.append("nothing smaller fits either: choose a prior with fewer channels or another device")
     sentence = f"restoring {where}; " + ", ".join(options)
-    return WorkingPlan(False, size, task, _mb(need), _mb(budget), down, box, crop_mb, margin, sentence)
+    return WorkingPlan(False, size, task, _mb(need), _mb(budget), down, box, crop_mb, margin, sentence, grid)
 
 
 def plan_for_problem(
-    problem: Problem, config: RunConfig, budget_bytes: int | None | str = "auto", margin: int = DEFAULT_MARGIN
+    problem: Problem,
+    config: RunConfig,
+    budget_bytes: int | None | str = "auto",
+    margin: int = DEFAULT_MARGIN,
+    overlap: int = 0,
 ) -> WorkingPlan:
     """:func:`plan_working_size` for a built Problem (its size, channels, task and mask)."""
     mask = None if problem.mask is None else problem.mask[0, 0].numpy()
-    return plan_working_size(config, problem.size, problem.channels, problem.task, mask, budget_bytes, margin)
+    return plan_working_size(config, problem.size, problem.channels, problem.task, mask, budget_bytes, margin, overlap)
 
 
 def choose_working(plan: WorkingPlan, mode: str) -> Working:
@@ -242,10 +292,19 @@ def choose_working(plan: WorkingPlan, mode: str) -> Working:
         return Working("full", plan.task, plan.size, plan.size)
     if mode == "refuse":
         raise OutOfMemoryError(plan.sentence)
-    if mode == "auto":
-        mode = "crop" if plan.crop_box is not None else "downscale"
+    if mode == "auto":  # full resolution first: a crop (inpainting) or tiles (denoising, super-resolution)
+        mode = "crop" if plan.crop_box is not None else "tiles" if plan.tiles is not None else "downscale"
+    if mode == "tiles":
+        if plan.task not in (Task.DENOISE, Task.SR):
+            raise WorkingSizeError(
+                "tiles are for denoising and super-resolution; for inpainting, crop around the damage "
+                "(it restores only the damaged region, at full resolution)"
+            )
+        if plan.tiles is None:
+            raise WorkingSizeError(f"{plan.sentence}; no tile fits either")
+        return Working("tiles", plan.task, plan.size, plan.tiles.tile, tiles=plan.tiles)
     if mode == "crop":
-        if plan.task != "inpaint":
+        if plan.task != Task.INPAINT:
             raise WorkingSizeError(
                 "cropping around the damage is for inpainting, where the mask says where the "
                 "damage is; downscale instead"
@@ -261,31 +320,34 @@ def choose_working(plan: WorkingPlan, mode: str) -> Working:
 
 
 def working_problem(problem: Problem, working: Working) -> Problem:
-    """The Problem the run restores: ``problem`` itself, downscaled, or cropped to the box."""
-    if working.mode == "full":
+    """The Problem the run restores: ``problem`` itself, downscaled, or cropped to the box. With tiles,
+    ``problem`` itself: :func:`~rwgui.core.tiles.tiled_steps` cuts it."""
+    if working.mode in ("full", "tiles"):
         return problem
-    y = to_array(problem.observed)
-    gt = None if problem.ground_truth is None else to_array(problem.ground_truth)
+    y = tensor_to_image(problem.observed)
+    gt = None if problem.ground_truth is None else tensor_to_image(problem.ground_truth)
     mask = None if problem.mask is None else problem.mask[0, 0].numpy()
     if working.mode == "crop":
         if mask is None or working.box is None:
             raise WorkingSizeError("cropping around the damage needs an inpainting mask")
         b = working.box
-        return inpaint_problem(crop(y, b), crop(mask, b), None if gt is None else crop(gt, b))
+        return make_problem(
+            Task.INPAINT, crop(y, b), mask=crop(mask, b), ground_truth=None if gt is None else crop(gt, b)
+        )
     h, w = working.size
     gt_small = None if gt is None else downscale(gt, (h, w))
-    if problem.task == "sr":
+    if problem.task == Task.SR:
         f = problem.size[0] // y.shape[0]
-        return sr_problem(downscale(y, (h // f, w // f)), f, gt_small)
-    if problem.task == "inpaint" and mask is not None:
+        return make_problem(Task.SR, downscale(y, (h // f, w // f)), factor=f, ground_truth=gt_small)
+    small = None
+    if problem.task == Task.INPAINT and mask is not None:
         small = downscale_mask(mask, (h, w))
         if not small.any():
             raise WorkingSizeError(
                 f"downscaled to {w}x{h}, every pixel touches a hole (the holes are scattered "
                 "too finely); crop around the damage or free some memory instead"
             )
-        return inpaint_problem(downscale(y, (h, w)), small, gt_small)
-    return denoise_problem(downscale(y, (h, w)), gt_small)
+    return make_problem(problem.task, downscale(y, (h, w)), mask=small, ground_truth=gt_small)
 
 
 def _ramp(n: int, width: int, start: bool, end: bool) -> np.ndarray:
@@ -333,15 +395,27 @@ def paste_back(full: np.ndarray, restored: np.ndarray, box: Box, margin: int) ->
     return out
 
 
-def to_full(result: np.ndarray, working: Working, photo: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+def to_full(
+    result: np.ndarray,
+    working: Working,
+    photo: np.ndarray,
+    mask: np.ndarray | None = None,
+    seam_px: int | None = 0,
+) -> np.ndarray:
     """What to write for a working-size ``result`` (see the module's docstring); ``photo`` is the full photo
-    (HxWxC float in [0, 1]) and ``mask`` its inpainting mask (1 = known) when the task has one."""
+    (HxWxC float in [0, 1]) and ``mask`` its inpainting mask (1 = known) when the task has one.
+
+    An inpainting result keeps the photo's known pixels at every working size, by the one rule of
+    :func:`~rwgui.core.compositing.keep_known` with a ``seam_px`` seam; ``seam_px`` None gives the network's
+    output as it is (pasted back or upscaled to the full size, known pixels included)."""
+    inpaint = working.task == Task.INPAINT and mask is not None
     if working.mode == "crop" and working.box is not None:
-        return paste_back(photo, result, working.box, working.margin)
-    if working.mode == "downscale" and working.task == "inpaint" and mask is not None:
-        up = upscale(result, working.full_size)
-        m = np.asarray(mask) >= 0.5
-        if m.ndim == 2 and up.ndim == 3:
-            m = m[..., None]
-        return np.where(m, np.asarray(photo, np.float32), up).astype(np.float32)
-    return np.asarray(result, dtype=np.float32)
+        full = paste_back(photo, result, working.box, working.margin)
+    elif working.mode == "downscale" and inpaint:
+        full = upscale(result, working.full_size)
+    else:
+        full = np.asarray(result, dtype=np.float32)
+    if inpaint and seam_px is not None:
+        assert mask is not None
+        return keep_known(full, np.asarray(photo, np.float32), mask, seam_px)
+    return full
