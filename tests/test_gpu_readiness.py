@@ -332,6 +332,127 @@ def test_fused_adam_asks_torch_which_devices_have_the_kernel(monkeypatch):
     assert eng.step().iteration == 1
 
 
+# ----- no hidden host syncs in the studio's loop -------------------------------------------------------------
+_SYNCS = ("cpu", "numpy", "item", "tolist")
+
+
+def _stream_a_run(qtbot, monkeypatch, iterations=30):
+    """A short overlapped run streamed by the studio's worker, keeping an iterate at every step's chance;
+    (the reads of tensors to the host the worker made between steps other than through a fetch object, the
+    ``Engine.image`` calls, the requested keeps, the kept items in arrival order)."""
+    import threading
+
+    from rwgui.core.history import KeepSchedule
+    from rwgui.core.samples import load_sample
+    from rwgui.gui import worker as worker_mod
+    from tests.conftest import tiny_config
+
+    between = threading.local()
+    stray, images, requested = [], [], []
+
+    def watch(name):
+        real = getattr(torch.Tensor, name)
+
+        def call(self, *a, **k):
+            caller = sys._getframe(1).f_locals.get("self")
+            if getattr(between, "on", False) and not isinstance(caller, engine_mod._Fetch):
+                stray.append((name, sys._getframe(1).f_code.co_name))
+            return real(self, *a, **k)
+
+        monkeypatch.setattr(torch.Tensor, name, call)
+
+    for name in _SYNCS:
+        watch(name)
+    real_event, real_image, real_keep = (
+        worker_mod.RunWorker._on_event,
+        engine_mod.Engine.image,
+        worker_mod.RunWorker._keep,
+    )
+
+    def on_event(self, engine, event):
+        between.on = True
+        try:
+            real_event(self, engine, event)
+        finally:
+            between.on = False
+
+    def image(self, *a, **k):
+        images.append(a)
+        return real_image(self, *a, **k)
+
+    def keep(self, engine, kind, iteration):
+        requested.append((str(kind), iteration))
+        return real_keep(self, engine, kind, iteration)
+
+    monkeypatch.setattr(worker_mod.RunWorker, "_on_event", on_event)
+    monkeypatch.setattr(engine_mod.Engine, "image", image)
+    monkeypatch.setattr(worker_mod.RunWorker, "_keep", keep)
+    cfg = tiny_config(iterations=iterations, speed=SpeedConfig(channels_last=False, overlap="on"))
+    ctrl = worker_mod.RunController()
+    kept = []
+    ctrl.iterate_kept.connect(lambda item: kept.append(item))
+    with qtbot.waitSignal(ctrl.run_finished, timeout=60000) as fin:
+        ctrl.start(
+            load_sample("denoise", size=32).problem(),
+            cfg,
+            keep=KeepSchedule(per_octave=1000),
+            keep_every_s=0.0,
+            average_every_s=0.0,
+            pick_every_s=0.0,
+        )
+    assert ctrl.shutdown()
+    assert fin.args[0].reason == "budget"
+    return stray, images, requested, kept
+
+
+def test_the_worker_keeps_iterates_through_fetches_never_waiting_between_steps(qtbot, monkeypatch):
+    """With the overlap on, nothing the worker does between two steps reads a tensor to the host except
+    through a fetch object (pinned memory and an event on CUDA): ``Engine.image`` (a ``.cpu()`` that waits
+    for all queued work) is never called, and every iterate it kept still arrives, the end's included."""
+    stray, images, requested, kept = _stream_a_run(qtbot, monkeypatch)
+    assert stray == [] and images == []
+    assert [(str(k.kind), k.iteration) for k in kept] == requested
+    assert ("raw", 30) in requested and ("average", 30) in requested
+    assert any(kind == "pick" for kind, _ in requested)
+    raw = [k for k in kept if k.kind == "raw"]
+    assert len(raw) > 5 and raw[-1].iteration == 30
+    assert raw[-1].pixels.dtype == np.uint16 and raw[-1].pixels.shape == (32, 32, 3)
+    assert raw[-1].thumb.dtype == np.uint8 and raw[-1].thumb.shape[2] == 4
+    pick = next(k for k in kept if k.kind == "pick")
+    assert pick.average is not None and pick.average.dtype == np.uint16
+
+
+def test_kept_iterates_still_on_their_way_at_the_end_are_all_settled(qtbot, monkeypatch):
+    """A device that never finishes a copy during the run (``ready()`` always False): nothing is sent while
+    it runs, and the end still sends every kept iterate, in the order they were kept, then the final ones."""
+    monkeypatch.setattr(engine_mod.ImageFetch, "ready", lambda self: False)
+    _stray, _images, requested, kept = _stream_a_run(qtbot, monkeypatch, iterations=12)
+    assert [(str(k.kind), k.iteration) for k in kept] == requested
+    assert len(requested) > 12  # a raw and an average at every step, then the end's
+    assert requested[-3:-1] == [("raw", 12), ("average", 12)] and requested[-1][0] == "pick"
+
+
+def test_request_image_is_what_image_returns_at_the_iterates_own_iteration():
+    eng = small_engine(size=32, iterations=6, speed=F32, stop="es-wmv", stop_params={"window": 2, "patience": 1000})
+    eng.run()
+    assert eng.pick_iteration is not None
+    for which in ("raw", "average", "pick", "pick_average"):
+        fetch = eng.request_image(which)
+        assert np.array_equal(fetch.array(), eng.image(which))
+    assert eng.request_image("raw").iteration == 6
+    assert eng.request_image("pick").iteration == eng.pick_iteration
+
+
+def test_mps_never_overlaps_and_the_summary_says_so():
+    """On MPS the fetch is a ``.cpu()`` that waits for the newest step too: an overlap would only make the
+    reports late. 'auto' and 'on' are both off there, and the Speed summary says why."""
+    mps = torch.device("mps")
+    assert not device_mod.overlaps("auto", mps) and not device_mod.overlaps("on", mps)
+    assert device_mod.overlaps("auto", CUDA) and device_mod.overlaps("on", torch.device("cpu"))
+    summary = device_mod.speed_summary(SpeedConfig(overlap="auto"), mps)
+    assert "no overlap" in summary and "overlapped steps" not in summary
+
+
 # ----- on a GPU -------------------------------------------------------------------------------------------
 @pytest.mark.cuda
 @pytest.mark.parametrize("overlap", ["off", "on"])
@@ -348,6 +469,22 @@ def test_cuda_run_matches_the_cpu_run_closely(overlap):
     assert [r.iteration for r in gpu.reports] == list(range(1, 11))
     assert [r.loss for r in gpu.reports] == pytest.approx([r.loss for r in cpu.reports], rel=1e-2)
     assert not torch.backends.cudnn.allow_tf32 and torch.backends.cudnn.benchmark
+
+
+@pytest.mark.cuda
+def test_cuda_loss_prior_redraw_and_kept_iterates_never_sync():
+    """A loss prior's redraw goes up from pinned memory, and a kept iterate comes down to it, both without
+    waiting for the device (torch raises under sync debug mode 'error' where an operation would)."""
+    eng = small_engine(size=32, iterations=4, device="cuda", loss_prior="conv", loss_prior_params={"redraw_every": 1})
+    eng.step()
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        eng.loss_prior.redraw(7)
+        fetch = eng.request_image("raw")
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert fetch._host.is_pinned() and fetch.array().shape == (32, 32, 3)
 
 
 @pytest.mark.cuda
@@ -371,6 +508,36 @@ def test_speed_benchmark_syncs_once_per_block_not_per_step(monkeypatch):
     row = speed.bench("denoise", img, torch.device("cpu"), speed.BLOCK, SpeedConfig(channels_last=False))
     assert row[0] == "denoise" and row[2] > 0 and row[3] > 0
     assert len(syncs) == 2 * 2 * 2  # (warm-up + one timed block) x two sides x before and after
+
+
+def test_speed_benchmark_counts_each_sides_device_peak_above_its_own_start():
+    """Both sides live in one process and the allocator's peak is process-wide: a side's peak is its own
+    memory (what its constructor and earlier blocks left) plus its block's rise, never the other's weights."""
+    from rwgui.bench.speed import DevicePeaks
+
+    state = {"now": 0, "max": 0}
+
+    def alloc(n):
+        state["now"] += n
+        state["max"] = max(state["max"], state["now"])
+
+    peaks = DevicePeaks(lambda: state["now"], lambda: state["max"], lambda: state.update(max=state["now"]))
+    peaks.build("base", lambda: alloc(100))  # the baseline's weights
+    peaks.build("ours", lambda: alloc(300))  # the engine's weights, code, buffers
+    for _ in range(2):
+        with peaks.block("base"):  # activations come and go; Adam's moments stay (the first block only)
+            alloc(50)
+            alloc(-50 + (20 if peaks.held["base"] == 100 else 0))
+        with peaks.block("ours"):
+            alloc(400)
+            alloc(-400 + (10 if peaks.held["ours"] == 300 else 0))
+    assert peaks.peak == {"base": 170, "ours": 710}  # process-wide the peaks were 450 and 820
+    assert peaks.held == {"base": 120, "ours": 310}
+    cpu = DevicePeaks.of(torch.device("cpu"))
+    cpu.build("base", lambda: None)
+    with cpu.block("base"):
+        pass
+    assert cpu.peak == {"base": 0}
 
 
 def load_sample_image(size):

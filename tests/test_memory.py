@@ -14,7 +14,7 @@ from rwgui.core.memory import estimate_memory, fitting_size
 from rwgui.core.problems import denoise_problem
 
 PROBE = r"""
-import json, resource, sys
+import json, sys
 import numpy as np, torch
 from rwgui.core.config import preset
 from rwgui.core.engine import Engine
@@ -29,7 +29,9 @@ base = int(open('/proc/self/statm').read().split()[1]) * 4096
 eng = Engine(problem, cfg)
 for _ in range(2):
     eng.step()
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+# this process's own high-water mark: ru_maxrss is not, Linux carries the parent's over exec (a large pytest
+# process then reads as this probe's peak)
+peak = next(int(l.split()[1]) * 1024 for l in open('/proc/self/status') if l.startswith('VmHWM:'))
 est = estimate_memory(cfg, (size, size), 3, eng.autocast_dtype).total_bytes
 print(json.dumps({"estimate": est, "measured": peak - base}))
 """
@@ -116,3 +118,112 @@ def test_the_probe_cache_forgets_the_least_recently_used_network(monkeypatch):
     assert len(calls) == size + 1  # still held
     estimate_memory(nets[1], (32, 32), 3)
     assert len(calls) == size + 2  # forgotten, probed again
+
+
+# ----- the plan on CUDA -------------------------------------------------------------------------------------
+def _cuda_model(monkeypatch, cfg):
+    """The CUDA estimate from the CPU probe's rates (as on a thread that must not ask the device before any
+    device measurement): the accounting on top of the rates is the same as with a device measurement."""
+    from rwgui.core import memory
+
+    monkeypatch.setattr(memory, "_cuda_rates", lambda *a: None)
+    return memory.MemoryModel(cfg, 3, None, "cuda")
+
+
+def test_cuda_estimate_adds_snapshots_that_grow_with_the_network(monkeypatch):
+    """The guard keeps two snapshots on the device (weights, Adam's moments, the running average): the CUDA
+    estimate counts them, more for a wider network; the CPU estimate (calibrated on measured runs) is unchanged."""
+    from rwgui.core import memory
+
+    size = (256, 256)
+    narrow = {"channels_down": (8,), "channels_up": (8,), "channels_skip": (2,), "num_scales": 2}
+    wide = {"channels_down": (32,), "channels_up": (32,), "channels_skip": (4,), "num_scales": 2}
+    extra = {}
+    for name, params in (("narrow", narrow), ("wide", wide)):
+        on, off = (preset("denoise", prior_params=params, guard=g, device="cpu") for g in (True, False))
+        gained = (
+            _cuda_model(monkeypatch, on).estimate(size).total_bytes
+            - _cuda_model(monkeypatch, off).estimate(size).total_bytes
+        )
+        rates = memory._rates(on, 3, None)
+        assert gained == memory.GUARD_SNAPSHOTS * (rates.state_bytes + 256 * 256 * 3 * 4)
+        assert memory.MemoryModel(on, 3).estimate(size) == memory.MemoryModel(off, 3).estimate(size)
+        extra[name] = gained
+    assert extra["wide"] > extra["narrow"]
+
+
+def test_cuda_estimate_adds_the_rule_buffer_that_grows_with_the_es_wmv_window(monkeypatch):
+    from rwgui.core import memory
+
+    size = (128, 128)  # 49152 values: fewer than the rule's max_pixels, so the whole iterate is kept
+    small, big = (
+        preset("denoise", stop="es-wmv", stop_params={"window": w, "patience": 1000}, device="cpu") for w in (10, 100)
+    )
+    grown = (
+        _cuda_model(monkeypatch, big).estimate(size).total_bytes
+        - _cuda_model(monkeypatch, small).estimate(size).total_bytes
+    )
+    assert grown == 90 * 128 * 128 * 3 * 4
+    assert memory.MemoryModel(big, 3).estimate(size) == memory.MemoryModel(small, 3).estimate(size)
+    assert memory.rule_buffer_bytes(preset("denoise", stop="fixed"), 10**6) == 0
+    # above max_pixels the window holds a subset: bounded whatever the size
+    assert memory.rule_buffer_bytes(big, 10**8) == memory.wmv_memory_cap(100, 65536)
+
+
+def test_cuda_estimate_has_cudnn_workspace_headroom_and_no_cpu_runtime(monkeypatch):
+    from rwgui.core import memory
+
+    cfg = preset("denoise", guard=False, stop="fixed", device="cpu")
+    cpu = memory.MemoryModel(cfg, 3).estimate((64, 64)).total_bytes
+    cuda = _cuda_model(monkeypatch, cfg).estimate((64, 64)).total_bytes
+    assert cuda - cpu == memory.CUDNN_WORKSPACE_BYTES - memory.CPU_RUNTIME_BYTES
+
+
+def test_the_device_probe_is_never_run_from_a_thread_that_must_not_ask_cuda(monkeypatch):
+    """The window plans on the GUI thread: it reads a device measurement an engine made, or the CPU's rates,
+    and never probes the device itself."""
+    import torch
+
+    from rwgui.core import device, memory
+
+    probes = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(memory, "_device_probe", lambda *a: probes.append(a))
+    monkeypatch.setattr(device, "may_query_device", lambda: False)
+    monkeypatch.setattr(memory, "_device_rates", {})
+    cfg = preset("denoise", device="cpu")
+    model = memory.MemoryModel(cfg, 3, None, "cuda")
+    assert probes == [] and model.measured_on == "cpu"
+    monkeypatch.setattr(device, "may_query_device", lambda: True)
+    measured = memory._Rates(1.0, 100, 32, 32, 10, "cuda")
+    monkeypatch.setattr(memory, "_device_probe", lambda *a: probes.append(a) or measured)
+    assert memory.MemoryModel(cfg, 3, None, "cuda").measured_on == "cuda" and len(probes) == 1
+    monkeypatch.setattr(device, "may_query_device", lambda: False)
+    assert memory.MemoryModel(cfg, 3, None, "cuda").measured_on == "cuda" and len(probes) == 1  # the cache
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("size", [256, 512])
+def test_cuda_estimate_within_30_percent_of_the_device_peak(size):
+    """The device probe's estimate against the allocator's peak of two real steps above the start."""
+    import torch
+
+    from rwgui.core.memory import MemoryModel
+
+    img = np.random.default_rng(0).random((size, size, 3)).astype(np.float32)
+    cfg = preset("denoise", device="cuda")
+    torch.cuda.empty_cache()
+    start = torch.cuda.memory_allocated()
+    eng = Engine(denoise_problem(img), cfg)
+    torch.cuda.reset_peak_memory_stats()
+    for _ in range(2):
+        eng.step()
+    eng.flush()
+    peak = torch.cuda.max_memory_allocated() - start
+    model = MemoryModel(cfg, 3, eng.autocast_dtype, "cuda")
+    assert model.measured_on == "cuda"
+    # the estimate's cuDNN headroom is a reserve, not a measurement: compare without it
+    from rwgui.core.memory import CUDNN_WORKSPACE_BYTES
+
+    est = model.estimate((size, size)).total_bytes - CUDNN_WORKSPACE_BYTES
+    assert 0.7 < est / peak < 1.3, (est, peak)

@@ -4,9 +4,10 @@ What it prints, in order:
 
 1. the dtype and memory layout each kind of layer ends in under autocast, per precision;
 2. no hidden host sync: 100 steps of each preset under ``torch.cuda.set_sync_debug_mode("error")`` (any
-   synchronising call inside the loop raises);
+   synchronising call inside the loop raises), each step also requesting a frame and a kept iterate as the
+   studio's worker does (taken once ``ready()``), with a loss prior redrawn every 10 steps;
 3. overlap on against off: the same reports, and the steps per second of each;
-4. the memory estimate against the device's peak at two sizes;
+4. the memory estimate (probed on the device) against the device's peak at two sizes;
 5. an induced out-of-memory (a tensor larger than the device) that ends the run with its state kept;
 6. the speed table (baseline against rwgui) at 512x512 and 1024x1024.
 
@@ -61,15 +62,20 @@ def no_hidden_sync(steps: int = 100) -> None:
     from ..core.config import SpeedConfig
 
     print(f"\n2. {steps} steps of each preset with torch.cuda.set_sync_debug_mode('error')")
-    for name in ("denoise", "sr-x4", "inpaint"):
-        eng = _engine(name, 256, iterations=steps + 2, speed=SpeedConfig(overlap="on"))
+    prior = {"loss_prior": "conv", "loss_prior_params": {"weight": 0.1, "redraw_every": 10}}
+    for name, over in (("denoise", {}), ("sr-x4", {}), ("inpaint", {}), ("denoise", prior)):
+        eng = _engine(name, 256, iterations=steps + 2, speed=SpeedConfig(overlap="on"), **over)
         eng.step()  # the first step allocates and picks kernels; the loop after it must not sync
         eng.step()
+        fetches: list = []
         torch.cuda.set_sync_debug_mode("error")
         try:
             for _ in range(steps):
                 eng.step()
-            print(f"   {name}: no sync in {steps} steps")
+                fetches = [f for f in fetches if not f.ready()]  # the studio takes each once ready
+                fetches += [eng.request_frame(), eng.request_image()]
+            label = name + (" with a loss prior" if over else "")
+            print(f"   {label}: no sync in {steps} steps (each fetching a frame and an iterate)")
         except RuntimeError as exc:
             print(f"   {name}: SYNC at iteration {eng.iteration}: {exc}")
         finally:
@@ -95,7 +101,7 @@ def overlap_on_off(steps: int = 60) -> None:
 
 
 def memory(sizes: tuple[int, ...] = (256, 512)) -> None:
-    from ..core.memory import estimate_memory
+    from ..core.memory import CUDNN_WORKSPACE_BYTES, MemoryModel
 
     print("\n4. memory estimate against the device peak")
     for size in sizes:
@@ -107,8 +113,12 @@ def memory(sizes: tuple[int, ...] = (256, 512)) -> None:
             eng.step()
         eng.flush()
         peak = torch.cuda.max_memory_allocated() - start
-        est = estimate_memory(eng.config, (size, size), 3, eng.autocast_dtype, "cuda").total_bytes
-        print(f"   {size}x{size}: estimate {est / 2**20:.0f} MB, device peak {peak / 2**20:.0f} MB")
+        model = MemoryModel(eng.config, 3, eng.autocast_dtype, "cuda")
+        est = model.estimate((size, size)).total_bytes - CUDNN_WORKSPACE_BYTES
+        print(
+            f"   {size}x{size}: estimate {est / 2**20:.0f} MB (rates measured on {model.measured_on}; "
+            f"+{CUDNN_WORKSPACE_BYTES / 2**20:.0f} MB cuDNN headroom in the plan), device peak {peak / 2**20:.0f} MB"
+        )
         del eng
 
 

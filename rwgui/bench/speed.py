@@ -3,8 +3,12 @@
 ``python -m rwgui.bench.speed`` times the full engine step (forward, loss, backward, Adam, running average,
 stopping bookkeeping with es-wmv) for the denoising, x4 super-resolution and inpainting presets, against a
 baseline written here: the same network in eager float32 NCHW with the reference notebooks' textbook loop
-(PSNR computed on the host every step). The two alternate step by step so that a busy machine slows both
-alike; medians and their ratio are printed, with a final-PSNR check on equal seeds and iteration counts.
+(PSNR computed on the host every step). The two alternate in blocks of ``BLOCK`` steps, so that a busy machine
+slows both alike, with one device sync before and after each block (a sync per step would hide the overlap the
+engine is built for); medians per step and their ratio are printed, with a final-PSNR check on equal seeds and
+iteration counts. On CUDA each side's device peak is its own, above what it held when its block started (the
+allocator's peak is process-wide: :class:`DevicePeaks`); on the CPU the peak is the resident memory of a fresh
+process per side (``host_peak_mb``).
 """
 
 from __future__ import annotations
@@ -15,7 +19,10 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import partial
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -24,7 +31,7 @@ import torch.nn.functional as F
 from ..core.config import RunConfig, SpeedConfig, preset
 from ..core.engine import Engine
 from ..core.metrics import psnr
-from ..core.priors import build_prior, input_channels, make_input, padded_size
+from ..core.priors import build_prior, input_channels, input_stride, make_input, padded_size
 from ..core.problems import Problem
 from .common import crop, make_problem, photos, table
 
@@ -51,7 +58,13 @@ class Baseline:
         pad = padded_size((max(h, 2 * mult), max(w, 2 * mult)), mult)
         gen = torch.Generator().manual_seed(seed)
         self.z = make_input(
-            cfg.input_code, cfg.input_depth, pad, generator=gen, observed=problem.observed, image_size=(h, w)
+            cfg.input_code,
+            cfg.input_depth,
+            pad,
+            generator=gen,
+            observed=problem.observed,
+            image_size=(h, w),
+            stride=input_stride(self.net),
         ).to(device)
         self.noise_gen = torch.Generator(device=device).manual_seed(seed + 1)
         self.y = problem.observed.to(device)
@@ -103,47 +116,81 @@ def _engine_config(name: str, device: torch.device, speed: SpeedConfig) -> RunCo
 
 
 BLOCK = 5  # steps timed together, between two syncs
+T = TypeVar("T")
 
 
-def _allocated(device: torch.device) -> int:
-    return torch.cuda.memory_allocated(device) if device.type == "cuda" else 0
+class DevicePeaks:
+    """Each implementation's device peak above its own start, with both alive in one process.
+
+    ``max_memory_allocated`` is process-wide: a block's raw peak also counts the other side's weights and
+    state. A side's own peak is what it holds when its block starts (the growth of its constructor and of its
+    earlier blocks: weights, then Adam's moments) plus how far the allocator's peak rose above that block's
+    start. The counters are parameters so that the bookkeeping can be checked without a device; on the CPU
+    they read 0 and the host peak is measured per process instead."""
+
+    def __init__(self, allocated: Callable[[], int], peak: Callable[[], int], reset: Callable[[], None]) -> None:
+        self._allocated, self._max, self._reset = allocated, peak, reset
+        self.held: dict[str, int] = {}
+        self.peak: dict[str, int] = {}
+
+    @classmethod
+    def of(cls, device: torch.device) -> DevicePeaks:
+        if device.type != "cuda":
+            return cls(lambda: 0, lambda: 0, lambda: None)
+        return cls(
+            lambda: torch.cuda.memory_allocated(device),
+            lambda: torch.cuda.max_memory_allocated(device),
+            lambda: torch.cuda.reset_peak_memory_stats(device),
+        )
+
+    def build(self, label: str, make: Callable[[], T]) -> T:
+        """``make()``, counting what it leaves allocated as ``label``'s own."""
+        start = self._allocated()
+        made = make()
+        self.held[label] = self._allocated() - start
+        self.peak[label] = max(self.peak.get(label, 0), self.held[label])
+        return made
+
+    @contextmanager
+    def block(self, label: str) -> Iterator[None]:
+        """A block of ``label``'s steps (the caller syncs the device before it and before it ends)."""
+        self._reset()
+        at_start = self._allocated()
+        yield
+        grown = self._max() - at_start
+        self.peak[label] = max(self.peak[label], self.held[label] + grown)
+        self.held[label] += self._allocated() - at_start
+
+    def mib(self, label: str) -> float:
+        return self.peak[label] / 2**20
 
 
 def bench(name: str, img: np.ndarray, device: torch.device, steps: int, speed: SpeedConfig) -> list[object]:
     """Median seconds per step of each, in alternating blocks of BLOCK steps with one sync before and after a
-    block (a sync per step would hide the overlap the engine is built for), and the device peak of each above
-    what the other holds. rwgui's side is one turn of the engine's loop per step (the step and the loop's own
-    bookkeeping, as every run pays them)."""
-    start = _allocated(device)
-    base = Baseline(make_problem(name, img), preset(name, device=device.type), device)
-    own = {"base": _allocated(device) - start}
-    eng = Engine(make_problem(name, img), _engine_config(name, device, speed))
-    own["ours"] = _allocated(device) - start - own["base"]
+    block (a sync per step would hide the overlap the engine is built for), and on CUDA the device peak of each
+    above its own start (:class:`DevicePeaks`). rwgui's side is one turn of the engine's loop per step (the
+    step and the loop's own bookkeeping, as every run pays them)."""
+    peaks = DevicePeaks.of(device)
+    base = peaks.build("base", lambda: Baseline(make_problem(name, img), preset(name, device=device.type), device))
+    eng = peaks.build("ours", lambda: Engine(make_problem(name, img), _engine_config(name, device, speed)))
     blocks = max(1, -(-steps // BLOCK))
     loop = eng.steps(budget=(blocks + 1) * BLOCK)
     times: dict[str, list[float]] = {"base": [], "ours": []}
-    mem: dict[str, float] = {"base": 0.0, "ours": 0.0}
     for i in range(blocks + 1):  # one warm-up block each (oneDNN/cuDNN pick their kernels)
         for label, fn in (("base", base.step), ("ours", partial(next, loop))):
             _sync(device)
-            if device.type == "cuda":
-                torch.cuda.reset_peak_memory_stats(device)
-            at_start = _allocated(device)
-            t0 = time.perf_counter()
-            for _ in range(BLOCK):
-                fn()
-            _sync(device)
-            if i >= 1:
-                times[label].append((time.perf_counter() - t0) / BLOCK)
-            if device.type == "cuda":  # the peak above this block's start, plus what this side itself holds
-                grown = torch.cuda.max_memory_allocated(device) - at_start
-                mem[label] = max(mem[label], (grown + own[label]) / 2**20)
-                own[label] += _allocated(device) - at_start  # state made in its steps (Adam's moments)
+            with peaks.block(label):
+                t0 = time.perf_counter()
+                for _ in range(BLOCK):
+                    fn()
+                _sync(device)
+                if i >= 1:
+                    times[label].append((time.perf_counter() - t0) / BLOCK)
     loop.close()
     b, o = statistics.median(times["base"]), statistics.median(times["ours"])
     row: list[object] = [name, f"{img.shape[1]}x{img.shape[0]}", 1 / b, 1 / o, b / o]
     if device.type == "cuda":
-        row += [f"{mem['base']:.0f}", f"{mem['ours']:.0f}"]
+        row += [f"{peaks.mib('base'):.0f}", f"{peaks.mib('ours'):.0f}"]
     return row
 
 
@@ -249,7 +296,9 @@ def paired_summary(rows: list[list[object]]) -> list[list[object]]:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--sizes", default="", help="comma-separated sides (default 256,512; 1024 too on a GPU)")
-    ap.add_argument("--steps", type=int, default=5, help="timed steps per implementation (after 2 warm-up)")
+    ap.add_argument(
+        "--steps", type=int, default=5, help=f"timed steps per side, in blocks of {BLOCK} after a warm-up block"
+    )
     ap.add_argument("--presets", default=",".join(PRESETS))
     ap.add_argument("--device", default="auto")
     ap.add_argument("--precision", default="auto")

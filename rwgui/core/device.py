@@ -179,8 +179,16 @@ def precision_dtype(precision: str, device: torch.device) -> torch.dtype | None:
 
 
 def overlaps(overlap: str, device: torch.device) -> bool:
-    """Whether a run overlaps each step's fetch with the next step ('auto': where the device is asynchronous)."""
-    return overlap == "on" or (overlap == "auto" and device.type in ("cuda", "mps"))
+    """Whether a run overlaps each step's fetch with the next step ('auto': on CUDA, the one device where it
+    pays).
+
+    Never on MPS, whatever the setting: the engine's fetch there is a plain ``.cpu()`` when the numbers are read,
+    which waits for everything queued, the newest step included, so an overlapped run would only deliver
+    its reports a step late and gain nothing. ``speed_summary`` says so. On the CPU 'on' is honoured (the
+    arithmetic is synchronous anyway; tests use it to exercise the one-step-late bookkeeping)."""
+    if device.type == "mps":
+        return False
+    return overlap == "on" or (overlap == "auto" and device.type == "cuda")
 
 
 def fused_adam_device(device: torch.device) -> bool:
@@ -206,6 +214,8 @@ def speed_summary(speed, device: torch.device) -> str:
         parts.append("fused Adam")
     if overlaps(speed.overlap, device):
         parts.append("overlapped steps")
+    elif device.type == "mps" and speed.overlap != "off":
+        parts.append("no overlap (on MPS a copy to the host waits for the device)")
     if speed.compile:
         parts.append("torch.compile")
     why = ""

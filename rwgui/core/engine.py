@@ -2,10 +2,10 @@
 
 No threads, no Qt. ``step()`` does one step and returns a small report. Every number of a step (losses,
 PSNR, the stopping signal) is computed on the device and fetched in one copy; with ``overlap`` on (the
-default on CUDA and MPS) that copy goes to pinned memory without blocking and is read during the *next*
-step, so the loop never waits for the device and each report arrives one step late (``flush()`` settles
-the last one). Images leave only when asked (``image()``, ``frame()``, or ``request_frame()``, which does
-not wait).
+default on CUDA) that copy goes to pinned memory without blocking and is read during the *next* step, so the
+loop never waits for the device and each report arrives one step late (``flush()`` settles the last one).
+Images leave only when asked: ``image()`` and ``frame()`` wait for the device; ``request_image()`` and
+``request_frame()`` do not (poll the fetch's ``ready()``, take it when ready).
 
 ``Engine.steps()`` is the one loop every consumer runs (the CLI, the studio's worker, the Lab through it,
 the benchmarks): a generator that yields a :class:`RunEvent` after every step and *returns* a
@@ -37,19 +37,26 @@ from .device import default_threads, describe, fused_adam_device, overlaps, prec
 from .errors import OutOfMemoryError, RwguiError
 from .lossprior import build_loss_prior, total_variation
 from .metrics import psnr_t
-from .pixels import tensor_to_image
-from .priors import build_prior, input_channels, make_input, padded_size
+from .priors import build_prior, input_channels, input_stride, make_input, padded_size
 from .problems import Problem
 from .stopping import Observation, build_rule
 from .vocabulary import Iterate, StopReason
 
 GUARD_EVERY = 50  # steps between snapshots of the last good weights and optimiser state
 GUARD_RETRIES = 5  # restores in a row without a new good snapshot before the run counts as diverged
+#: A step at least this long (the last one measured, in seconds) checks for a stop between its forward and its
+#: backward pass, so a person who presses Stop waits about half a step instead of a whole one.
+MID_STEP_STOP_S = 1.0
+
+
+class _Abandoned(Exception):
+    """A stop asked during a long step, seen between its forward and backward passes: the step is undone."""
 
 
 class _Fetch:
     """Device values on their way to the host: a non-blocking copy into pinned memory plus an event on
-    CUDA; elsewhere the tensor itself (the CPU has nothing to wait for; MPS copies when read)."""
+    CUDA; elsewhere the tensor itself (the CPU has nothing to wait for; MPS copies when read, which waits for
+    all queued work: see ``device.overlaps``)."""
 
     def __init__(self, t: torch.Tensor) -> None:
         self._event = None
@@ -79,6 +86,11 @@ class FrameFetch(_Fetch):
 
     def array(self) -> np.ndarray:
         return self.tensor().numpy()
+
+
+class ImageFetch(FrameFetch):
+    """An iterate on its way to the host, HxWxC float32 in [0, 1] (see :meth:`Engine.request_image`):
+    ``ready()`` never waits, ``array()`` (an owned array: the buffer is this fetch's own) may."""
 
 
 @dataclass
@@ -137,8 +149,10 @@ class RunControl:
     """The outside's say over a running loop: stop, pause and resume, each safe from any thread.
 
     Flags (``threading.Event``) rather than messages, because the loop's thread is busy stepping and reads
-    no queue; the loop checks them before every step. A paused loop blocks on an event and takes no CPU.
-    A stop wakes a paused loop, and a pause asked after a stop is ignored, so a stop is never lost."""
+    no queue; the loop checks them before every step, and a long step (``MID_STEP_STOP_S``) checks for a stop
+    once more between its forward and backward passes, undoing itself when asked. A paused loop blocks on an
+    event and takes no CPU. A stop wakes a paused loop, and a pause asked after a stop is ignored, so a stop is
+    never lost."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -282,6 +296,7 @@ class Engine:
             generator=self._gen,
             observed=problem.observed,
             image_size=(h, w),
+            stride=input_stride(self.net),  # the Deep Decoder grows a small code: smaller by this per side
         )
         self._mem = torch.channels_last if cfg.speed.channels_last else torch.contiguous_format
         # Module.to accepts memory_format (it forwards it to every tensor), but torch's stubs omit the keyword
@@ -326,6 +341,8 @@ class Engine:
         # float64 keeps the stopping signal's small differences; MPS has none
         self._fetch_dtype = torch.float32 if self.device.type == "mps" else torch.float64
         self._rule_fired = False  # the rule's last verdict said stop (auto stop decides whether the loop obeys)
+        self._control: RunControl | None = None  # the running loop's, consulted inside a long step
+        self._last_step_s = 0.0  # wall time of the last step() (what arms the check inside a step)
         self._diverged = False  # the loss went non-finite and the guard could not bring it back
 
     # ----- set-up helpers -----------------------------------------------------------------------
@@ -400,6 +417,7 @@ class Engine:
         t0 = time.perf_counter()
         try:
             pending: _Pending | None = self._step()
+            self._last_step_s = time.perf_counter() - t0
             if self.overlap:
                 pending, self._pending = self._pending, pending
             if pending is None:
@@ -416,11 +434,23 @@ class Engine:
         iterate, its running average and the average's weight in one commit (so ``image()`` always has the
         iterate of ``iteration``), and a guard snapshot replaces the waiting one only once it is whole."""
         cfg = self.config
+        control = self._control if self._last_step_s >= MID_STEP_STOP_S else None
+        # a long step may be abandoned after its forward pass: what the forward changes (the input noise's
+        # generator, BatchNorm's running statistics) is put back, so the step leaves no trace
+        undo = (self._noise_gen.get_state(), [b.clone() for b in self.net.buffers()]) if control else None
         inp = self.z
         if cfg.reg_noise_std > 0:
             noise = torch.randn(self.z.shape, generator=self._noise_gen, device=self.device)
             inp = self.z + cfg.reg_noise_std * noise.contiguous(memory_format=self._mem)
-        out, terms, loss = self._descend(inp)
+        try:
+            out, terms, loss = self._descend(inp, control)
+        except _Abandoned:
+            assert undo is not None
+            self._noise_gen.set_state(undo[0])
+            with torch.no_grad():
+                for b, saved in zip(self.net.buffers(), undo[1]):
+                    b.copy_(saved)
+            raise
         with torch.no_grad():
             x = out.detach().clamp(0, 1)
             ema, decay, avg = self._averaged(x)
@@ -457,16 +487,18 @@ class Engine:
                 snapshot_finite is not None,
             )
 
-    def _descend(self, inp: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
+    def _descend(
+        self, inp: torch.Tensor, control: RunControl | None = None
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
         """Forward, backward, update. With ``torch.compile`` the first call compiles the training graphs
         (forward here, backward at ``backward()``) inside a fall-back: a compiler that fails puts the
         network's weights and buffers back as they were and the run goes on eager."""
         if not self._compile_pending:
-            return self._descend_once(inp)
+            return self._descend_once(inp, control)
         before = _copy_into(None, self.net.state_dict())
         try:
-            result = self._descend_once(inp)
-        except torch.OutOfMemoryError:
+            result = self._descend_once(inp, control)
+        except (torch.OutOfMemoryError, _Abandoned):
             raise
         except Exception:
             self.net.load_state_dict(before)
@@ -476,9 +508,13 @@ class Engine:
         self._compile_pending = False
         return result
 
-    def _descend_once(self, inp: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
+    def _descend_once(
+        self, inp: torch.Tensor, control: RunControl | None = None
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
         cfg = self.config
         out = self._generate(inp)
+        if control is not None and control.stop_requested:
+            raise _Abandoned  # before the backward pass and the update: nothing of this step is kept
         ax = self.operator(out)
         terms = {"data": F.mse_loss(ax, self.y)}
         if self.loss_prior is not None:
@@ -687,14 +723,19 @@ class Engine:
                 yield RunEvent(EventKind.RESUMED, self.iteration)
                 continue
             ts = time.perf_counter()
+            self._control = control  # only for this step: a step() called on its own never stops halfway
             try:
                 rep = self.step()
+            except _Abandoned:  # a stop asked inside a long step: the step was undone
+                reason = StopReason.USER
+                break
             except Exception as exc:  # the state is kept: the iterates so far stay readable
                 out_of_memory = isinstance(exc, (OutOfMemoryError, torch.OutOfMemoryError))
                 reason = StopReason.OUT_OF_MEMORY if out_of_memory else StopReason.ERROR
                 message, error = describe_error(exc), exc
                 break
             finally:
+                self._control = None
                 step_seconds += time.perf_counter() - ts
             if rep is not None:
                 reports.append(rep)
@@ -776,9 +817,22 @@ class Engine:
 
     def image(self, which: Iterate = Iterate.RAW) -> np.ndarray:
         """An HxWxC float32 copy on the host of the raw iterate, the running average, or either at the pick;
-        OutOfMemoryError (state kept) when the copy does not fit."""
+        waits for the device (a loop that must not wait uses :meth:`request_image`). OutOfMemoryError (state
+        kept) when the copy does not fit."""
+        return self.request_image(which).array()
+
+    def request_image(self, which: Iterate = Iterate.RAW) -> ImageFetch:
+        """Start copying an iterate (as :meth:`image` returns it) to the host without waiting for the device
+        (pinned memory and an event on CUDA): a loop that keeps iterates several times a second would otherwise
+        wait for the whole queue of work each time. Its ``iteration`` is the iterate's own (the pick's for
+        PICK and PICK_AVERAGE). OutOfMemoryError (state kept) when the copy does not fit."""
+        which = Iterate(which)
+        at_pick = which in (Iterate.PICK, Iterate.PICK_AVERAGE) and self._pick is not None
+        iteration = self._pick[0] if at_pick and self._pick is not None else self.iteration
         try:
-            return tensor_to_image(self.tensor(which))
+            with torch.no_grad():
+                t = self.tensor(which).detach().float().clamp(0, 1)[0].permute(1, 2, 0).contiguous()
+                return ImageFetch(iteration, t)
         except torch.OutOfMemoryError:
             pass  # see step(): the error is raised outside the except block
         raise self._oom_error()

@@ -55,11 +55,18 @@ class LossPrior(nn.Module):
 
     @torch.no_grad()
     def redraw(self, n: int) -> None:
-        """Draw every weight of every network afresh from a generator seeded with ``seed + n``."""
+        """Draw every weight of every network afresh from a generator seeded with ``seed + n``.
+
+        The draws are on the CPU (the same weights on every device). On CUDA they go up from pinned memory
+        without blocking: a copy from pageable memory waits for the device, once per redraw, in the loop.
+        The pinned block is not reused before its copy ends (torch's pinned allocator records the copy)."""
         gen = torch.Generator().manual_seed(self.seed + n)  # CPU draws: same weights on every device
         for net in self.nets:
             for p in net.parameters():
-                p.copy_(_draw(p.shape, self.init, gen))
+                drawn = _draw(p.shape, self.init, gen)
+                if p.device.type == "cuda":
+                    drawn = drawn.pin_memory()
+                p.copy_(drawn, non_blocking=p.device.type == "cuda")
             if isinstance(net, _Drawn):
                 net.after_draw()
         self.draw_index, self.draws, self._cache_key = n, self.draws + 1, None

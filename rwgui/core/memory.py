@@ -4,23 +4,35 @@ The estimate is measured, not guessed: a forward and backward pass on a small pr
 autograd saves for the backward pass, which grow with the image's area, and adds what grows with the
 network (weights, gradients, Adam's two moments) and the run's own buffers (input code, running average,
 picked iterate). It works for every prior variant without a per-architecture formula.
+
+On CUDA the probe runs on the device itself where this thread may ask it (the allocator's peak above the
+probe's own start, under CUDA autocast and with the device's own kernels), and the estimate adds what the CPU
+calibration already holds in its measured runtime: the guard's two snapshots (weights, Adam's moments, the
+running average), the stopping rule's buffer (ES-WMV keeps a window of iterates on the device) and headroom
+for cuDNN's workspace, which grows with the kernels ``cudnn.benchmark`` tries at the run's own size. The CPU
+numbers are the calibrated ones and do not change.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import threading
 from dataclasses import dataclass
 
 import torch
 
 from .config import RunConfig
-from .priors import build_prior, input_channels, padded_size
+from .priors import build_prior, input_channels, input_stride, padded_size
+from .stopping import build_rule, wmv_memory_cap
 
 PROBE = 128  # side of the probe image; large enough that per-layer constants are small
 WORKSPACE = 1.0  # peak / saved-tensors ratio (gradients reuse freed activations; measured 1.0 on the CPU)
 #: Memory a CPU run takes whatever the size: oneDNN kernels and caches, the allocator (measured ~200-220 MB).
 CPU_RUNTIME_BYTES = 200 * 2**20
+#: Headroom on CUDA for cuDNN's workspace beyond the probe's (benchmark mode tries kernels with large ones).
+CUDNN_WORKSPACE_BYTES = 256 * 2**20
+GUARD_SNAPSHOTS = 2  # the last good one and the candidate waiting for its loss (see Engine._capture)
 
 
 @dataclass(frozen=True)
@@ -52,10 +64,12 @@ def _saved_bytes(net: torch.nn.Module, z: torch.Tensor, dtype: torch.dtype | Non
 
 @dataclass(frozen=True)
 class _Rates:
-    saved_per_pixel: float  # bytes autograd saves per padded pixel
+    saved_per_pixel: float  # bytes autograd saves per padded pixel (on a device: its peak above the start)
     params: int
     cin: int
     mult: int
+    state_bytes: int = 0  # one guard snapshot of the network: its state dict and Adam's two moments
+    measured_on: str = "cpu"
 
 
 @functools.lru_cache(maxsize=32)  # networks; a session that tries more probes the oldest again
@@ -87,18 +101,125 @@ def _probe(
     net = build_prior(prior, params, in_channels=cin, out_channels=channels)
     mult = getattr(net, "size_multiple", 1)
     probe = padded_size((max(PROBE, 2 * mult),) * 2, mult)
-    saved = _saved_bytes(net, torch.rand(1, cin, *probe), autocast_dtype)
+    s = input_stride(net)  # the Deep Decoder's code is this many times smaller than its output per side
+    saved = _saved_bytes(net, torch.rand(1, cin, probe[0] // s, probe[1] // s), autocast_dtype)
     n_params = sum(p.numel() for p in net.parameters())
-    return _Rates(saved / (probe[0] * probe[1]), n_params * 4 * 4, cin, mult)  # weights, grads, Adam moments
+    return _Rates(  # weights, grads, Adam moments
+        saved / (probe[0] * probe[1]), n_params * 4 * 4, cin, mult, _state_bytes(net)
+    )
 
 
-def _total(r: _Rates, size: tuple[int, int], channels: int, device: str) -> MemoryEstimate:
+def _state_bytes(net: torch.nn.Module) -> int:
+    """One guard snapshot of ``net``: its state dict (weights and buffers) and Adam's two moments."""
+    state = sum(t.numel() * t.element_size() for t in net.state_dict().values())
+    return state + 2 * sum(p.numel() * 4 for p in net.parameters())
+
+
+# Device probes, per (network, device): kept in a dict rather than an lru_cache so that a thread that must not
+# ask the device (the GUI's) can look without measuring.
+_device_rates: dict[tuple, _Rates] = {}
+_device_lock = threading.Lock()
+
+
+def _device_probe(
+    prior: str,
+    params: dict,
+    input_code: str,
+    input_depth: int,
+    channels: int,
+    autocast_dtype: torch.dtype | None,
+    device: torch.device,
+) -> _Rates:
+    """The probe on a CUDA device: one forward and backward at the probe size under CUDA autocast, the
+    allocator's peak above its own start (the network's weights are there before the start; its gradients
+    are subtracted, they do not grow with the area), scaled by area as on the CPU."""
+    cin = input_channels(input_code, input_depth, channels)
+    net = build_prior(prior, params, in_channels=cin, out_channels=channels)
+    mult = getattr(net, "size_multiple", 1)
+    probe = padded_size((max(PROBE, 2 * mult),) * 2, mult)
+    n_params = sum(p.numel() for p in net.parameters())
+    state = _state_bytes(net)
+    net = net.to(device)
+    s = input_stride(net)
+    z = torch.rand(1, cin, probe[0] // s, probe[1] // s).to(device)
+    torch.cuda.synchronize(device)
+    start = torch.cuda.memory_allocated(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    with torch.autocast("cuda", dtype=autocast_dtype, enabled=autocast_dtype is not None):
+        out = net(z)
+    out.float().mean().backward()
+    torch.cuda.synchronize(device)
+    peak = torch.cuda.max_memory_allocated(device) - start
+    del net, z, out
+    grads = n_params * 4
+    per_pixel = max(0, peak - grads) / (probe[0] * probe[1])
+    return _Rates(per_pixel, n_params * 4 * 4, cin, mult, state, "cuda")
+
+
+def _cuda_rates(
+    config: RunConfig, channels: int, autocast_dtype: torch.dtype | None, device: torch.device
+) -> _Rates | None:
+    """The device's own rates for this network: measured once per network and device where this thread may
+    ask the device, else whatever an earlier measurement left (None when there is none yet)."""
+    from .device import may_query_device
+
+    cfg = config.validated()
+    params_json = json.dumps(dict(cfg.prior_params), sort_keys=True)
+    index = device.index if device.index is not None else 0
+    key = (cfg.prior, params_json, cfg.input_code, cfg.input_depth, channels, autocast_dtype, index)
+    with _device_lock:
+        known = _device_rates.get(key)
+    if known is not None or not may_query_device() or not torch.cuda.is_available():
+        return known
+    with torch.random.fork_rng(devices=[]):  # the probe's random weights leave the caller's stream alone
+        rates = _device_probe(
+            cfg.prior,
+            json.loads(params_json),
+            cfg.input_code,
+            cfg.input_depth,
+            channels,
+            autocast_dtype,
+            torch.device("cuda", index),
+        )
+    with _device_lock:
+        _device_rates[key] = rates
+    return rates
+
+
+def rule_buffer_bytes(config: RunConfig, values: int) -> int:
+    """The bytes a run's stopping rule keeps on the device for an iterate of ``values`` numbers: ES-WMV's
+    window of (subsampled) iterates and its two float64 sums; ES-EMV's average; a subset index when the
+    iterate has more values than the rule measures. The other rules keep only numbers."""
+    cfg = config.validated()
+    rule = build_rule(cfg.stop, dict(cfg.stop_params))
+    max_pixels = getattr(rule, "max_pixels", None)
+    if max_pixels is None:
+        return 0
+    n = min(values, int(max_pixels))
+    window = getattr(rule, "window", None)
+    if window is not None:
+        cap = wmv_memory_cap(int(window), n)
+        return cap if values > n else cap - n * 8  # the index exists only when a subset is drawn
+    return n * 4 + (n * 8 if values > n else 0)
+
+
+def run_state_bytes(config: RunConfig, r: _Rates, size: tuple[int, int], channels: int) -> int:
+    """What a run keeps besides the step's own memory, beyond the CPU calibration: the guard's snapshots
+    (each the network's state, Adam's moments and a copy of the running average) and the rule's buffer."""
+    cfg = config.validated()
+    h, w = size
+    image = h * w * channels * 4
+    snapshots = GUARD_SNAPSHOTS * (r.state_bytes + image) if cfg.guard else 0
+    return snapshots + rule_buffer_bytes(cfg, h * w * channels)
+
+
+def _total(r: _Rates, size: tuple[int, int], channels: int, device: str, extra: int = 0) -> MemoryEstimate:
     h, w = size
     ph, pw = padded_size((max(h, 2 * r.mult), max(w, 2 * r.mult)), r.mult)
     activations = int(r.saved_per_pixel * ph * pw * WORKSPACE)
     buffers = ph * pw * 4 * (2 * r.cin + 6 * channels)  # code + jittered code, output, average, pick, frames
-    runtime = CPU_RUNTIME_BYTES if device == "cpu" else 0
-    return MemoryEstimate(activations + r.params + buffers + runtime, activations, r.params)
+    runtime = CPU_RUNTIME_BYTES if device == "cpu" else CUDNN_WORKSPACE_BYTES if device == "cuda" else 0
+    return MemoryEstimate(activations + r.params + buffers + runtime + extra, activations, r.params)
 
 
 class MemoryModel:
@@ -108,11 +229,24 @@ class MemoryModel:
     def __init__(
         self, config: RunConfig, channels: int, autocast_dtype: torch.dtype | None = None, device: str = "cpu"
     ) -> None:
-        self._rates = _rates(config, channels, autocast_dtype)
+        self.config = config.validated()
         self.channels, self.device = channels, device
+        base = device.split(":")[0]
+        measured = _cuda_rates(config, channels, autocast_dtype, torch.device(device)) if base == "cuda" else None
+        # without a device measurement (no CUDA here, or a thread that must not ask it): the CPU probe's rates
+        self._rates = measured if measured is not None else _rates(config, channels, autocast_dtype)
+        self._base = base
+
+    @property
+    def measured_on(self) -> str:
+        """Where the rates were measured: 'cuda' (the device itself) or 'cpu'."""
+        return self._rates.measured_on
 
     def estimate(self, size: tuple[int, int]) -> MemoryEstimate:
-        return _total(self._rates, size, self.channels, self.device)
+        if self._base == "cpu":  # the calibrated CPU numbers: snapshots and buffers are in the measured runtime
+            return _total(self._rates, size, self.channels, "cpu")
+        extra = run_state_bytes(self.config, self._rates, size, self.channels)
+        return _total(self._rates, size, self.channels, self._base, extra)
 
     def fitting_size(self, size: tuple[int, int], budget_bytes: int) -> tuple[int, int]:
         """The largest downscaled (h, w), same aspect, whose estimate fits ``budget_bytes`` (16 px at least:

@@ -39,6 +39,7 @@ from ..core.engine import (
     Engine,
     EventKind,
     FrameFetch,
+    ImageFetch,
     RunControl,
     RunEvent,
     StepReport,
@@ -127,6 +128,20 @@ class RunSummary:
     step_seconds: float = 0.0  # of ``seconds``, the time spent inside engine.step()
 
 
+@dataclass
+class _KeepFetch:
+    """A kept iterate on its way from the device: requested in one loop turn, taken in a later one once
+    ``ready()`` (the uint16 conversion and the thumbnail happen when it is taken, never while it waits)."""
+
+    kind: Iterate
+    iteration: int
+    pixels: ImageFetch
+    average: ImageFetch | None = None  # for PICK: the running average at the pick
+
+    def ready(self) -> bool:
+        return self.pixels.ready() and (self.average is None or self.average.ready())
+
+
 class RunWorker(QObject):
     """Builds the Engine inside its thread and consumes its loop, streaming at bounded rates; never touches a
     widget and never decides when the run ends."""
@@ -147,6 +162,7 @@ class RunWorker(QObject):
         self.live_view = Iterate.RAW  # RAW or AVERAGE: a plain attribute, read once per frame
         self._batch: list[StepReport] = []  # reports not yet sent
         self._frame: FrameFetch | None = None  # a frame on its way from the device (never waited for)
+        self._keeping: list[_KeepFetch] = []  # kept iterates on their way, oldest first (waited for at the end)
         self._sent_pick: int | None = None
         self._last = {"report": 0.0, "frame": 0.0, "pick": 0.0, "average": 0.0, "raw": 0.0}
 
@@ -226,6 +242,10 @@ class RunWorker(QObject):
             self._batch.append(event.report)
         if event.kind is EventKind.PAUSED:
             self._flush()  # the curves show every step before the run waits
+            self._take_kept(wait=True)  # and the timeline every iterate it kept: the device is idle now
+            if engine.iteration > 0:  # and the restored pane the iterate it waits on, before "Paused"
+                self._frame = None
+                self.frame_ready.emit(rid, engine.iteration, engine.frame(self._view()))
             self.paused_changed.emit(rid, True)
         elif event.kind is EventKind.RESUMED:
             self.paused_changed.emit(rid, False)
@@ -236,13 +256,18 @@ class RunWorker(QObject):
 
     def _stream(self, engine: Engine, event: RunEvent, now: float) -> None:
         req, last = self.request, self._last
+        self._take_kept()
         frame = self._frame
         if frame is not None and frame.ready():
             self.frame_ready.emit(req.run_id, frame.iteration, frame.array())
             frame = None
         if frame is None and now - last["frame"] >= 1.0 / req.frame_hz:
+            first = last["frame"] == 0.0
             last["frame"] = now
             frame = engine.request_frame(self._view())
+            if first or frame.ready():  # sent now (the CPU's is ready at once; the first may wait): no lag
+                self.frame_ready.emit(req.run_id, frame.iteration, frame.array())
+                frame = None
         self._frame = frame
         if now - last["raw"] >= req.keep_every_s and req.keep.wants(event.iteration):
             last["raw"] = now  # images are the newest step's; reports may lag one step
@@ -270,20 +295,32 @@ class RunWorker(QObject):
             self._batch.clear()
 
     def _keep(self, engine: Engine, kind: Iterate, iteration: int) -> None:
-        side = self.request.thumb_side
+        """Start fetching an iterate for the timeline (taken by ``_take_kept`` in a later turn): ``image()``
+        here would wait for all the device's queued work several times a second, on the loop's thread."""
         if kind is Iterate.PICK:
-            px = float_to_u16(engine.image(Iterate.PICK))
-            avg = float_to_u16(engine.image(Iterate.PICK_AVERAGE))
-            item = KeptImage(Iterate.PICK, iteration, px, thumbnail(px, side), avg)
+            fetch = _KeepFetch(kind, iteration, engine.request_image(Iterate.PICK))
+            fetch.average = engine.request_image(Iterate.PICK_AVERAGE)
         else:
-            px = float_to_u16(engine.image(kind))
-            item = KeptImage(kind, iteration, px, thumbnail(px, side))
-        self.iterate_kept.emit(self.request.run_id, item)
+            fetch = _KeepFetch(kind, iteration, engine.request_image(kind))
+        self._keeping.append(fetch)
+
+    def _take_kept(self, wait: bool = False) -> None:
+        """Send the kept iterates whose copies have arrived, oldest first and in order (the device runs its
+        queue in order, so the oldest arrives first); with ``wait``, all of them (the end of a run, a pause)."""
+        side = self.request.thumb_side
+        while self._keeping and (wait or self._keeping[0].ready()):
+            fetch = self._keeping.pop(0)
+            px = float_to_u16(fetch.pixels.array())
+            avg = float_to_u16(fetch.average.array()) if fetch.average is not None else None
+            item = KeptImage(fetch.kind, fetch.iteration, px, thumbnail(px, side), avg)
+            self.iterate_kept.emit(self.request.run_id, item)
 
     def _send_results(self, engine: Engine) -> None:
         """The last frame, the final raw iterate, the running average and the rule's pick, so nothing the run
-        found is lost (also after an error: the engine keeps its state)."""
+        found is lost (also after an error: the engine keeps its state), after every kept iterate still on its
+        way."""
         try:
+            self._take_kept(wait=True)
             self.frame_ready.emit(self.request.run_id, engine.iteration, engine.frame(self._view()))
             self._keep(engine, Iterate.RAW, engine.iteration)
             self._keep(engine, Iterate.AVERAGE, engine.iteration)
@@ -291,6 +328,11 @@ class RunWorker(QObject):
                 self._keep(engine, Iterate.PICK, engine.pick_iteration)
         except Exception:
             traceback.print_exc()
+        try:
+            self._take_kept(wait=True)
+        except Exception:
+            traceback.print_exc()
+        self._keeping.clear()
 
 
 class RunController(QObject):
