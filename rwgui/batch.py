@@ -21,11 +21,15 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .core.errors import ConfigError, OutputPathError, RwguiError
 from .core.imageio import READ_EXTENSIONS
 from .core.paths import check_output_path, check_writable
+
+if TYPE_CHECKING:
+    from .core.config import RunConfig
+    from .core.engine import RunControl
 
 EXECUTORS = ("local", "ray")
 #: The summary's columns, in order (summary.csv's header; each row of summary.json has these keys).
@@ -172,16 +176,16 @@ def _written_psnr(output: str, ground_truth: str | None) -> float | None:
     return round(psnr(out, gt), 4) if out.shape == gt.shape else None
 
 
-def restore_job(job: Job) -> Row:
+def restore_job(job: Job, control: RunControl | None = None) -> Row:
     """Restore one photo of a batch and answer with its summary row (plain data). A user error (an unreadable
     photo, a mask of the wrong size, out of memory) is a failed row; anything else propagates, so that Ray can
-    retry the task and the local executors can report it."""
+    retry the task and the local executors can report it. ``control`` (in this process only) stops the run."""
     from . import cli
 
     args = argparse.Namespace(**job["args"])
     t0 = time.perf_counter()
     try:
-        outcome = cli.restore(args, args.output)
+        outcome = cli.restore(args, args.output, control)
         code = cli._fail(outcome.result)
     except RwguiError as exc:
         return _row(job["photo"], "failed", seconds=round(time.perf_counter() - t0, 3), error=str(exc))
@@ -230,14 +234,19 @@ def _crashed(job: Job, exc: BaseException) -> Row:
 Done = Callable[[Row], None]
 
 
-def run_inline(jobs: list[Job], done: Done, started: Callable[[Job], None] | None = None) -> None:
+def run_inline(
+    jobs: list[Job], done: Done, started: Callable[[Job], None] | None = None, control: RunControl | None = None
+) -> None:
     """One photo at a time in this process (a CPU, or one GPU): its own progress line shows, and Ctrl+C stops
-    the photo after its step (the result so far is written) and then the batch."""
+    the photo after its step (the result so far is written) and then the batch. ``control``, from another
+    thread (the studio), stops likewise: the running photo after its step, and no photo starts after it."""
     for job in jobs:
+        if control is not None and control.stop_requested:
+            raise KeyboardInterrupt
         if started is not None:
             started(job)
         try:
-            row = restore_job(job)
+            row = restore_job(job, control)
         except Exception as exc:
             row = _crashed(job, exc)
         done(row)
@@ -339,6 +348,86 @@ def run_ray(jobs: list[Job], done: Done, address: str | None, device: str) -> No
     finally:
         if started_here:
             ray.shutdown()
+
+
+# ----- the studio's Lab on a folder: every queued variant over the same photos --------------------------------
+def variant_jobs(
+    variants: list[tuple[str, RunConfig]], folder: str, out_dir: Path, ground_truth_dir: str | None = None
+) -> tuple[list[Job], list[Row]]:
+    """The batch's jobs for each variant (label, settings) over the photos of ``folder``, planned by the same
+    command line a person would type (``TASK FOLDER -o OUT --config SETTINGS``), each variant writing into its
+    own subfolder of ``out_dir``; jobs and unstartable rows carry their variant's label under ``variant``."""
+    from .cli import build_parser
+
+    jobs: list[Job] = []
+    failed: list[Row] = []
+    for i, (label, cfg) in enumerate(variants):
+        vdir = out_dir / f"variant-{i + 1}"
+        vdir.mkdir(parents=True, exist_ok=True)
+        cfg.save(vdir / "settings.json")
+        argv = [str(cfg.task), folder, "-o", str(vdir), "--config", str(vdir / "settings.json"), "--quiet"]
+        argv += ["--factor", str(cfg.factor)] if cfg.task == "sr" else []
+        argv += ["--ground-truth-dir", ground_truth_dir] if ground_truth_dir else []
+        args = build_parser().parse_args(argv)
+        photos = collect_photos(inputs(args))
+        some, unstartable = plan_jobs(args, photos, vdir)
+        jobs += [job | {"variant": label} for job in some]
+        failed += [row | {"variant": label} for row in unstartable]
+    return jobs, failed
+
+
+def run_variants(
+    jobs: list[Job], done: Done, control: RunControl | None = None, started: Callable[[Job], None] | None = None
+) -> None:
+    """:func:`variant_jobs`' jobs through the inline executor, one photo at a time (``started`` hears of each
+    as it starts); each row handed to ``done`` carries its job's variant. A stop (``control``) ends it with
+    KeyboardInterrupt, as Ctrl+C ends a batch."""
+    current: dict[str, Job] = {}
+
+    def starting(job: Job) -> None:
+        current["job"] = job
+        if started is not None:
+            started(job)
+
+    run_inline(jobs, lambda row: done(row | {"variant": current["job"]["variant"]}), starting, control)
+
+
+def summarise_variants(rows: Iterable[Row]) -> list[dict[str, Any]]:
+    """Per variant (in the order first seen): how many photos, how many restored, failed or stopped, and over
+    the restored photos the PSNR's mean, standard deviation (over photos, n - 1; None for one photo), min and
+    max (None without ground truths), the mean seconds and the mean stop iteration. Plain data, Qt-free."""
+    import statistics
+
+    groups: dict[str, list[Row]] = {}
+    for row in rows:
+        groups.setdefault(str(row.get("variant")), []).append(row)
+
+    def mean(values: list[float]) -> float | None:
+        return statistics.fmean(values) if values else None
+
+    out = []
+    for variant, rs in groups.items():
+        ok = [r for r in rs if r["status"] in ("done", "skipped")]
+        psnrs = [float(r["psnr"]) for r in ok if r.get("psnr") is not None]
+        out.append(
+            {
+                "variant": variant,
+                "photos": len(rs),
+                "n": len(ok),
+                "failed": sum(r["status"] == "failed" for r in rs),
+                "stopped": sum(r["status"] == "stopped" for r in rs),
+                "psnr_n": len(psnrs),
+                "psnr_mean": mean(psnrs),
+                "psnr_std": statistics.stdev(psnrs) if len(psnrs) > 1 else None,
+                "psnr_min": min(psnrs) if psnrs else None,
+                "psnr_max": max(psnrs) if psnrs else None,
+                "seconds_mean": mean([float(r["seconds"]) for r in ok if r.get("seconds") is not None]),
+                "stop_iteration_mean": mean(
+                    [float(r["stop_iteration"]) for r in ok if r.get("stop_iteration") is not None]
+                ),
+            }
+        )
+    return out
 
 
 # ----- progress and summary --------------------------------------------------------------------------------------

@@ -674,8 +674,8 @@ def _read_working(r: _Reader, m: dict[str, Any], where: str = "") -> Working | N
         return None
     w = f"{where}.working" if where else "working"
     mode = r.get(d, "mode", str, w)
-    if mode not in ("full", "downscale", "crop"):
-        raise r.fail(f"{w}.mode", f"{mode!r} is not full, downscale or crop")
+    if mode not in ("full", "downscale", "crop", "tiles"):  # tiles: the result is the blend, at full size
+        raise r.fail(f"{w}.mode", f"{mode!r} is not full, downscale, crop or tiles")
     box_v = r.get(d, "box", list, w, optional=True)
     box = None
     if box_v is not None:

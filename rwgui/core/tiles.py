@@ -296,6 +296,9 @@ class TileEvent:
     event: RunEvent
     fraction: float
     budget: int  # iterations each tile may run
+    #: the tile's engine, for a consumer that streams its frames (the studio's worker); held only while the
+    #: event is handled, so that the next tile's engine can take the memory
+    engine: Engine | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -372,7 +375,7 @@ def tiled_steps(
             except StopIteration as end:
                 result: RunResult = end.value
                 break
-            yield TileEvent(k, n, event, (k + min(1.0, event.iteration / max(budget, 1))) / n, budget)
+            yield TileEvent(k, n, event, (k + min(1.0, event.iteration / max(budget, 1))) / n, budget, engine)
         results.append(result)
         if engine.iteration > 0:
             images.append(engine.image(which))

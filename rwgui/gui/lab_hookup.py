@@ -78,7 +78,7 @@ class LabHookup(QObject):
                 self.dock.show()
                 return
             # the same offer as Start: a photo too big for memory is compared at a working size that fits
-            working = self.working_size.fit_to_memory(problem, cfg)
+            working = self.working_size.fit_to_memory(problem, cfg, tiles=False)
             if working is None:
                 return
             problem = working_problem(problem, working)

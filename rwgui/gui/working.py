@@ -6,10 +6,18 @@ prior only above 512x512 (like the engine) unless ``memory_budget`` is set, and 
 second on a CPU core, once per network (the engine's own check in the worker reuses it: :mod:`rwgui.core.memory`
 keeps the rates). The person's photo and mask are never changed: the run gets a downscaled or cropped copy,
 and :meth:`~rwgui.core.session.Session.result_pixels` turns the run's result back into what Save result writes.
+
+Denoising and super-resolution are also offered *tiles* (:mod:`rwgui.core.tiles`): the whole photo at full
+resolution, restored one overlapping tile at a time and blended; the worker runs the tiles' loops, the live
+view shows the current tile placed in the photo, and the run's result is the blend at full size. The offer
+states the work (tiles x iterations, steps at the tile's size); no step time is known before a step has run at
+that size, so it says so rather than guess, and once the first steps are measured the status line's ETA covers
+the whole photo.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -33,8 +41,29 @@ def _wxh(size: tuple[int, int]) -> str:
     return f"{size[1]}×{size[0]}"
 
 
-def working_size_box(parent: QWidget | None, plan: WorkingPlan) -> tuple[QMessageBox, dict[QAbstractButton, str]]:
-    """The question, not yet shown, and which choice each button means ('downscale', 'crop', 'cancel')."""
+def tiles_line(plan: WorkingPlan, iterations: int | None) -> str:
+    """The tiles option in words: the grid, what Save result writes, the work and what is known of its time."""
+    g = plan.tiles
+    assert g is not None
+    th, tw = g.tile
+    work = ""
+    if iterations:
+        work = (
+            f" The work: {g.count} tiles × {iterations} iterations = {g.count * iterations} steps at {tw}×{th}; "
+            "the time is unknown until the first tile's steps are measured, then the status line's ETA covers "
+            "the whole photo."
+        )
+    return (
+        f"• Tiles (full resolution): {g.describe()}, each restored as its own run and blended across the "
+        f"overlaps; Save result writes {_wxh(plan.size)}.{work}"
+    )
+
+
+def working_size_box(
+    parent: QWidget | None, plan: WorkingPlan, iterations: int | None = None
+) -> tuple[QMessageBox, dict[QAbstractButton, str]]:
+    """The question, not yet shown, and which choice each button means ('tiles', 'downscale', 'crop',
+    'cancel'); ``iterations`` is each run's budget, for the tiles' amount of work."""
     text = (
         f"Restoring this photo at {_wxh(plan.size)} needs about {plan.needed_mb or 0:.0f} MB of memory, "
         f"but about {plan.budget_mb or 0:.0f} MB are available."
@@ -42,6 +71,10 @@ def working_size_box(parent: QWidget | None, plan: WorkingPlan) -> tuple[QMessag
     lines = ["Run at a size that fits? Your photo, mask and kept iterates stay as they are."]
     box = QMessageBox(QMessageBox.Icon.Question, "The run does not fit in memory", text, parent=parent)
     choices: dict[QAbstractButton, str] = {}
+    if plan.tiles is not None and plan.task in (Task.DENOISE, Task.SR):
+        lines.append(tiles_line(plan, iterations))
+        button = box.addButton(f"Tiles (full resolution, {plan.tiles.count} tiles)", QMessageBox.ButtonRole.AcceptRole)
+        choices[button] = "tiles"
     if plan.downscale_size is not None:
         d = plan.downscale_size
         saved = (
@@ -60,7 +93,8 @@ def working_size_box(parent: QWidget | None, plan: WorkingPlan) -> tuple[QMessag
         choices[box.addButton(f"Crop around the damage ({_wxh(c)})", QMessageBox.ButtonRole.AcceptRole)] = "crop"
     cancel = box.addButton(QMessageBox.StandardButton.Cancel)
     choices[cancel] = "cancel"
-    best = [b for b, c in choices.items() if c == "crop"] or [b for b, c in choices.items() if c == "downscale"]
+    # full resolution first, as the 'auto' working size: a crop (inpainting) or tiles (the other tasks)
+    best = [b for c in ("crop", "tiles", "downscale") for b, chosen in choices.items() if chosen == c]
     if best:
         box.setDefaultButton(best[0])  # type: ignore[arg-type]
     box.setEscapeButton(cancel)
@@ -68,9 +102,9 @@ def working_size_box(parent: QWidget | None, plan: WorkingPlan) -> tuple[QMessag
     return box, choices
 
 
-def ask_working_size(parent: QWidget | None, plan: WorkingPlan) -> str:
-    """Ask, modally, how to run a plan that does not fit: 'downscale', 'crop' or 'cancel'."""
-    box, choices = working_size_box(parent, plan)
+def ask_working_size(parent: QWidget | None, plan: WorkingPlan, iterations: int | None = None) -> str:
+    """Ask, modally, how to run a plan that does not fit: 'tiles', 'downscale', 'crop' or 'cancel'."""
+    box, choices = working_size_box(parent, plan, iterations)
     box.exec()
     return choices.get(box.clickedButton(), "cancel")
 
@@ -87,15 +121,18 @@ class WorkingSize:
         #: bytes the planner may assume, or 'auto' (90 % of the device's free memory, asked above 512x512 only)
         self.memory_budget: int | str = "auto"
         self.crop_margin: int = DEFAULT_MARGIN  # px of context kept around the damage when cropping
+        self.iterations: int | None = None  # the budget of the run being planned (the tiles' amount of work)
+        self.tile: tuple[int, int] | None = None  # a run on tiles: the tile running (0-based) and the count
         session.working_changed.connect(self._on_working_changed)
 
     def choose_working_size(self, plan: WorkingPlan) -> str:
         """The person's choice for a plan that does not fit (tests replace this method)."""
-        return ask_working_size(self.parent, plan)
+        return ask_working_size(self.parent, plan, self.iterations)
 
-    def fit_to_memory(self, problem: Problem, cfg: RunConfig) -> Working | None:
+    def fit_to_memory(self, problem: Problem, cfg: RunConfig, tiles: bool = True) -> Working | None:
         """The working size to run ``problem`` at, asking when it does not fit; None when the person cancels.
-        An OutOfMemoryError when nothing fits at all."""
+        An OutOfMemoryError when nothing fits at all. ``tiles`` False leaves tiles out of the offer (the Lab
+        compares variants on one problem, and a run on tiles is many)."""
         QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)  # a probe pass may take a second
         try:
             plan = plan_for_problem(problem, cfg, self.memory_budget, self.crop_margin)
@@ -103,15 +140,25 @@ class WorkingSize:
             QApplication.restoreOverrideCursor()
         if plan.fits:
             return choose_working(plan, "refuse")
-        if plan.downscale_size is None and plan.crop_box is None:
+        if not tiles:
+            plan = replace(plan, tiles=None)
+        if plan.downscale_size is None and plan.crop_box is None and plan.tiles is None:
             raise OutOfMemoryError(plan.sentence)
+        self.iterations = cfg.iterations
         choice = self.choose_working_size(plan)
         return None if choice == "cancel" else choose_working(plan, choice)
 
     def _on_working_changed(self, working: Working | None) -> None:
         """Place the result view over what the run works on, and say so in the status bar."""
-        if working is None or working.mode == "full":
+        self.tile = None
+        if working is None or working.mode in ("full", "tiles"):  # the whole photo, placed as it is
             self.result_view.set_placement(None)
+            if working is not None and working.mode == "tiles":
+                self.status_bar.showMessage(
+                    f"Working at {working.describe()} to fit in memory: the live view shows the tile being "
+                    "restored in the photo; Save result writes the blended tiles at full size.",
+                    15000,
+                )
             return
         h, w = working.full_size
         y0, y1, x0, x1 = working.box if working.box is not None else (0, h, 0, w)
@@ -128,7 +175,15 @@ class WorkingSize:
         w = self.session.working
         if w is None or w.mode == "full":
             return ""
+        if w.mode == "tiles" and w.tiles is not None:
+            t = self.tile
+            return f" · tile {t[0] + 1} of {t[1]}" if t is not None else f" · full size on {w.tiles.count} tiles"
         return f" · crop {_wxh(w.size)}" if w.mode == "crop" else f" · downscaled to {_wxh(w.size)}"
+
+    def on_tile(self, index: int, count: int) -> None:
+        """A run on tiles moved to tile ``index`` (0-based) of ``count``: the result view's title says so."""
+        self.tile = (index, count)
+        self.status_bar.showMessage(f"Restoring tile {index + 1} of {count} at full resolution…", 15000)
 
     def compare_before(self, shown: np.ndarray | None) -> np.ndarray | None:
         """The damaged photo as the compare view needs it: the crop's region when the run worked on a crop."""
