@@ -18,17 +18,22 @@ from ..core.problems import (
     sr_problem,
 )
 from ..core.samples import scribble_mask
+from ..core.vocabulary import Task
 
-SHARED = Path(os.environ.get("RWGUI_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data" / "dip"))
+#: A folder with the Deep Image Prior repository's reference images, when the person has them; unset, the
+#: benchmarks use scikit-image's photos only.
+REFERENCE_DIR = os.environ.get("RWGUI_BENCH_PHOTOS", "")
 
 
 def photos() -> dict[str, np.ndarray]:
-    """Natural photos for measuring: the DIP reference images when ../shared is present (development only,
-    never shipped), plus scikit-image's public-domain/CC0 photos when scikit-image is installed."""
+    """Natural photos for measuring: the Deep Image Prior repository's reference images (F16, kate, zebra) when
+    the folder ``RWGUI_BENCH_PHOTOS`` names holds them (they are research material: never shipped), plus
+    scikit-image's public-domain/CC0 photos when scikit-image is installed."""
     out: dict[str, np.ndarray] = {}
     for name, file in (("F16", "denoising_F16_GT.png"), ("kate", "inpainting_kate.png"), ("zebra", "sr_zebra_GT.png")):
-        if (SHARED / file).is_file():
-            out[name] = imageio.read(SHARED / file).pixels
+        path = Path(REFERENCE_DIR) / file
+        if REFERENCE_DIR and path.is_file():
+            out[name] = imageio.read(path).pixels
     try:
         from skimage import data
     except ImportError:
@@ -51,12 +56,12 @@ def crop(img: np.ndarray, size: int) -> np.ndarray:
 
 def make_problem(task: str, img: np.ndarray) -> Problem:
     """Synthetic damage with known ground truth, named by the preset that restores it."""
-    if task == "denoise":
+    if task == Task.DENOISE:
         return denoise_problem(add_gaussian_noise(img, 25 / 255, 0), img)
     if task == "inpaint-pixels":
         mask = random_pixel_mask(img.shape[:2], 0.5, 0)
         return inpaint_problem(img * mask[..., None], mask, img)
-    if task == "inpaint":
+    if task == Task.INPAINT:
         mask = scribble_mask(img.shape[:2], 0)
         return inpaint_problem(img * mask[..., None], mask, img)
     if task.startswith("sr-x"):
