@@ -2,6 +2,9 @@
 when the first QGuiApplication starts, and offscreen needs no display and no X11 libraries."""
 
 import os
+import sys
+
+import pytest
 
 #: The platform the person asked for (``.ci/run`` asks for xcb under Xvfb for the ``xserver`` group).
 _ASKED_PLATFORM = os.environ.get("QT_QPA_PLATFORM")
@@ -14,10 +17,6 @@ os.environ["RWGUI_AUTO_DEVICE"] = "cpu"
 
 
 # ----- GUI fixtures (rwgui.gui tests) ------------------------------------------------------------------
-import sys
-
-import pytest
-
 #: A prior small enough that a 64x64 run does ~20 iterations per second on two CPU cores.
 TINY_PRIOR = {"num_scales": 3, "channels_down": (16,), "channels_up": (16,), "channels_skip": (4,)}
 

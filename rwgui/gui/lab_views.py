@@ -115,7 +115,7 @@ class ResultStrip(QScrollArea):
         self._group = QButtonGroup(self)
         self._group.setExclusive(True)
         self.buttons: dict[int, QToolButton] = {}
-        self.setFixedHeight(self.SIDE + 56)
+        self._fit_height()
 
     def set_result(self, key: int, image: np.ndarray, text: str, color, tooltip: str = "") -> None:
         """Show (or replace) the thumbnail of ``key``; ``image`` is HxWxC uint8/uint16/float."""
@@ -143,6 +143,19 @@ class ResultStrip(QScrollArea):
             f"QToolButton {{ border: 2px solid rgb({r},{g},{bl}); border-radius: 4px; padding: 2px; }}"
             "QToolButton:checked { background: rgba(255, 255, 255, 40); border-width: 4px; }"
         )
+        self._fit_height()
+
+    def _fit_height(self) -> None:
+        """As tall as the tallest card (icon, up to three lines of text, the checked card's wider border) plus
+        the horizontal scroll bar, which appears over the cards once they overflow: a fixed guess cut the
+        cards' last line and border off."""
+        lines = max([b.text().count("\n") + 1 for b in self.buttons.values()] + [3])
+        text_h = lines * self.fontMetrics().lineSpacing()
+        card = max([b.sizeHint().height() for b in self.buttons.values()] + [self.SIDE + text_h + 16])
+        card += 4  # the checked card's border is 2 px wider on each side
+        m = self._row.contentsMargins()
+        bar = self.horizontalScrollBar().sizeHint().height()
+        self.setFixedHeight(card + m.top() + m.bottom() + bar)
 
     def set_checked(self, key: int | None) -> None:
         b = self.buttons.get(key) if key is not None else None

@@ -32,6 +32,42 @@ def _nice_ceil(v: float) -> float:
     return 10 * k
 
 
+class LogAxis(pg.AxisItem):
+    """A left axis that always has numbers in log mode. pyqtgraph puts log ticks only on 1..9 x 10^k, so a
+    curve that stays between two of them (a loss between 0.012 and 0.018, common once a fit settles) gets an
+    axis without a single number; then this axis adds 1-2-5 steps in the values themselves."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._fine_step: float | None = None  # the value step of the ticks last made here, for their strings
+
+    def tickValues(self, minVal, maxVal, size):
+        ticks = super().tickValues(minVal, maxVal, size)
+        self._fine_step = None
+        if not self.logMode or sum(len(v) for _, v in ticks) >= 2 or not maxVal > minVal:
+            return ticks
+        lo, hi = 10.0**minVal, 10.0**maxVal
+        step = _nice_ceil((hi - lo) / 4)  # three to five numbers on the axis
+        first = math.ceil(lo / step) * step
+        values = [first + i * step for i in range(int((hi - first) / step) + 1)]
+        values = [v for v in values if lo <= v <= hi and v > 0]
+        if len(values) < 2:
+            return ticks
+        self._fine_step = step
+        return [(None, [math.log10(v) for v in values])]
+
+    def tickStrings(self, values, scale, spacing):
+        step = self._fine_step
+        if not self.logMode or step is None:
+            return super().tickStrings(values, scale, spacing)
+        out = []
+        for v in values:
+            x = 10.0**v
+            digits = max(1, math.floor(math.log10(abs(x))) - math.floor(math.log10(step)) + 1)
+            out.append(f"{x:.{digits}g}")
+        return out
+
+
 def _pen(color, style=Qt.PenStyle.SolidLine):
     pen = pg.mkPen(color, width=1, style=style)
     pen.setCosmetic(True)
@@ -44,7 +80,7 @@ class _Plot:
     def __init__(
         self, layout: pg.GraphicsLayout, row: int, ylabel: str, log_y: bool, legend_at: tuple[int, int] = (-8, 8)
     ) -> None:
-        self.item: pg.PlotItem = layout.addPlot(row=row, col=0)
+        self.item: pg.PlotItem = layout.addPlot(row=row, col=0, axisItems={"left": LogAxis("left")})
         self.item.setLabel("left", ylabel)
         self.item.getAxis("left").enableAutoSIPrefix(False)
         self.item.showGrid(x=True, y=True, alpha=0.15)

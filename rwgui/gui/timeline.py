@@ -261,7 +261,7 @@ class TimelineWidget(QWidget):
 
     def _update_labels(self) -> None:
         h = self.history
-        n = len(self._its)
+        n = len(h.keys())  # everything the strip shows (an average alone, a Lab result), not only raw iterates
         mb = h.memory_bytes / 2**20
         if not n:
             self.position_label.setText("No iterates yet — press Start")
@@ -277,6 +277,8 @@ class TimelineWidget(QWidget):
                 if h.chosen is not None
                 else "the stopping rule's pick (default)"
                 if rk == PICK_AVERAGE
+                else "the running average so far: the rule has no pick yet"
+                if rk == AVERAGE
                 else "the latest iterate: the rule has no pick yet"
             )
             self.result_label.setText(f"Result: {h.label(rk)} — {whose}")

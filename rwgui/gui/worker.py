@@ -25,7 +25,7 @@ from __future__ import annotations
 import time
 import traceback
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
@@ -49,8 +49,9 @@ from ..core.engine import (
 )
 from ..core.errors import OutOfMemoryError, RwguiError
 from ..core.history import KeepSchedule, thumbnail
-from ..core.pixels import float_to_u16
+from ..core.pixels import float_to_u16, rgba8_for_display
 from ..core.problems import Problem
+from ..core.tiles import TileEvent, TileGrid, run_tiled
 from ..core.vocabulary import Iterate, RunState, StopReason
 
 __all__ = [
@@ -98,6 +99,7 @@ class RunRequest:
     keep_every_s: float = 0.2  # raw iterates for the timeline: a fast run offers far more than anyone scrubs
     average_every_s: float = 1.0
     streaming: StreamPolicy = field(default_factory=StreamPolicy)
+    tiles: TileGrid | None = None  # the whole photo restored on these tiles (``problem`` is the whole photo)
 
 
 @dataclass(frozen=True)
@@ -154,6 +156,7 @@ class RunWorker(QObject):
     run_finished = Signal(int, object)  # run_id, RunSummary
     run_failed = Signal(int, str)  # run_id, message
     done = Signal()  # last signal of every run: the thread may quit
+    tile_started = Signal(int, int, int)  # run_id, tile index (0-based), tile count: a run on tiles only
 
     def __init__(self, request: RunRequest) -> None:
         super().__init__()
@@ -165,6 +168,9 @@ class RunWorker(QObject):
         self._keeping: list[_KeepFetch] = []  # kept iterates on their way, oldest first (waited for at the end)
         self._sent_pick: int | None = None
         self._last = {"report": 0.0, "frame": 0.0, "pick": 0.0, "average": 0.0, "raw": 0.0}
+        self._tile: tuple[int, tuple[int, int, int, int], int] | None = None  # index, box, iteration offset
+        self._canvas: np.ndarray | None = None  # a run on tiles: the whole photo's frame, tiles placed in it
+        self._device = ""  # a run on tiles: the device its first tile's engine named
 
     # ----- control, from any thread -----------------------------------------------------------------
     def stop(self) -> None:
@@ -181,6 +187,9 @@ class RunWorker(QObject):
     def run(self) -> None:
         req = self.request
         rid = req.run_id
+        if req.tiles is not None:
+            self._end(self._run_tiles(req.tiles))
+            return
         engine = None
         t0 = time.perf_counter()
         try:
@@ -227,13 +236,95 @@ class RunWorker(QObject):
                 message,
             )
         del engine
+        self._end(summary)
+
+    def _end(self, summary: RunSummary) -> None:
+        """The last signals of a run: its summary, then ``done`` (after which the thread may quit)."""
         if torch.cuda.is_initialized():  # the next run (or the Lab's next variant) budgets the freed memory
             torch.cuda.empty_cache()
-        self.run_finished.emit(rid, summary)
+        self.run_finished.emit(self.request.run_id, summary)
         app = QCoreApplication.instance()
         if app is not None:
             self.moveToThread(app.thread())  # so that the GUI thread may delete this object safely
         self.done.emit()
+
+    def _run_tiles(self, grid: TileGrid) -> RunSummary:
+        """The whole photo on ``grid``'s tiles through :func:`~rwgui.core.tiles.run_tiled` (each tile is the
+        engine's own loop; this only consumes its events, as :meth:`run` does one engine's). Reports count
+        iterations over the whole photo (tile k's step i is ``k * budget + i``), so the status line's progress
+        and ETA cover the photo; frames place the current tile's iterate in the photo; nothing is kept while
+        the tiles run (one tile's iterate is not the photo's), and at the end the blend is sent as the result."""
+        req = self.request
+        rid, budget = req.run_id, req.config.iterations
+        t0 = time.perf_counter()
+        self._canvas = rgba8_for_display(req.problem.naive())  # the damaged photo where no tile has run yet
+        try:
+            tiled = run_tiled(req.problem, req.config, grid, self.control, self._on_tile_event)
+        except Exception as exc:  # a tile's engine could not be built, or streaming failed
+            if not isinstance(exc, RwguiError):
+                traceback.print_exc()
+            self._flush()
+            message = describe_error(exc)
+            self.run_failed.emit(rid, message)
+            reason = StopReason.OUT_OF_MEMORY if isinstance(exc, OutOfMemoryError) else StopReason.ERROR
+            done = 0 if self._tile is None else self._tile[2]
+            return RunSummary(reason, done, budget * grid.count, None, None, time.perf_counter() - t0, 0.0, "", message)
+        self._flush()
+        result = tiled.run
+        assert result is not None
+        last = len(tiled.results) - 1
+        iteration = last * budget + tiled.results[-1].iterations_run if tiled.results else 0
+        if any(r.iterations_run > 0 for r in tiled.results):  # the blend is the run's result, at full size
+            self._tile = None
+            self._send_frame(iteration, rgba8_for_display(tiled.image))
+            px = float_to_u16(tiled.image)
+            thumb = thumbnail(px, req.thumb_side)
+            # a run on tiles has no raw iterate of the whole photo: its blend stands for the pick and its average
+            self.iterate_kept.emit(rid, KeptImage(Iterate.PICK, iteration, px, thumb, px))
+        if result.stop_reason in (StopReason.OUT_OF_MEMORY, StopReason.ERROR, StopReason.DIVERGED):
+            print_error(result)
+            self.run_failed.emit(rid, result.message)
+        return RunSummary(
+            result.stop_reason,
+            iteration,
+            budget * grid.count,
+            None,
+            None,
+            time.perf_counter() - t0,
+            result.iterations_run / result.seconds if result.seconds > 0 else 0.0,
+            self._device,
+            result.message,
+            result.step_seconds,
+        )
+
+    def _on_tile_event(self, ev: TileEvent) -> None:
+        """One event of a tile's loop: a new tile is announced, then the event streams as a run's would."""
+        engine = ev.engine
+        assert engine is not None
+        if self._tile is None or self._tile[0] != ev.index:
+            if self._tile is None:
+                self._device = engine.device_name
+                self.run_started.emit(self.request.run_id, engine.device_name)
+            self._flush()  # the last tile's reports before the new tile's
+            self._frame = None  # the last tile's frame in flight: its final frame is already in the canvas
+            grid = self.request.tiles
+            assert grid is not None
+            self._tile = (ev.index, grid.boxes[ev.index], ev.index * ev.budget)
+            self.tile_started.emit(self.request.run_id, ev.index, ev.count)
+        event, offset = ev.event, self._tile[2]
+        rep = event.report
+        if rep is not None:
+            pick = None if rep.pick_iteration is None else rep.pick_iteration + offset
+            event = replace(event, report=replace(rep, iteration=rep.iteration + offset, pick_iteration=pick))
+        self._on_event(engine, event)
+
+    def _send_frame(self, iteration: int, rgba: np.ndarray) -> None:
+        """A live frame to the window; during a run on tiles, the tile's frame placed in the whole photo."""
+        if self._tile is not None and self._canvas is not None:
+            y0, y1, x0, x1 = self._tile[1]
+            self._canvas[y0:y1, x0:x1] = rgba
+            rgba, iteration = self._canvas.copy(), iteration + self._tile[2]
+        self.frame_ready.emit(self.request.run_id, iteration, rgba)
 
     def _on_event(self, engine: Engine, event: RunEvent) -> None:
         """One event of the engine's loop: stream what is due, at the request's rates."""
@@ -245,7 +336,7 @@ class RunWorker(QObject):
             self._take_kept(wait=True)  # and the timeline every iterate it kept: the device is idle now
             if engine.iteration > 0:  # and the restored pane the iterate it waits on, before "Paused"
                 self._frame = None
-                self.frame_ready.emit(rid, engine.iteration, engine.frame(self._view()))
+                self._send_frame(engine.iteration, engine.frame(self._view()))
             self.paused_changed.emit(rid, True)
         elif event.kind is EventKind.RESUMED:
             self.paused_changed.emit(rid, False)
@@ -259,14 +350,14 @@ class RunWorker(QObject):
         self._take_kept()
         frame = self._frame
         if frame is not None and frame.ready():
-            self.frame_ready.emit(req.run_id, frame.iteration, frame.array())
+            self._send_frame(frame.iteration, frame.array())
             frame = None
         if frame is None and now - last["frame"] >= 1.0 / req.frame_hz:
             first = last["frame"] == 0.0
             last["frame"] = now
             frame = engine.request_frame(self._view())
             if first or frame.ready():  # sent now (the CPU's is ready at once; the first may wait): no lag
-                self.frame_ready.emit(req.run_id, frame.iteration, frame.array())
+                self._send_frame(frame.iteration, frame.array())
                 frame = None
         self._frame = frame
         if now - last["raw"] >= req.keep_every_s and req.keep.wants(event.iteration):
@@ -297,6 +388,8 @@ class RunWorker(QObject):
     def _keep(self, engine: Engine, kind: Iterate, iteration: int) -> None:
         """Start fetching an iterate for the timeline (taken by ``_take_kept`` in a later turn): ``image()``
         here would wait for all the device's queued work several times a second, on the loop's thread."""
+        if self._tile is not None:  # a tile's iterate is not the photo's: a run on tiles keeps only its blend
+            return
         if kind is Iterate.PICK:
             fetch = _KeepFetch(kind, iteration, engine.request_image(Iterate.PICK))
             fetch.average = engine.request_image(Iterate.PICK_AVERAGE)
@@ -346,6 +439,7 @@ class RunController(QObject):
     run_finished = Signal(object)  # RunSummary
     run_failed = Signal(str)
     state_changed = Signal(str)  # a RunState
+    tile_started = Signal(int, int)  # a run on tiles: tile index (0-based), tile count
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -382,6 +476,7 @@ class RunController(QObject):
         worker.paused_changed.connect(self._on_paused_changed, q)
         worker.run_finished.connect(self._on_run_finished, q)
         worker.run_failed.connect(self._on_run_failed, q)
+        worker.tile_started.connect(self._on_tile_started, q)
         worker.done.connect(thread.quit, Qt.ConnectionType.DirectConnection)  # quit() is thread-safe
         thread.started.connect(worker.run)
         thread.finished.connect(self._on_thread_finished, q)
@@ -478,6 +573,11 @@ class RunController(QObject):
     def _on_run_failed(self, run_id: int, message: str) -> None:
         if self._current(run_id):
             self.run_failed.emit(message)
+
+    @Slot(int, int, int)
+    def _on_tile_started(self, run_id: int, index: int, count: int) -> None:
+        if self._current(run_id):
+            self.tile_started.emit(index, count)
 
     @Slot()
     def _on_thread_finished(self) -> None:
