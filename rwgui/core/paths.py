@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -76,3 +77,40 @@ def check_output_path(path: PathLike, input_path: PathLike | None = None, overwr
             f"the output '{p}' is the input photo; pick another name with -o, or pass --overwrite to replace it"
         )
     return check_writable(p, "the result")
+
+
+#: The suffix every default output name carries (CLI, studio): ``photo.png`` -> ``photo_restored.png``.
+RESTORED_SUFFIX = "_restored"
+_RESTORED_SPELLINGS = ("_restored", "-restored", " restored", ".restored")
+
+
+def default_output_name(input_path: PathLike | None, suffix: str = RESTORED_SUFFIX, keep_format: bool = False) -> str:
+    """The file name a result is offered under: the input's stem plus ``suffix``, never doubled, ending ``.png``;
+    with ``keep_format`` a PNG or TIFF input keeps its own extension (other formats lose detail: a JPEG would
+    re-compress what was restored, so they become PNG).
+
+    One rule for the CLI and the studio, so a result is named the same whichever made it: ``scan.jpg`` ->
+    ``scan_restored.png``, ``scan_restored.png`` -> ``scan_restored.png`` (not ``scan_restored_restored``), and
+    a photo without a file (a bundled sample) -> ``restored.png``. A 16-bit PNG stays a PNG: PNG holds 16 bits."""
+    p = Path(os.fspath(input_path)) if input_path else None
+    stem = p.stem if p is not None else ""
+    own = p.suffix.lower().lstrip(".") if p is not None else ""
+    ext = own if keep_format and own in ("png", "tif", "tiff") else "png"
+    if not stem:
+        return f"{suffix.strip('_- .') or 'restored'}.{ext}"
+    if suffix and not any(stem.lower().endswith(s) for s in (suffix.lower(), *_RESTORED_SPELLINGS)):
+        stem += suffix
+    return f"{stem}.{ext}"
+
+
+def extension_for_filter(path: PathLike, name_filter: str) -> Path:
+    """``path`` with the first extension of a file dialog's ``name_filter`` (``"TIFF (*.tif *.tiff)"``) when it
+    has none of that filter's extensions, so the name matches the format the person chose: ``a.png`` under
+    the TIFF filter becomes ``a.tif``, ``a`` becomes ``a.tif``, ``a.tiff`` stays."""
+    p = Path(os.fspath(path))
+    exts = [e.lower() for e in re.findall(r"\*\.(\w+)", name_filter)]
+    if not exts or p.suffix.lower().lstrip(".") in exts:
+        return p
+    if p.suffix.lower().lstrip(".") in WRITE_EXTENSIONS:
+        return p.with_suffix("." + exts[0])
+    return p.with_name(p.name + "." + exts[0])

@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
-from PySide6.QtWidgets import QLabel, QSlider, QStyle, QToolBar, QWidget
+from PySide6.QtWidgets import QLabel, QSlider, QSpinBox, QStyle, QToolBar, QWidget
 
 from ..core.samples import SAMPLES
+from .help import build_help_menu
 
 if TYPE_CHECKING:
     from .main_window import MainWindow
@@ -125,12 +126,45 @@ def build_actions(win: MainWindow) -> SimpleNamespace:
     )
     a.brush = _action(win, "Brush", None, "B", "Paint holes: the areas to fill (red)", checkable=True)
     a.eraser = _action(win, "Eraser", None, "E", "Erase holes: give pixels back", checkable=True)
+    a.rect = _action(
+        win, "Rectangle", None, "R", "Drag a rectangle of holes (Ctrl or Alt: give pixels back)", checkable=True
+    )
+    a.lasso = _action(
+        win,
+        "Lasso",
+        None,
+        "L",
+        "Drag a free outline, or click the corners of a polygon and double-click to close it; its inside becomes "
+        "holes (Ctrl or Alt: give pixels back)",
+        checkable=True,
+    )
     a.pan = _action(win, "Pan", None, "H", "Move and zoom without painting", checkable=True)
     group = QActionGroup(win)
-    for act, tool in ((a.brush, "brush"), (a.eraser, "eraser"), (a.pan, "none")):
+    a.mask_tools = {"brush": a.brush, "eraser": a.eraser, "rect": a.rect, "lasso": a.lasso, "none": a.pan}
+    for tool, act in a.mask_tools.items():
         group.addAction(act)
         act.triggered.connect(lambda _=False, t=tool: win.set_mask_tool(t))
     a.brush.setChecked(True)
+    a.subtract = _action(
+        win,
+        "Subtract",
+        lambda on: setattr(win.photo_view, "subtract", on),
+        "X",
+        "Rectangles and lassos give pixels back instead of adding holes",
+        checkable=True,
+    )
+    a.grow = _action(win, "Grow", lambda: win.photo_view.grow(a.amount.value()), "G", "Grow the holes by N pixels")
+    a.shrink = _action(
+        win, "Shrink", lambda: win.photo_view.grow(-a.amount.value()), "Shift+G", "Shrink the holes by N pixels"
+    )
+    a.feather = _action(
+        win,
+        "Feather",
+        lambda: win.photo_view.feather(a.amount.value()),
+        "F",
+        "Soften the holes' edges over N pixels. The network still fills exactly the pixels that are holes now; "
+        "the result blends its fill into the photo over the soft edge's outer half (with 'keep known pixels' on)",
+    )
 
     # ----- menus -------------------------------------------------------------------------------------
     mb = win.menuBar()
@@ -151,6 +185,9 @@ def build_actions(win: MainWindow) -> SimpleNamespace:
     edit = mb.addMenu("&Edit")
     for act in (a.undo, a.redo, a.clear_mask, a.invert_mask):
         edit.addAction(act)
+    edit.addSeparator()
+    for act in (a.brush, a.eraser, a.rect, a.lasso, a.pan, a.subtract, a.grow, a.shrink, a.feather):
+        edit.addAction(act)
     run = mb.addMenu("&Run")
     for act in (a.start, a.pause, a.stop):
         run.addAction(act)
@@ -158,6 +195,7 @@ def build_actions(win: MainWindow) -> SimpleNamespace:
     for act in (a.fit, a.one, a.compare, a.live_average):
         view.addAction(act)
     a.view_menu = view
+    a.help_menu = build_help_menu(win)
 
     # ----- toolbars ----------------------------------------------------------------------------------
     tb = QToolBar("Main", win)
@@ -176,13 +214,40 @@ def build_actions(win: MainWindow) -> SimpleNamespace:
     mt.setObjectName("mask_toolbar")
     mt.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
     mt.addWidget(QLabel(" Mask: ", mt))
-    for act in (a.brush, a.eraser, a.pan):
+    # first on the bar, so that it is never in the overflow menu: "mask changed — applies to the next run"
+    a.mask_note = QLabel("", mt)
+    a.mask_note.setObjectName("mask_note")
+    a.mask_note.setStyleSheet("color: #1a1a1a; background: #ffc400; padding: 2px 8px; border-radius: 3px;")
+    a.mask_note.setToolTip("A run keeps the mask it started with; Start again to use the mask as painted now")
+    a.mask_note_action = mt.addWidget(a.mask_note)
+    a.mask_note_action.setVisible(False)
+    for act in (a.brush, a.eraser, a.rect, a.lasso, a.pan, a.subtract):
         mt.addAction(act)
     mt.addWidget(QLabel("  Size ", mt))
-    a.size_slider = _slider(mt, 1, 200, 24, "Brush diameter in photo pixels ([ and ] change it)")
+    a.size_slider = _slider(mt, 1, 200, 24, "Brush diameter in photo pixels ([ and ] change it)", width=90)
     mt.addWidget(a.size_slider)
+    mt.addWidget(QLabel("  Hardness ", mt))
+    a.hardness_slider = _slider(
+        mt,
+        0,
+        100,
+        100,
+        "Brush edge: 100 = hard, 0 = soft ({ and } change it). The brush fills the pixels inside its circle "
+        "either way; a soft edge is how the result blends into the photo",
+        width=70,
+    )
+    mt.addWidget(a.hardness_slider)
+    mt.addSeparator()
+    for act in (a.grow, a.shrink, a.feather):
+        mt.addAction(act)
+    a.amount = QSpinBox(mt)
+    a.amount.setRange(1, 200)
+    a.amount.setValue(4)
+    a.amount.setSuffix(" px")
+    a.amount.setToolTip("N: pixels to grow, shrink or feather by")
+    mt.addWidget(a.amount)
     mt.addWidget(QLabel("  Opacity ", mt))
-    a.opacity_slider = _slider(mt, 0, 100, 50, "How strongly the holes are tinted red")
+    a.opacity_slider = _slider(mt, 0, 100, 50, "How strongly the holes are tinted red", width=80)
     mt.addWidget(a.opacity_slider)
     mt.addSeparator()
     a.undo_tb = _action(win, "Undo", win.mask_undo, tip="Undo the last stroke (Ctrl+Z)")

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QPointF, QRectF, QSignalBlocker, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QKeySequence, QPainter, QPen, QPixmap
-from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsItem, QGraphicsRectItem, QLabel
+from PySide6.QtGui import QColor, QImage, QKeySequence, QPainter, QPainterPath, QPen, QPixmap
+from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsItem, QGraphicsPathItem, QGraphicsRectItem, QLabel
 
 from ..core.pixels import rgba8_for_display
 from .mask_editor import MaskEditor
@@ -117,9 +117,27 @@ class ImagePane(pg.GraphicsView):
         if text == self._title.text() and self._title.isVisible() == bool(text):
             return  # a changed label repaints the view under it (in Python): only when it changes
         self._title.setText(text)
-        self._title.adjustSize()
+        self._size_title()
         self._title.setVisible(bool(text))
         self._title.raise_()
+
+    def _size_title(self) -> None:
+        """One line when it fits in the pane, else wrapped to the pane's width: a long title (a Lab variant's
+        name, a working-size note) is never cut off at the pane's edge."""
+        t = self._title
+        avail = max(80, self.width() - 16)
+        natural = t.fontMetrics().horizontalAdvance(t.text()) + 14  # the style sheet's padding
+        t.setWordWrap(natural > avail)
+        if natural > avail:
+            t.resize(avail, t.heightForWidth(avail))
+        else:
+            t.adjustSize()
+
+    def resizeEvent(self, ev) -> None:
+        super().resizeEvent(ev)
+        title = getattr(self, "_title", None)  # pyqtgraph's own set-up resizes before __init__ made it
+        if title is not None and title.text():
+            self._size_title()
 
     def title(self) -> str:
         return self._title.text()
@@ -127,6 +145,14 @@ class ImagePane(pg.GraphicsView):
     def view_to_widget(self, x: float, y: float) -> QPointF:
         """Viewport position of view (image) coordinates; for tests and overlays."""
         return QPointF(self.mapFromScene(self.vb.mapViewToScene(QPointF(x, y))))
+
+    def image_rect_in_view(self) -> QRectF:
+        """Where the image lies in the viewport (widget pixels); empty before an image is set."""
+        size = self.image_size()
+        if size is None:
+            return QRectF()
+        r = self._place or QRectF(0, 0, *size)
+        return QRectF(self.view_to_widget(r.left(), r.top()), self.view_to_widget(r.right(), r.bottom()))
 
 
 class CompareView(ImagePane):
@@ -248,20 +274,44 @@ class _Stroke:
     last: tuple[float, float] | None = None
 
 
+@dataclass
+class _Shape:
+    """A rectangle or lasso being drawn: view-coordinate points, and whether it takes holes away."""
+
+    subtract: bool
+    points: list[tuple[float, float]]
+    dragged: bool = False
+
+
 class MaskCanvas(ImagePane):
     """A photo with a red overlay over the holes; brush paints holes, eraser restores known pixels.
 
     ``tool`` "brush"/"eraser": left-drag paints, right-drag pans, middle-drag pans, wheel zooms.
-    ``tool`` "none": pyqtgraph's default navigation. Keys: ``[``/``]`` brush size, Ctrl+Z undo,
-    Ctrl+Shift+Z / Ctrl+Y redo. The mask state and its undo history live in :class:`MaskEditor`.
+    ``tool`` "rect": left-drag a rectangle of holes. ``tool`` "lasso": left-drag a free outline, or click
+    corners of a polygon and close it by double-clicking, clicking its first corner or pressing Enter. With
+    ``subtract`` on, or Ctrl or Alt held, shapes give pixels back instead. ``tool`` "none": pyqtgraph's default
+    navigation. The keys the canvas handles itself are listed in :attr:`KEYS`. The mask state and its undo
+    history live in :class:`MaskEditor`; every tool is one undo step.
     """
 
     mask_changed = Signal()
     brush_size_changed = Signal(int)
+    hardness_changed = Signal(float)
     tool_changed = Signal(str)
 
-    TOOLS = ("brush", "eraser", "none")
+    TOOLS = ("brush", "eraser", "rect", "lasso", "none")
+    SHAPES = ("rect", "lasso")
     HOLE_RGB = (255, 36, 36)
+    #: Keys handled by the canvas itself (not window actions), for the shortcuts list: (keys, what they do).
+    KEYS = (
+        ("[ / ]", "Smaller / larger brush"),
+        ("{ / }  (Shift+[ / Shift+])", "Softer / harder brush edge"),
+        ("Ctrl or Alt + drag", "Rectangle or lasso: give pixels back instead of adding holes"),
+        ("Double-click, Enter", "Lasso: close the polygon"),
+        ("Backspace", "Lasso: cancel the polygon being drawn"),
+        ("Right-drag, middle-drag", "Pan"),
+        ("Wheel", "Zoom"),
+    )
 
     def __init__(self, parent=None, undo_bytes: int = 256 * 2**20, undo_steps: int = 200) -> None:
         super().__init__(parent)
@@ -272,6 +322,17 @@ class MaskCanvas(ImagePane):
         self.vb.addItem(self._overlay_item)
         self._tool = "none"
         self._brush_size = 24
+        self._hardness = 1.0
+        self._subtract = False
+        self._shape: _Shape | None = None
+        self._outline = QGraphicsPathItem()
+        pen = QPen(QColor(255, 255, 255), 1.5, Qt.PenStyle.DashLine)
+        pen.setCosmetic(True)
+        self._outline.setPen(pen)
+        self._outline.setZValue(22)
+        self._outline.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
+        self._outline.hide()
+        self.vb.addItem(self._outline, ignoreBounds=True)
         self._opacity = 0.5
         self._stroke: _Stroke | None = None
         self._pan_from: QPointF | None = None
@@ -298,6 +359,7 @@ class MaskCanvas(ImagePane):
         self._overlay[..., :3] = self.HOLE_RGB
         self._overlay_item.setImage(self._overlay, levels=None)
         self._stroke = None
+        self._cancel_shape()
         self.mask_changed.emit()
 
     def mask(self) -> np.ndarray | None:
@@ -330,6 +392,22 @@ class MaskCanvas(ImagePane):
     def can_redo(self) -> bool:
         return self.editor.can_redo()
 
+    def fill_rect(self, x0: float, y0: float, x1: float, y1: float, subtract: bool = False) -> None:
+        """Holes over the rectangle (view coordinates), or known pixels with ``subtract``; undoable."""
+        self._after_edit(self.editor.fill_rect(x0, y0, x1, y1, subtract))
+
+    def fill_polygon(self, points: list[tuple[float, float]], subtract: bool = False) -> None:
+        """Holes inside the polygon (view coordinates), or known pixels with ``subtract``; undoable."""
+        self._after_edit(self.editor.fill_polygon(list(points), subtract))
+
+    def grow(self, px: int) -> None:
+        """Grow the holes by ``px`` pixels (negative: shrink); undoable."""
+        self._after_edit(self.editor.grow(px))
+
+    def feather(self, px: int) -> None:
+        """Soften the holes' edges over ``px`` pixels (0: hard edges); undoable."""
+        self._after_edit(self.editor.feather(px))
+
     def paint_stroke(self, points: list[tuple[float, float]], erase: bool = False) -> None:
         """Paint (or erase) along ``points`` (pixel-centre coords: (col, row)) as one undo step."""
         if not self.editor.ready() or not points:
@@ -346,6 +424,7 @@ class MaskCanvas(ImagePane):
             return
         if self._stroke is not None:
             self._end_stroke()  # a stroke cut short still becomes one undo step
+        self._cancel_shape()
         self._pan_from = None
         self._tool = tool
         painting = tool != "none"
@@ -368,6 +447,28 @@ class MaskCanvas(ImagePane):
             self._brush_size = size
             self._update_cursor()
             self.brush_size_changed.emit(size)
+
+    @property
+    def hardness(self) -> float:
+        """Brush edge: 1 = hard, 0 = soft over the whole radius (the pixels filled stay those inside the cursor;
+        the soft part is how the result blends into the photo)."""
+        return self._hardness
+
+    @hardness.setter
+    def hardness(self, value: float) -> None:
+        value = round(float(np.clip(value, 0.0, 1.0)), 2)
+        if value != self._hardness:
+            self._hardness = value
+            self.hardness_changed.emit(value)
+
+    @property
+    def subtract(self) -> bool:
+        """Whether rectangles and lassos give pixels back instead of adding holes."""
+        return self._subtract
+
+    @subtract.setter
+    def subtract(self, on: bool) -> None:
+        self._subtract = bool(on)
 
     @property
     def overlay_opacity(self) -> float:
@@ -396,7 +497,7 @@ class MaskCanvas(ImagePane):
         path = ([s.last] if s.last is not None else []) + points
         if len(path) == 1:
             path = path * 2
-        box = self.editor.draw_path(path, self._brush_size, value=0 if s.erase else 1)
+        box = self.editor.draw_path(path, self._brush_size, value=0 if s.erase else 1, hardness=self._hardness)
         s.last = points[-1]
         self._refresh_overlay(box)
 
@@ -417,9 +518,102 @@ class MaskCanvas(ImagePane):
         if self._overlay is None or hole is None:
             return
         y0, y1, x0, x1 = box if box is not None else (0, hole.shape[0], 0, hole.shape[1])
-        alpha = np.uint8(round(self._opacity * 255))
-        np.multiply(hole[y0:y1, x0:x1], alpha, out=self._overlay[y0:y1, x0:x1, 3])
+        # alpha = weight * opacity, through a 256-entry table (the weights are uint8)
+        lut = np.rint(np.arange(256, dtype=np.float32) * self._opacity).astype(np.uint8)
+        self._overlay[y0:y1, x0:x1, 3] = lut[hole[y0:y1, x0:x1]]
         self._overlay_item.setImage(self._overlay, levels=None)
+
+    # -- shapes ------------------------------------------------------------------------------------
+    def _cancel_shape(self) -> None:
+        self._shape = None
+        self._outline.hide()
+
+    def _show_outline(self, cursor: tuple[float, float] | None = None) -> None:
+        s = self._shape
+        if s is None:
+            self._outline.hide()
+            return
+        pts = s.points + ([cursor] if cursor is not None else [])
+        path = QPainterPath()
+        if self._tool == "rect" and len(pts) >= 2:
+            (xa, ya), (xb, yb) = pts[0], pts[-1]
+            path.addRect(QRectF(min(xa, xb), min(ya, yb), abs(xb - xa), abs(yb - ya)))
+        elif pts:
+            path.moveTo(*pts[0])
+            for p in pts[1:]:
+                path.lineTo(*p)
+            if s.dragged:
+                path.closeSubpath()
+        self._outline.setPath(path)
+        self._outline.show()
+
+    def _finish_shape(self) -> None:
+        s = self._shape
+        self._cancel_shape()
+        if s is None:
+            return
+        if self._tool == "rect" and len(s.points) >= 2:
+            (xa, ya), (xb, yb) = s.points[0], s.points[-1]
+            self.fill_rect(xa, ya, xb, yb, s.subtract)
+        elif self._tool == "lasso" and len(s.points) >= 3:
+            self.fill_polygon(s.points, s.subtract)
+
+    def _shape_subtract(self, ev) -> bool:
+        mods = ev.modifiers()
+        return self._subtract or bool(mods & (Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.AltModifier))
+
+    def _shape_event(self, kind, ev, pos: QPointF) -> bool:
+        """Rectangle: press, drag, release. Lasso: drag a free outline, or click corners and close the polygon
+        with a double-click, a click on its first corner or Enter."""
+        p = (pos.x(), pos.y())
+        s = self._shape
+        if kind == QEvent.Type.GraphicsSceneMouseMove:
+            if s is None:
+                return False
+            if ev.buttons() & Qt.MouseButton.LeftButton:
+                if self._tool == "rect":
+                    s.points[1:] = [p]
+                elif len(s.points) == 1 or s.dragged:
+                    s.dragged = True
+                    last = s.points[-1]
+                    if abs(p[0] - last[0]) + abs(p[1] - last[1]) > 0.5 / max(1e-6, self._scale()):
+                        s.points.append(p)
+                self._show_outline()
+            else:
+                self._show_outline(cursor=p)  # a polygon in progress follows the pointer
+            return True
+        if kind == QEvent.Type.GraphicsSceneMouseDoubleClick:
+            if s is not None and self._tool == "lasso":
+                self._finish_shape()
+            return True
+        if kind == QEvent.Type.GraphicsSceneMousePress:
+            if s is None:
+                self._shape = _Shape(self._shape_subtract(ev), [p])
+            elif self._tool == "lasso" and not s.dragged:
+                first = s.points[0]
+                near = 6 / max(1e-6, self._scale())  # six screen pixels from the first corner closes it
+                if len(s.points) >= 3 and abs(p[0] - first[0]) <= near and abs(p[1] - first[1]) <= near:
+                    self._finish_shape()
+                    return True
+                s.points.append(p)
+            self._show_outline()
+            return True
+        # release
+        if s is None:
+            return True
+        if self._tool == "rect":
+            if len(s.points) >= 2:
+                self._finish_shape()
+            else:
+                self._cancel_shape()
+        elif s.dragged:
+            self._finish_shape()
+        return True
+
+    def _scale(self) -> float:
+        """Screen pixels per image pixel at the current zoom."""
+        w = self.vb.viewRect().width()
+        return self.vb.width() / w if w > 0 else 1.0
 
     # -- mouse and keys --------------------------------------------------------------------------------
     _PRESS = (QEvent.Type.GraphicsSceneMousePress, QEvent.Type.GraphicsSceneMouseDoubleClick)
@@ -433,6 +627,11 @@ class MaskCanvas(ImagePane):
             return False
         pos = self.vb.mapSceneToView(ev.scenePos())
         kind = ev.type()
+        if self._tool in self.SHAPES and self._pan_from is None:
+            left = kind == QEvent.Type.GraphicsSceneMouseMove or ev.button() == Qt.MouseButton.LeftButton
+            if left and self._shape_event(kind, ev, pos):
+                ev.accept()
+                return True
         if kind == QEvent.Type.GraphicsSceneMouseMove:
             self._cursor_pos = pos
             self._update_cursor()
@@ -473,6 +672,14 @@ class MaskCanvas(ImagePane):
             self.brush_size = max(self._brush_size + 1, round(self._brush_size * 1.25))
         elif key == Qt.Key.Key_BracketLeft:
             self.brush_size = min(self._brush_size - 1, round(self._brush_size / 1.25))
+        elif key == Qt.Key.Key_BraceRight:
+            self.hardness = self._hardness + 0.25
+        elif key == Qt.Key.Key_BraceLeft:
+            self.hardness = self._hardness - 0.25
+        elif key in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self._shape is not None:
+            self._finish_shape()
+        elif key == Qt.Key.Key_Backspace and self._shape is not None:
+            self._cancel_shape()
         elif ev.matches(QKeySequence.StandardKey.Redo) or (ctrl and shift and key == Qt.Key.Key_Z):
             self.redo()
         elif ev.matches(QKeySequence.StandardKey.Undo) or (ctrl and key == Qt.Key.Key_Z):
@@ -488,7 +695,7 @@ class MaskCanvas(ImagePane):
         super().leaveEvent(ev)
 
     def _update_cursor(self) -> None:
-        show = self._cursor_pos is not None and self._tool != "none"
+        show = self._cursor_pos is not None and self._tool in ("brush", "eraser")
         for item in self._cursor:
             item.setVisible(show)
             if show:

@@ -1,7 +1,8 @@
-"""The mask being painted, without Qt: holes as a boolean array, strokes and diff-based undo/redo.
+"""The mask being painted, without Qt: hole weights, strokes, shapes, grow/shrink/feather and diff-based undo/redo.
 
-Kept apart from the canvas so its memory rules (one undo step per stroke, only the dirty box stored,
-history capped by bytes) are testable and reusable without a window.
+Kept apart from the canvas so its memory rules (one undo step per stroke or tool, only the dirty box stored,
+history capped by bytes) are testable and reusable without a window. The geometry itself is
+:mod:`rwgui.core.mask_ops`'s; this class adds the undo history around it.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ..core import mask_ops
 from ..core.errors import MaskError
+from ..core.mask_ops import HALF, HOLE
 
 Box = tuple[int, int, int, int]  # y0, y1, x0, x1 (half-open)
 
@@ -20,7 +23,7 @@ Box = tuple[int, int, int, int]  # y0, y1, x0, x1 (half-open)
 @dataclass
 class _Diff:
     box: Box
-    values: np.ndarray  # the hole values of the *other* state inside box (swapped on undo/redo)
+    values: np.ndarray  # the hole weights of the *other* state inside box (swapped on undo/redo)
 
 
 def _changed_box(a: np.ndarray, b: np.ndarray) -> Box | None:
@@ -32,7 +35,8 @@ def _changed_box(a: np.ndarray, b: np.ndarray) -> Box | None:
 
 
 class MaskEditor:
-    """Qt-free mask state: a uint8 hole map (1 = hole) and a diff-based undo history.
+    """Qt-free mask state: a uint8 hole weight map (0 = known, 255 = hole, a hole to the engine from 128 up;
+    see :mod:`rwgui.core.mask_ops`) and a diff-based undo history.
 
     Each undo step stores only the changed bounding box's values; the history is capped by bytes
     and by count, so painting on a large photo neither copies the whole mask per stroke nor grows without
@@ -57,14 +61,21 @@ class MaskEditor:
         return self._hole is not None
 
     def holes(self) -> np.ndarray | None:
-        """The live hole map (not a copy): 1 = hole."""
+        """The live hole weight map (not a copy): 0 = known, 255 = hole, soft edges between."""
         return self._hole
 
     def mask(self) -> np.ndarray | None:
-        return None if self._hole is None else (1 - self._hole).astype(np.float32)
+        """A new float32 mask, 1 = known, 0 = hole; a soft edge's values lie between (below 0.5 = hole)."""
+        if self._hole is None:
+            return None
+        out: np.ndarray = 1.0 - self._hole.astype(np.float32) / HOLE
+        return out
 
     def hole_fraction(self) -> float:
-        return 0.0 if self._hole is None or self._hole.size == 0 else float(self._hole.mean())
+        """The share of pixels the engine fills."""
+        if self._hole is None or self._hole.size == 0:
+            return 0.0
+        return float(np.count_nonzero(self._hole >= HALF)) / self._hole.size
 
     def history_bytes(self) -> int:
         return sum(d.values.nbytes for d in self._undo) + sum(d.values.nbytes for d in self._redo)
@@ -85,14 +96,40 @@ class MaskEditor:
         elif np.issubdtype(m.dtype, np.integer):
             known = m >= (128 if m.size and m.max() > 1 else 1)
         else:
-            known = m >= 0.5
-        return self._replace((~known).astype(np.uint8))
+            return self._replace(mask_ops.weights_from_mask(m))  # a float mask keeps its soft edge
+        return self._replace((~known).astype(np.uint8) * np.uint8(HOLE))
 
     def clear(self) -> Box | None:
         return None if self._hole is None else self._replace(np.zeros_like(self._hole))
 
     def invert(self) -> Box | None:
-        return None if self._hole is None else self._replace(1 - self._hole)
+        """Swap holes and known pixels (a soft edge stays soft: 255 - weight keeps each pixel's new side)."""
+        return None if self._hole is None else self._replace(HOLE - self._hole)
+
+    # -- tools (each one undo step) ----------------------------------------------------------------
+    def fill_rect(self, x0: float, y0: float, x1: float, y1: float, subtract: bool = False) -> Box | None:
+        """Make the pixels whose centres lie in the rectangle holes (or known with ``subtract``); view
+        coordinates (pixel (c, r) covers [c, c+1) x [r, r+1))."""
+        if self._hole is None:
+            return None
+        new = self._hole.copy()
+        return None if mask_ops.fill_rect(new, x0, y0, x1, y1, 0 if subtract else HOLE) is None else self._replace(new)
+
+    def fill_polygon(self, points: list[tuple[float, float]], subtract: bool = False) -> Box | None:
+        """Fill a polygon or lasso (view coordinates, closed automatically) with holes, or clear it."""
+        if self._hole is None:
+            return None
+        new = self._hole.copy()
+        box = mask_ops.fill_polygon(new, points, 0 if subtract else HOLE)
+        return None if box is None else self._replace(new)
+
+    def grow(self, px: int) -> Box | None:
+        """Grow the holes by ``px`` pixels (shrink them for a negative ``px``); the edge becomes hard."""
+        return None if self._hole is None else self._replace(mask_ops.grow(self._hole, px))
+
+    def feather(self, px: int) -> Box | None:
+        """Soften the holes' edges over ``px`` pixels (0 hardens them); which pixels are holes does not change."""
+        return None if self._hole is None else self._replace(mask_ops.feather(self._hole, px))
 
     def _replace(self, new: np.ndarray) -> Box | None:
         assert self._hole is not None
@@ -109,14 +146,14 @@ class MaskEditor:
         if self._hole is not None:
             self._snapshot, self._box = self._hole.copy(), None
 
-    def draw_path(self, path: list[tuple[float, float]], size: int, value: int) -> Box | None:
-        """Draw round-capped segments of diameter ``size`` through ``path`` (pixel-centre coords)."""
+    def draw_path(self, path: list[tuple[float, float]], size: int, value: int, hardness: float = 1.0) -> Box | None:
+        """Draw round-capped segments of diameter ``size`` through ``path`` (pixel-centre coords).
+
+        ``value`` 1 paints holes, 0 erases them. A ``hardness`` below 1 lays a soft edge
+        (:func:`rwgui.core.mask_ops.stroke_weights`): painting keeps the larger weight, erasing the smaller."""
         if self._hole is None or not path:
             return None
         pts = [(int(round(x * 16)), int(round(y * 16))) for x, y in path]  # 4 fractional bits
-        thickness = max(1, int(size) - 1)  # cv2 draws about one pixel thicker than asked: match the cursor
-        for p0, p1 in zip(pts[:-1], pts[1:]):
-            cv2.line(self._hole, p0, p1, int(value), thickness=thickness, lineType=cv2.LINE_8, shift=4)
         xs, ys = [p[0] / 16 for p in pts], [p[1] / 16 for p in pts]
         r = size / 2 + 2
         h, w = self._hole.shape
@@ -128,6 +165,18 @@ class MaskEditor:
         )
         if box[0] >= box[1] or box[2] >= box[3]:
             return None
+        if hardness >= 1.0:
+            thickness = max(1, int(size) - 1)  # cv2 draws about one pixel thicker than asked: match the cursor
+            for p0, p1 in zip(pts[:-1], pts[1:]):
+                cv2.line(self._hole, p0, p1, HOLE if value else 0, thickness=thickness, lineType=cv2.LINE_8, shift=4)
+        else:
+            y0, y1, x0, x1 = box
+            dab = mask_ops.stroke_weights(path, size, hardness, box)
+            view = self._hole[y0:y1, x0:x1]
+            if value:
+                np.maximum(view, dab, out=view)
+            else:
+                np.minimum(view, HOLE - dab, out=view)
         if self._box is not None:
             b = self._box
             self._box = (min(b[0], box[0]), max(b[1], box[1]), min(b[2], box[2]), max(b[3], box[3]))

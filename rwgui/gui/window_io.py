@@ -17,6 +17,7 @@ from ..core import imageio
 from ..core.config import RunConfig
 from ..core.errors import RwguiError
 from ..core.history import Key
+from ..core.paths import default_output_name, extension_for_filter
 from ..core.session import Session
 from .files import FileState, image_filter
 from .working import WorkingSize
@@ -70,6 +71,8 @@ class WindowIO:
         except (RwguiError, ValueError) as exc:
             self.host.show_error(str(exc), "Cannot save the result")
             return False
+        if key == s.history.result_key():
+            s.mark_saved()  # the result is on disk: quitting or a new photo need not ask about it
         how = [f"{pixels.shape[1]}×{pixels.shape[0]}"] if self.working.note() else []
         if (written := s.result_description()) is not None:  # inpainting: were the known pixels kept?
             how.append(written)
@@ -103,7 +106,12 @@ class WindowIO:
     def _ask(self, save: bool, title: str, filt: str, suffix: str = "") -> str | None:
         folder = self.files.last_folder()
         if save:
-            path, _ = QFileDialog.getSaveFileName(self.parent, title, str(Path(folder) / suffix), filt)
+            # the filter shown first matches the offered name, and the name gets the chosen filter's extension
+            ext = Path(suffix).suffix.lower()
+            offered = next((f for f in filt.split(";;") if ext and f"*{ext}" in f), "")
+            path, chosen = QFileDialog.getSaveFileName(self.parent, title, str(Path(folder) / suffix), filt, offered)
+            if path:
+                path = str(extension_for_filter(path, chosen or offered))
         else:
             path, _ = QFileDialog.getOpenFileName(self.parent, title, folder, filt)
         if path:
@@ -128,11 +136,8 @@ class WindowIO:
 
     def ask_save_result(self) -> None:
         photo = self.session.photo
-        stem = Path(photo.path).stem if photo and photo.path else "restored"
-        ext = "tif" if photo and photo.meta.bit_depth == 16 else "png"
-        if path := self._ask(
-            True, "Save the result", "PNG (*.png);;TIFF (*.tif *.tiff);;JPEG (*.jpg *.jpeg)", f"{stem}-restored.{ext}"
-        ):
+        name = default_output_name(photo.path if photo else None, keep_format=True)
+        if path := self._ask(True, "Save the result", "PNG (*.png);;TIFF (*.tif *.tiff);;JPEG (*.jpg *.jpeg)", name):
             self.save_result(path)
 
     def ask_export_curves(self) -> None:
