@@ -4,33 +4,57 @@ Every flag beyond the fixed ones is generated from the registries' parameter spe
 by name (``--num-scales``), stopping-rule parameters as ``--stop-NAME``, loss-prior parameters as
 ``--loss-prior-NAME``, run settings by name (``--lr``), what to do when the run does not fit in memory
 (``--working-size``, ``--memory-budget``, ``--crop-margin``, from :mod:`rwgui.core.working_size`).
-A user error prints one line and exits 2.
+A user error prints one line and exits 2; every file the run reads or writes is checked before its first step
+(:func:`check_destinations`, :mod:`rwgui.core.paths`). Ctrl+C writes the result so far and exits 130.
 
 ``--working-size downscale`` writes denoising and super-resolution results at the working size (upscaling
 would add blur, not detail) and inpainting results at full size (the holes of the full photo are filled from
 the upscaled result); ``crop`` always writes the full photo with the restored crop pasted in.
+
+An inpainting result keeps the photo's known pixels at every working size (the network's output fills the
+holes, blended in across a ``--seam-px`` seam; :mod:`rwgui.core.compositing`); ``--no-keep-known`` writes the
+network's output as it is. The report's ``written`` entry and the last line say which was written.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
+import signal
 import sys
+import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
+from .batch import Inputs, add_batch_flags, is_batch, run_batch
 from .core import imageio
-from .core.config import PRESETS, RUN_PARAMS, SPEED_PARAMS, TASKS, RunConfig, SpeedConfig, preset, preset_name
-from .core.errors import ConfigError, OutOfMemoryError, RwguiError
+from .core.compositing import describe_result, result_seam
+from .core.config import (
+    PRESETS,
+    RUN_PARAMS,
+    SPEED_PARAMS,
+    SR_FACTORS,
+    TASKS,
+    RunConfig,
+    SpeedConfig,
+    preset,
+    preset_name,
+)
+from .core.engine import Engine, RunControl, RunResult
+from .core.errors import ConfigError, OutOfMemoryError, OutputPathError, RwguiError
 from .core.metrics import psnr
 from .core.params import Param, Registry
-from .core.problems import Problem, denoise_problem, hole_fraction, inpaint_problem, sr_problem, to_array
+from .core.paths import check_output_path, check_writable, default_output_name, same_file
+from .core.pixels import tensor_to_image
+from .core.problems import Problem, hole_fraction, make_problem
+from .core.vocabulary import Iterate, StopReason, Task
 from .core.working_size import (
     WORKING_PARAMS,
     Working,
@@ -40,8 +64,6 @@ from .core.working_size import (
     to_full,
     working_problem,
 )
-
-FIXED = ("iterations", "seed", "device")  # run params with their own hand-written flags below
 
 
 def _registries() -> list[tuple[str, Registry[Any], str]]:
@@ -65,34 +87,53 @@ def _add_param_flag(group: argparse._ArgumentGroup, p: Param, prefix: str, seen:
     kw: dict[str, Any] = {"dest": _dest(prefix, p.name), "default": None, "help": p.help}
     if p.kind == "bool":
         kw["action"] = argparse.BooleanOptionalAction
-    elif p.kind == "choice":
+    elif p.choices:
         kw["choices"] = p.choices
+        if p.kind in ("int", "float"):
+            kw["type"] = int if p.kind == "int" else float
     else:
         kw["metavar"] = {"int": "N", "float": "X", "ints": "N[,N...]"}.get(p.kind, "VALUE")
     group.add_argument(flag, **kw)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """Every flag whose value is a setting comes from a Param (RunConfig's fields, the registries' variants,
+    the working-size options); a flag not given is None, so the preset (or --config) supplies the default."""
+    registries = _registries()
+    names = {field: ", ".join(reg.names()) for field, reg, _ in registries}
     ap = argparse.ArgumentParser(
         prog="rwgui-restore",
         description="Restore a photo with Deep Image Prior (an untrained network fitted to this one photo).",
     )
     ap.add_argument("task", choices=TASKS, help="denoise, sr (super-resolution) or inpaint")
-    ap.add_argument("input", help="the damaged photo (PNG, JPEG, TIFF, BMP, WebP; 8 or 16 bit)")
-    ap.add_argument("-o", "--output", help="where to write the result (default: INPUT_restored.png)")
+    ap.add_argument(
+        "input",
+        nargs="+",
+        action=Inputs,
+        help="the damaged photo (PNG, JPEG, TIFF, BMP, WebP; 8 or 16 bit); several photos or a folder: a batch",
+    )
+    ap.add_argument(
+        "-o", "--output", help="where to write the result (default: INPUT_restored.png); a batch: the output folder"
+    )
+    ap.add_argument("--overwrite", action="store_true", help="allow -o to name the input photo and replace it")
     ap.add_argument("--mask", help="inpainting mask PNG: 255 (white) = known pixel, 0 = hole")
-    ap.add_argument("--factor", type=int, choices=(2, 4, 8), default=4, help="super-resolution factor")
+    ap.add_argument(
+        "--factor",
+        type=int,
+        choices=SR_FACTORS,
+        default=RunConfig.factor,
+        help="super-resolution factor (default %(default)s)",
+    )
     ap.add_argument("--ground-truth", help="the undamaged photo, to report PSNR (benchmarks, synthetic damage)")
     ap.add_argument("--config", help="a settings JSON (from the GUI's Export settings or --save-config)")
     ap.add_argument("--save-config", help="write the run's full settings as JSON here")
     ap.add_argument("--preset", choices=sorted(PRESETS), help="start from this preset instead of the task's")
-    ap.add_argument("--iterations", type=int, help="optimisation steps (default: the preset's)")
-    ap.add_argument("--seed", type=int, help="random seed (default 0)")
-    ap.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), help="compute device (default auto)")
-    ap.add_argument("--prior", help="generator architecture (prior variant)")
-    ap.add_argument("--stop", help="stopping rule: fixed, es-wmv, es-emv, sure")
+    ap.add_argument("--prior", help=f"generator architecture: {names['prior']} (default: the preset's)")
+    ap.add_argument("--stop", help=f"stopping rule: {names['stop']} (default: the preset's)")
     ap.add_argument("--no-auto-stop", action="store_true", help="let the rule only mark its pick, run the budget")
-    ap.add_argument("--loss-prior", help="random-weights loss prior (none, cdc, inn, ...)")
+    ap.add_argument(
+        "--loss-prior", help=f"random-weights loss prior: none, {names['loss_prior']} (default: the preset's)"
+    )
     ap.add_argument(
         "--result",
         choices=("average", "raw"),
@@ -101,18 +142,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ap.add_argument("--report", help="write a JSON report (settings, trace, peak, stop) here")
     ap.add_argument("--quiet", action="store_true", help="no progress line")
+    add_batch_flags(ap)
     seen: set[str] = set()
     speed = ap.add_argument_group("speed (each speed-up can be turned off)")
     for p in SPEED_PARAMS:
         _add_param_flag(speed, p, "", seen)
-    run = ap.add_argument_group("run settings")
+    run = ap.add_argument_group("run settings (default: the preset's, or the --config file's)")
     for p in RUN_PARAMS:
-        if p.name not in FIXED:
-            _add_param_flag(run, p, "", seen)
+        _add_param_flag(run, p, "", seen)
     fit = ap.add_argument_group("working size (when the run does not fit in memory)")
     for p in WORKING_PARAMS:
         _add_param_flag(fit, p, "", seen)
-    for _, reg, prefix in _registries():
+    for _, reg, prefix in registries:
         group = ap.add_argument_group(f"{reg.kind} parameters ({', '.join(reg.names())})")
         for variant in reg:
             for p in variant.params:
@@ -142,14 +183,14 @@ def make_config(args: argparse.Namespace, problem_hint: float | None) -> RunConf
     if args.config:
         cfg = RunConfig.load(args.config)
         if cfg.task != args.task:
-            raise ConfigError(f"the settings file is for task {cfg.task!r} but the command asks for {args.task!r}")
-        cfg = cfg.replace(factor=args.factor) if args.task == "sr" and args.factor != cfg.factor else cfg
+            raise ConfigError(f"the settings file is for task '{cfg.task}' but the command asks for '{args.task}'")
+        cfg = cfg.replace(factor=args.factor) if args.task == Task.SR and args.factor != cfg.factor else cfg
     else:
         name = args.preset or preset_name(args.task, args.factor, problem_hint)
-        cfg = preset(name, factor=args.factor) if args.task == "sr" else preset(name)
+        cfg = preset(name, factor=args.factor) if args.task == Task.SR else preset(name)
     changes: dict[str, Any] = {}
     for p in RUN_PARAMS:
-        value = getattr(args, p.name if p.name in FIXED else _dest("", p.name), None)
+        value = getattr(args, _dest("", p.name), None)
         if value is not None:
             changes[p.name] = value
     for field, reg, prefix in _registries():
@@ -174,18 +215,15 @@ def make_config(args: argparse.Namespace, problem_hint: float | None) -> RunConf
 
 
 def load_problem(args: argparse.Namespace) -> tuple[Problem, imageio.Image]:
+    """The photo and its Problem, built by the same :func:`make_problem` as the studio's."""
     photo = imageio.read(args.input)
     gt = imageio.read(args.ground_truth).pixels if args.ground_truth else None
-    if gt is not None and gt.shape[2] != photo.pixels.shape[2]:
-        gt = gt.mean(axis=2, keepdims=True) if gt.shape[2] == 3 else np.repeat(gt, 3, axis=2)
-    if args.task == "denoise":
-        return denoise_problem(photo.pixels, gt), photo
-    if args.task == "sr":
-        return sr_problem(photo.pixels, args.factor, gt), photo
-    if not args.mask:
-        raise ConfigError("inpainting needs --mask PATH (a PNG: 255 = known pixel, 0 = hole)")
-    mask = imageio.read_mask(args.mask, photo.pixels.shape[:2])
-    return inpaint_problem(photo.pixels, mask, gt), photo
+    mask = None
+    if args.task == Task.INPAINT:
+        if not args.mask:
+            raise ConfigError("inpainting needs --mask PATH (a PNG: 255 = known pixel, 0 = hole)")
+        mask = imageio.read_mask(args.mask, photo.pixels.shape[:2])
+    return make_problem(args.task, photo.pixels, factor=args.factor, mask=mask, ground_truth=gt), photo
 
 
 class Progress:
@@ -220,7 +258,9 @@ def _finite(v: float | None) -> float | None:
     return None if v is None or not math.isfinite(v) else round(v, 6)
 
 
-def build_report(args: argparse.Namespace, cfg: RunConfig, engine: Any, result: Any, problem: Problem) -> dict:
+def build_report(args: argparse.Namespace, cfg: RunConfig, engine: Engine, result: RunResult, problem: Problem) -> dict:
+    """The JSON report: settings, why the run ended, its trace (at most ~5000 rows), and with ground truth the
+    peak and the PSNR at the rule's pick."""
     reports = result.reports
     k = max(1, math.ceil(len(reports) / 5000)) if len(reports) > 5000 else 1
     trace = []
@@ -242,21 +282,22 @@ def build_report(args: argparse.Namespace, cfg: RunConfig, engine: Any, result: 
         "seed": cfg.seed,
         "iterations_run": engine.iteration,
         "stop_reason": result.stop_reason,
+        **({"message": result.message} if result.message else {}),
         "seconds_per_iteration": result.seconds_per_iteration,
         "loss_prior": cfg.loss_prior,
         "trace": trace,
     }
     stop: dict[str, Any] = {"rule": cfg.stop, "iteration": engine.pick_iteration}
     if problem.ground_truth is not None and reports:
-        gt = to_array(problem.ground_truth)
+        gt = tensor_to_image(problem.ground_truth)
         out["input_psnr"] = _finite(problem.input_psnr())
         out["final"] = {"psnr": _finite(reports[-1].psnr), "psnr_average": _finite(reports[-1].psnr_average)}
         if engine.peak is not None:
             out["peak"] = {"iteration": engine.peak[0], "psnr": _finite(engine.peak[1])}
         best_avg = max(reports, key=lambda r: r.psnr_average or -1.0)
         out["peak_average"] = {"iteration": best_avg.iteration, "psnr": _finite(best_avg.psnr_average)}
-        stop["psnr"] = _finite(psnr(engine.image("pick"), gt))
-        stop["psnr_average"] = _finite(psnr(engine.image("pick_average"), gt))
+        stop["psnr"] = _finite(psnr(engine.image(Iterate.PICK), gt))
+        stop["psnr_average"] = _finite(psnr(engine.image(Iterate.PICK_AVERAGE), gt))
     out["stop"] = stop
     return out
 
@@ -277,89 +318,246 @@ def fit_to_memory(args: argparse.Namespace, problem: Problem, cfg: RunConfig) ->
     """
     opts = _working_options(args)
     budget: int | str = int(opts["memory_budget"] * 2**20) if opts["memory_budget"] > 0 else "auto"
-    plan = plan_for_problem(problem, cfg, budget, opts["crop_margin"])
+    plan = plan_for_problem(problem, cfg, budget, opts["crop_margin"], opts["tile_overlap"])
     try:
         return choose_working(plan, opts["working_size"]), plan
     except OutOfMemoryError as exc:
-        ways = [
-            m for m, ok in (("crop", plan.crop_box is not None), ("downscale", plan.downscale_size is not None)) if ok
-        ]
+        offers = (("crop", plan.crop_box), ("tiles", plan.tiles), ("downscale", plan.downscale_size))
+        ways = [m for m, offer in offers if offer is not None]
         if not ways:
             raise
         hint = " or ".join(f"--working-size {m}" for m in ([*ways, "auto"] if len(ways) == 2 else ways))
         raise type(exc)(f"{exc}; run again with {hint}") from None
 
 
-def _write_result(path: str, img: np.ndarray, photo: imageio.Image, size: tuple[int, int]) -> None:
-    alpha = photo.alpha
-    if alpha is not None and alpha.shape != size:
-        alpha = cv2.resize(alpha, (size[1], size[0]), interpolation=cv2.INTER_CUBIC).clip(0, 1)
-    imageio.write_like(path, img, photo.meta, alpha=alpha)
+def _write_result(path: str, img: np.ndarray, photo: imageio.Image) -> None:
+    """Write like the photo (depth, resized alpha): the same helper as the studio's Save result."""
+    imageio.write_result(path, img, photo.meta, photo.alpha)
+
+
+def check_destinations(args: argparse.Namespace) -> str:
+    """Check every file the run will write before anything costly happens, and return the output path.
+
+    A run can take hours; a folder that does not exist, a read-only one or an unknown format found only when
+    the result is saved loses all of it. So: the output (-o, or INPUT_restored.png) has a known format, a folder
+    that takes new files and is not the input photo unless --overwrite; the report and the saved settings have
+    folders that take new files and replace neither the input nor the output. Each failure is an
+    OutputPathError (one line, exit 2). Only paths are looked at: no photo is decoded, no engine is built.
+    """
+    out_path = args.output or str(Path(args.input).with_name(default_output_name(args.input)))
+    check_output_path(out_path, args.input, args.overwrite)
+    others = [(args.report, "--report", "the report"), (args.save_config, "--save-config", "the settings")]
+    given = [(path, flag, what) for path, flag, what in others if path]
+    for path, flag, what in given:
+        for taken, name in ((args.input, "the input photo"), (out_path, "the output (-o)")):
+            if same_file(path, taken):
+                raise OutputPathError(f"{flag} '{path}' is {name}; give {what} a name of its own")
+        check_writable(path, what)
+    if len(given) == 2 and same_file(given[0][0], given[1][0]):
+        raise OutputPathError(f"--report and --save-config both name '{given[0][0]}'; give each its own file")
+    return out_path
 
 
 def run(argv: Sequence[str] | None = None) -> int:
+    """One restoration, or a batch when several photos or a folder are given (:mod:`rwgui.batch`). One photo:
+    every check first (destinations, then the photo, mask, ground truth and settings), then :func:`restore`.
+    Returns the exit status: 0 when the run ended as asked, 130 when Ctrl+C stopped it (the result so far is
+    written); user errors raise RwguiError (exit 2 in main)."""
     args = build_parser().parse_args(argv)
-    from .core.engine import Engine, RunResult
+    if is_batch(args):
+        return run_batch(args)
+    return _fail(restore(args, check_destinations(args)).result)
 
+
+@dataclass
+class Outcome:
+    """How one photo's restoration ended: what the batch summary lists, and the engine's result, which
+    :func:`_fail` turns into an exit status or the error that ended the run."""
+
+    output: str
+    written: bool
+    iterations: int
+    stop_iteration: int | None
+    stop_reason: str
+    message: str | None
+    result: RunResult
+
+    @classmethod
+    def of(cls, out_path: str, engine: Engine, result: RunResult, written: bool) -> Outcome:
+        return cls(
+            out_path, written, engine.iteration, engine.pick_iteration, str(result.stop_reason), result.message, result
+        )
+
+
+def restore(args: argparse.Namespace, out_path: str, control: RunControl | None = None) -> Outcome:
+    """Restore ``args.input`` (one photo, with ``args.mask`` and ``args.ground_truth``) into ``out_path``, already
+    checked, and write ``args.report`` if given: the whole single-photo path after its checks, shared by the
+    one-photo command and every photo of a batch so that both restore alike. Errors before the loop raise.
+    ``control`` lets a caller on another thread (the studio's Lab on a folder) stop the run, as Ctrl+C does."""
     problem, photo = load_problem(args)
     hint = hole_fraction(problem.mask[0, 0].numpy()) if problem.mask is not None else None
     cfg = make_config(args, hint)
-    out_path = args.output or str(Path(args.input).with_name(Path(args.input).stem + "_restored.png"))
-    if Path(out_path).suffix.lower().lstrip(".") not in {e.lstrip(".") for e in imageio.WRITE_EXTENSIONS}:
-        raise ConfigError(f"cannot write {out_path}: use one of {', '.join(imageio.WRITE_EXTENSIONS)}")
     if args.save_config:
-        cfg.save(args.save_config)
+        try:
+            cfg.save(args.save_config)
+        except OSError as exc:
+            raise OutputPathError(f"cannot write the settings to '{args.save_config}': {exc.strerror or exc}") from None
     working, plan = fit_to_memory(args, problem, cfg)
     full_problem, problem = problem, working_problem(problem, working)
     if working.mode != "full":
-        written = {"crop": "pasted back into the full photo"}.get(
+        how = {"crop": "pasted back into the full photo", "tiles": "blended at full size"}.get(
             working.mode,
             "upscaled into the holes of the full photo" if working.writes_full_size else "written at that size",
         )
         print(
-            f"rwgui-restore: {plan.sentence}; working at {working.describe()} (the result is {written})",
+            f"rwgui-restore: {plan.sentence}; working at {working.describe()} (the result is {how})",
             file=sys.stderr,
         )
+    if working.mode == "tiles":
+        return _restore_tiles(args, cfg, problem, photo, working, plan, out_path, control)
     engine = Engine(problem, cfg)
     progress = Progress(cfg.iterations, not args.quiet)
-    seen: list[Any] = []
-
-    def on_report(rep: Any) -> None:
-        seen.append(rep)
-        progress.update(rep)
-
-    t0 = time.perf_counter()
-    try:
-        result = engine.run(on_report=on_report)
-    except KeyboardInterrupt:  # Ctrl+C: keep what the run found so far, like Stop in the GUI
-        last = engine.flush()  # the step whose numbers were still on their way (overlap)
-        if last is not None:
-            seen.append(last)
-        result = RunResult(
-            engine.iteration,
-            "interrupted",
-            engine.pick_iteration,
-            *(engine.peak or (None, None)),
-            (time.perf_counter() - t0) / max(len(seen), 1),
-            seen,
-        )
+    control = control if control is not None else RunControl()
+    with _ctrl_c_stops(control):
+        result = engine.run(on_report=progress.update, control=control)
     if result.reports:
         progress.update(result.reports[-1], final=True)
-    restored = engine.image("pick_average" if args.result == "average" else "pick")
+    if engine.iteration == 0:  # out of memory (or an error, or Ctrl+C) at the first step: nothing to write
+        if result.stop_reason is StopReason.USER:
+            print(f"rwgui-restore: stopped before the first step; nothing written to {out_path}", file=sys.stderr)
+        return Outcome.of(out_path, engine, result, written=False)
+    restored = engine.image(Iterate.PICK_AVERAGE if args.result == "average" else Iterate.PICK)
     mask = None if full_problem.mask is None else full_problem.mask[0, 0].numpy()
-    restored = to_full(restored, working, photo.pixels, mask)
-    _write_result(out_path, restored, photo, restored.shape[:2])
+    seam = result_seam(cfg) if mask is not None else None  # inpainting: known pixels kept (compositing.py)
+    restored = to_full(restored, working, photo.pixels, mask, seam)
+    _write_result(out_path, restored, photo)
+    written = describe_result(seam) if mask is not None else None
     if args.report:
         report = build_report(args, cfg, engine, result, problem)
         report["working_size"] = {**working.to_dict(), "needed_mb": plan.needed_mb, "budget_mb": plan.budget_mb}
+        if written is not None:
+            report["written"] = {"keep_known": seam is not None, "seam_px": seam, "description": written}
+            if full_problem.ground_truth is not None:
+                report["written"]["psnr"] = _finite(psnr(restored, tensor_to_image(full_problem.ground_truth)))
         _write_json(args.report, report)
     if not args.quiet:
         print(
             f"wrote {out_path} ({engine.iteration} iterations, stop: {result.stop_reason}, "
-            f"pick: {engine.pick_iteration})",
+            f"pick: {engine.pick_iteration}{'' if written is None else '; ' + written})",
             file=sys.stderr,
         )
+    return Outcome.of(out_path, engine, result, written=True)
+
+
+def _restore_tiles(
+    args: argparse.Namespace,
+    cfg: RunConfig,
+    problem: Problem,
+    photo: imageio.Image,
+    working: Working,
+    plan: WorkingPlan,
+    out_path: str,
+    control: RunControl | None = None,
+) -> Outcome:
+    """``--working-size tiles``: each tile its own run of the engine's loop (:mod:`rwgui.core.tiles`), one
+    progress bar for the whole photo, the blend written at full size (also after Ctrl+C: tiles not yet run
+    keep the naive answer)."""
+    from dataclasses import replace
+
+    from .core.tiles import TileEvent, run_tiled
+
+    assert working.tiles is not None
+    grid, budget = working.tiles, cfg.iterations
+    progress = Progress(budget * grid.count, not args.quiet)
+    last = None
+
+    def on_event(ev: TileEvent) -> None:
+        nonlocal last
+        if ev.event.report is not None:
+            last = replace(ev.event.report, iteration=ev.index * budget + ev.event.report.iteration)
+            progress.update(last)
+
+    control = control if control is not None else RunControl()
+    with _ctrl_c_stops(control):
+        tiled = run_tiled(
+            problem, cfg, grid, control, on_event, Iterate.PICK_AVERAGE if args.result == "average" else Iterate.PICK
+        )
+    result = tiled.run
+    assert result is not None
+    if last is not None:
+        progress.update(last, final=True)
+    written = any(r.iterations_run > 0 for r in tiled.results)
+    if written:
+        _write_result(out_path, tiled.image, photo)
+    if args.report:
+        report: dict[str, Any] = {
+            "task": args.task,
+            "config": cfg.to_dict(),
+            "seed": cfg.seed,
+            "iterations_run": result.iterations_run,
+            "stop_reason": result.stop_reason,
+            **({"message": result.message} if result.message else {}),
+            "working_size": {**working.to_dict(), "needed_mb": plan.needed_mb, "budget_mb": plan.budget_mb},
+            "tiles": [
+                {
+                    "box": list(box),
+                    "iterations_run": r.iterations_run,
+                    "stop_reason": r.stop_reason,
+                    "pick_iteration": r.pick_iteration,
+                    "seconds": round(r.seconds, 3),
+                }
+                for box, r in zip(grid.boxes, tiled.results)
+            ],
+            **({} if tiled.psnr is None else {"written": {"psnr": _finite(tiled.psnr)}}),
+        }
+        _write_json(args.report, report)
+    if not args.quiet and written:
+        print(f"wrote {out_path} ({grid.describe()}, stop: {result.stop_reason})", file=sys.stderr)
+    return Outcome(
+        out_path, written, result.iterations_run, None, str(result.stop_reason), result.message or None, result
+    )
+
+
+#: The exit status after Ctrl+C, as shells report a process ended by SIGINT (128 + 2), so scripts can tell a
+#: stopped run (result so far written) from a finished one.
+EXIT_INTERRUPTED = 130
+
+
+def _fail(result: RunResult) -> int:
+    """0 for a run that ended as asked (budget, rule), 130 for one Ctrl+C stopped; otherwise raise what ended
+    it, after the caller wrote what the run found: out of memory and divergence as one-line errors (exit 2),
+    anything else as itself, with its traceback."""
+    if result.stop_reason is StopReason.USER:
+        return EXIT_INTERRUPTED
+    if result.stop_reason is StopReason.ERROR and result.error is not None:
+        raise result.error
+    if result.stop_reason is StopReason.OUT_OF_MEMORY:
+        raise OutOfMemoryError(result.message)
+    if result.stop_reason is StopReason.DIVERGED:
+        raise RwguiError(result.message)
     return 0
+
+
+@contextlib.contextmanager
+def _ctrl_c_stops(control: RunControl) -> Iterator[None]:
+    """Ctrl+C asks the loop to stop after its step (StopReason.USER), like Stop in the studio, so the run so far
+    is written; a second Ctrl+C interrupts at once. Only the main thread may set signal handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is None:  # installed from C: restore Python's default
+        previous = signal.default_int_handler
+
+    def on_ctrl_c(signum: int, frame: Any) -> None:
+        control.stop()
+        signal.signal(signal.SIGINT, previous)
+
+    signal.signal(signal.SIGINT, on_ctrl_c)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _write_json(path: str, data: dict) -> None:
@@ -378,6 +576,9 @@ def main(argv: Iterable[str] | None = None) -> None:
     except RwguiError as exc:
         print(f"rwgui-restore: error: {exc}", file=sys.stderr)
         code = 2
+    except KeyboardInterrupt:  # Ctrl+C before the run started, or a second one during it: no result to write
+        print("rwgui-restore: interrupted (Ctrl+C)", file=sys.stderr)
+        code = EXIT_INTERRUPTED
     sys.exit(code)
 
 

@@ -170,7 +170,7 @@ def test_settings_json_reproduces_a_run(photos):
         (["inpaint", "{d}/holes.png", "--mask", "{d}/small.png"], "mask"),
         (["denoise", "{d}/noisy.png", "--lr", "-3"], "lr"),
         (["denoise", "{d}/noisy.png", "--stop", "whenever"], "unknown stopping rule"),
-        (["denoise", "{d}/noisy.png", "--stop-window", "5"], "window"),
+        (["denoise", "{d}/noisy.png", "--stop", "fixed", "--stop-window", "5"], "window"),
         (["denoise", "{d}/noisy.png", "-o", "{d}/out.xyz"], "cannot write"),
     ],
 )
@@ -183,6 +183,74 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(photos, capsys, args
     assert not list(photos.glob("*_restored*")) and not (photos / "out.xyz").exists()
 
 
+def test_factor_outside_sr_factors_is_refused(photos, capsys):
+    assert cli("sr", photos / "noisy.png", "--factor", 3, "--quiet") == 2
+    assert "2, 4, 8" in capsys.readouterr().err
+
+
 def test_console_script_entry_point_runs(photos):
     proc = subprocess.run([sys.executable, "-m", "rwgui.cli", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and "--loss-prior-weight" in proc.stdout and "--num-scales" in proc.stdout
+
+
+# ----- the run: the engine's one loop, Ctrl+C, running out of memory ------------------------------------------
+def _report_run(photos, name, *extra):
+    """Run a 6-iteration denoising with a report; (exit code, the report, the argv)."""
+    argv = [photos / "noisy.png", "-o", photos / f"{name}.png", "--ground-truth", photos / "gt.png"]
+    argv += ["--iterations", 6, "--seed", 2, "--report", photos / f"{name}.json", "--quiet", *SMALL, *extra]
+    code = cli("denoise", *argv)
+    report = json.loads((photos / f"{name}.json").read_text()) if (photos / f"{name}.json").exists() else None
+    return code, report, ["denoise", *(str(a) for a in argv)]
+
+
+def test_the_cli_reports_what_draining_the_engines_loop_gives(photos):
+    from rwgui.cli import build_parser, load_problem
+    from rwgui.core.engine import Engine, drain
+
+    code, report, argv = _report_run(photos, "same")
+    assert code == 0 and report["stop_reason"] == "budget"
+    problem, _ = load_problem(build_parser().parse_args(argv))
+    drained = drain(Engine(problem, RunConfig.from_dict(report["config"])).steps()).reports
+    assert [t["iteration"] for t in report["trace"]] == [r.iteration for r in drained] == list(range(1, 7))
+    assert [t["loss"] for t in report["trace"]] == pytest.approx([r.loss for r in drained], abs=1e-6)
+
+
+def test_ctrl_c_stops_the_run_as_the_person_and_writes_what_it_found(photos, monkeypatch):
+    import os
+    import signal
+
+    from rwgui.core.engine import Engine
+
+    real_step = Engine.step
+
+    def step(self):
+        if self.iteration == 2:
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl+C during the third step
+        return real_step(self)
+
+    monkeypatch.setattr(Engine, "step", step)
+    before = signal.getsignal(signal.SIGINT)
+    code, report, _ = _report_run(photos, "ctrl-c")
+    assert code == 130 and report["stop_reason"] == "user"  # 130: stopped by Ctrl+C, the result so far written
+    assert 3 <= report["iterations_run"] < 6 and len(report["trace"]) == report["iterations_run"]
+    assert (photos / "ctrl-c.png").exists()
+    assert signal.getsignal(signal.SIGINT) is before  # Ctrl+C means what it meant before once the run ends
+
+
+def test_out_of_memory_mid_run_exits_2_with_its_message_and_keeps_the_run_so_far(photos, monkeypatch, capsys):
+    from rwgui.core.engine import Engine
+    from rwgui.core.errors import OutOfMemoryError
+
+    real_step = Engine.step
+
+    def step(self):
+        if self.iteration == 4:
+            raise OutOfMemoryError("the 40x40 run does not fit in the memory of the test device")
+        return real_step(self)
+
+    monkeypatch.setattr(Engine, "step", step)
+    code, report, _ = _report_run(photos, "oom")
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "does not fit" in err and "Traceback" not in err
+    assert report["stop_reason"] == "out_of_memory" and report["iterations_run"] == 4
+    assert (photos / "oom.png").exists()

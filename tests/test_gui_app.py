@@ -61,7 +61,7 @@ def test_task_change_reapplies_the_preset_and_reset(window):
     cfg = sp.config()
     assert cfg.task == "sr" and cfg.factor == 8 and cfg.preset == "sr-x8"
     assert cfg.iterations == PRESETS["sr-x8"]["iterations"]
-    assert cfg.stop == "es-wmv"  # the person's stopping rule survives a preset
+    assert cfg.stop == PRESETS["sr-x8"]["stop"]  # a new task applies its preset entirely, stopping rule too
     sp.run_form.set_values({"iterations": 5})
     sp.reset_button.click()
     assert sp.config().iterations == PRESETS["sr-x8"]["iterations"]

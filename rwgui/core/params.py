@@ -1,11 +1,16 @@
-"""Parameter specs and registries of named variants.
+"""Parameter specs, settings declared with their spec, and registries of named variants.
 
-One spec per variant feeds three consumers: the GUI form (``rwgui.gui.forms``), the CLI flags
-(``rwgui.cli``) and the JSON config (``rwgui.core.config``). Adding a variant touches one file.
+One spec feeds three consumers: the GUI form (``rwgui.gui.forms``), the CLI flags (``rwgui.cli``) and the
+JSON config (``rwgui.core.config``). A variant declares its specs in its registry entry; a settings dataclass
+declares each field once with :func:`setting`, and :func:`params_of` reads the specs back, so the default lives
+in the field alone. Adding a variant or a setting touches one line or one file.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import enum
+import typing
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -28,13 +33,16 @@ class Param:
     help: str
     min: float | None = None
     max: float | None = None
-    choices: tuple[str, ...] = ()
+    #: the allowed values: strings for a ``choice``; an ``int`` or ``float`` may also be limited to a few values
+    choices: tuple[Any, ...] = ()
     log: bool = False  # a hint for forms: the value spans decades (learning rates, weights)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"unknown parameter kind {self.kind!r}")
-        if self.kind == "choice" and self.default not in self.choices:
+        if self.choices and self.kind not in ("choice", "int", "float"):
+            raise ValueError(f"{self.name}: only choice, int and float parameters take choices")
+        if (self.kind == "choice" or self.choices) and self.default not in self.choices:
             raise ValueError(f"default {self.default!r} of {self.name} is not among its choices")
 
     @property
@@ -64,8 +72,6 @@ class Param:
                     out = bool(value)
             elif self.kind == "choice":
                 out = str(value)
-                if out not in self.choices:
-                    raise ConfigError(f"{where} must be one of {', '.join(self.choices)}; got {value!r}")
             elif self.kind == "ints":
                 if isinstance(value, str):
                     parts = [p for p in value.replace(" ", "").split(",") if p]
@@ -76,10 +82,13 @@ class Param:
                     raise ValueError
             else:
                 out = str(value)
-        except ConfigError:
-            raise
         except (TypeError, ValueError):
             raise ConfigError(f"{where} must be of type {self.kind}; got {value!r}") from None
+        if self.choices:  # the matching choice itself, so an enum's member comes back, not its string
+            match = [c for c in self.choices if c == out]
+            if not match:
+                raise ConfigError(f"{where} must be one of {', '.join(map(str, self.choices))}; got {value!r}")
+            out = match[0]
         values = out if self.kind == "ints" else (out,)
         if self.kind in ("int", "float", "ints"):
             for v in values:
@@ -92,6 +101,72 @@ class Param:
     def to_json(self, value: Any) -> Any:
         """A JSON-friendly form of a coerced value."""
         return list(value) if self.kind == "ints" else value
+
+
+#: The key under which :func:`setting` stores a field's spec in ``dataclasses.Field.metadata``.
+PARAM_KEY = "rwgui.param"
+
+
+@dataclass(frozen=True)
+class _Spec:
+    """A Param without its name and default: the field supplies both, so neither is written twice."""
+
+    help: str
+    kind: str | None
+    min: float | None
+    max: float | None
+    choices: tuple[Any, ...]
+    log: bool
+
+
+def setting(
+    default: Any,
+    help: str,
+    *,
+    kind: str | None = None,
+    min: float | None = None,
+    max: float | None = None,
+    choices: tuple[Any, ...] | list[Any] = (),
+    log: bool = False,
+) -> Any:
+    """A dataclass field that is also a :class:`Param`: the one declaration of a setting.
+
+    ``kind`` is read from the field's annotation when not given (``int``, ``float``, ``bool``, ``str``;
+    ``str`` with ``choices`` or a ``StrEnum`` is a ``choice``; ``tuple[int, ...]`` is ``ints``).
+    :func:`params_of` builds the Params; the CLI flags, the GUI forms and the JSON follow them.
+    """
+    spec = _Spec(help, kind, min, max, tuple(choices), log)
+    return dataclasses.field(default=default, metadata={PARAM_KEY: spec})
+
+
+def _kind_of(hint: Any, spec: _Spec) -> str:
+    if spec.kind is not None:
+        return spec.kind
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return "choice"
+    if hint is str:
+        return "choice" if spec.choices else "str"
+    if hint in (bool, int, float):  # bool first: it is an int too
+        return str(hint.__name__)
+    if typing.get_origin(hint) is tuple and typing.get_args(hint)[:1] == (int,):
+        return "ints"
+    raise TypeError(f"cannot infer a parameter kind from {hint!r}; pass kind=")
+
+
+def params_of(cls: type) -> tuple[Param, ...]:
+    """The Params of the :func:`setting` fields of dataclass ``cls``, in field order (plain fields are skipped)."""
+    hints = typing.get_type_hints(cls)
+    out = []
+    for f in dataclasses.fields(cls):
+        spec = f.metadata.get(PARAM_KEY)
+        if spec is None:
+            continue
+        hint = hints[f.name]
+        choices = spec.choices
+        if not choices and isinstance(hint, type) and issubclass(hint, enum.Enum):
+            choices = tuple(hint)
+        out.append(Param(f.name, _kind_of(hint, spec), f.default, spec.help, spec.min, spec.max, choices, spec.log))
+    return tuple(out)
 
 
 @dataclass(frozen=True)

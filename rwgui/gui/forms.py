@@ -1,6 +1,7 @@
 """Parameter forms generated from the registries' specs (``rwgui.core.params.Param``).
 
-One spec feeds the form, the CLI and the JSON config, so a new variant needs no GUI code.
+One spec feeds the form, the CLI and the JSON config, so a new variant or setting needs no GUI code. A
+parameter with ``choices`` (a choice, or a number limited to a few values) is a combo box.
 Values leave a form only through ``Param.coerce``: what the form returns is what the engine accepts.
 """
 
@@ -11,8 +12,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from PySide6.QtCore import QEvent, QObject, Qt, Signal
-from PySide6.QtGui import QValidator
+from PySide6.QtCore import QEvent, QObject, QSignalBlocker, Qt, Signal
+from PySide6.QtGui import QColor, QPalette, QValidator
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -29,7 +30,7 @@ from PySide6.QtWidgets import (
 from ..core.errors import ConfigError
 from ..core.params import Param, Registry
 
-__all__ = ["ParamForm", "VariantForm", "human_label"]
+__all__ = ["ParamForm", "VariantForm", "guard_wheel", "hint_style", "human_label"]
 
 _ACRONYMS = {"lr": "LR", "tv": "TV", "sr": "SR", "ema": "EMA", "psnr": "PSNR", "ssim": "SSIM", "sure": "SURE"}
 _INT32 = 2**31 - 1
@@ -50,9 +51,38 @@ class _WheelGuard(QObject):
 
     def eventFilter(self, obj, ev) -> bool:
         if ev.type() == QEvent.Type.Wheel and not obj.hasFocus():
-            ev.ignore()
+            # hand the wheel to the enclosing scroll area ourselves: Qt passes an ignored wheel event on to the
+            # parent only when it came from the window system, not when it was posted or sent
+            from PySide6.QtWidgets import QAbstractScrollArea, QApplication
+
+            area = obj.parentWidget()
+            while area is not None and not isinstance(area, QAbstractScrollArea):
+                area = area.parentWidget()
+            if area is not None:
+                QApplication.sendEvent(area.verticalScrollBar(), ev)
+            ev.accept()
             return True
         return False
+
+
+def guard_wheel(*widgets: QWidget) -> None:
+    """Let the wheel scroll the panel over these spin boxes and combos unless one is focused (click it first)."""
+    for w in widgets:
+        w.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        guard = _WheelGuard(w)
+        w.installEventFilter(guard)
+
+
+def hint_style(palette: QPalette | None = None) -> str:
+    """A style sheet for small hint text: the text colour mixed 35 % towards the background, so it reads as
+    secondary yet keeps a contrast of about 4.5:1 or more in light and dark themes (``palette(mid)``, used
+    before, was barely visible on a light window)."""
+    from PySide6.QtWidgets import QApplication
+
+    pal = palette if palette is not None else QApplication.palette()
+    fg, bg = pal.color(QPalette.ColorRole.WindowText), pal.color(QPalette.ColorRole.Window)
+    mix = QColor(*(round(0.65 * a + 0.35 * b) for a, b in zip(fg.getRgb()[:3], bg.getRgb()[:3])))
+    return f"color: {mix.name()}; font-size: small;"
 
 
 class _FloatSpin(QDoubleSpinBox):
@@ -182,11 +212,8 @@ class ParamForm(QWidget):
         try:
             for name, value in coerced.items():
                 editor = self._editors[name]
-                editor.blockSignals(True)
-                try:
+                with QSignalBlocker(editor):
                     self._show(known[name], editor, value)
-                finally:
-                    editor.blockSignals(False)
                 self._mark(known[name], None)
         finally:
             self._updating = False
@@ -208,8 +235,12 @@ class ParamForm(QWidget):
 
     # -- editors ---------------------------------------------------------------------------------
     def _make_editor(self, p: Param) -> QWidget:
-        if p.kind == "int":
-            w: QWidget = QSpinBox(self)
+        if p.choices:  # a choice, or a number limited to a few values: a combo of them
+            w: QWidget = QComboBox(self)
+            w.addItems([str(c) for c in p.choices])
+            w.currentIndexChanged.connect(self._on_edited)
+        elif p.kind == "int":
+            w = QSpinBox(self)
             lo = -_INT32 if p.min is None else max(-_INT32, int(math.ceil(p.min)))
             hi = _INT32 if p.max is None else min(_INT32, int(math.floor(p.max)))
             w.setRange(lo, hi)
@@ -221,14 +252,13 @@ class ParamForm(QWidget):
         elif p.kind == "bool":
             w = QCheckBox(self)
             w.toggled.connect(self._on_edited)
-        elif p.kind == "choice":
-            w = QComboBox(self)
-            w.addItems(list(p.choices))
-            w.currentIndexChanged.connect(self._on_edited)
         else:  # ints, str
             w = QLineEdit(self)
             if p.kind == "ints":
-                w.setPlaceholderText("comma-separated integers, e.g. 128, 128")
+                # one value for every scale or one per scale: a list a spin box cannot hold; as tall as the spin
+                # boxes beside it, and text that is no list of integers is marked (see _on_text_edited)
+                w.setPlaceholderText("e.g. 128 or 16, 32, 64")
+                w.setMinimumHeight(QSpinBox().sizeHint().height())
             w.textEdited.connect(self._on_text_edited)
         if isinstance(w, (QSpinBox, QDoubleSpinBox, QComboBox)):
             w.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
@@ -256,7 +286,7 @@ class ParamForm(QWidget):
         elif isinstance(w, QCheckBox):
             w.setChecked(value)
         elif isinstance(w, QComboBox):
-            w.setCurrentIndex(w.findText(value))
+            w.setCurrentIndex(w.findText(str(value)))
         elif p.kind == "ints":
             w.setText(", ".join(str(v) for v in value))
         else:
@@ -324,7 +354,7 @@ class VariantForm(QWidget):
         layout.addLayout(top)
         self._help = QLabel(self)
         self._help.setWordWrap(True)
-        self._help.setStyleSheet("color: palette(mid); font-size: small;")
+        self._help.setStyleSheet(hint_style())
         layout.addWidget(self._help)
         self._host = QVBoxLayout()
         self._host.setContentsMargins(0, 0, 0, 0)
@@ -345,11 +375,8 @@ class VariantForm(QWidget):
         if self._combo.findText(name) < 0:
             self._registry.get(name)  # raises ConfigError listing the choices
         resolved = {} if name == self.NONE and name not in self._registry else self._registry.get(name).resolve(params)
-        self._combo.blockSignals(True)
-        try:
+        with QSignalBlocker(self._combo):
             self._combo.setCurrentIndex(self._combo.findText(name))
-        finally:
-            self._combo.blockSignals(False)
         self._show(name)
         form = self._forms.get(name)
         if form is not None:

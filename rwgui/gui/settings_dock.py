@@ -2,8 +2,9 @@
 
 Every form is generated from a registry's parameter spec (``rwgui.gui.forms``); this panel only arranges
 them and turns them into one validated :class:`~rwgui.core.config.RunConfig` when Start is pressed.
-Choosing a task (or a super-resolution factor) re-applies that task's preset, the paper's settings;
-the person's choice of stopping rule, loss prior and device survives a preset change.
+Choosing a task (or a super-resolution factor), a preset, or "Reset to preset" applies that preset entirely
+(prior and its parameters, loss prior, stopping rule, run settings): the window starts from the same
+:func:`~rwgui.core.config.preset` as the CLI and the Lab. Only the machine's settings (device, speed) survive.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSignalBlocker, Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -25,32 +26,28 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core.config import PRESETS, RUN_PARAMS, SPEED_PARAMS, RunConfig, SpeedConfig, preset, preset_name
-from ..core.device import available_devices, resolve_device, speed_summary
+from ..core.config import (
+    MACHINE_SETTINGS,
+    PRESETS,
+    RUN_PARAMS,
+    SPEED_PARAMS,
+    SR_FACTORS,
+    RunConfig,
+    SpeedConfig,
+    preset,
+    preset_name,
+)
+from ..core.device import available_devices, keep_device_queries_off_this_thread, resolve_device, speed_summary
 from ..core.errors import RwguiError
 from ..core.lossprior import LOSS_PRIORS
 from ..core.priors import PRIORS
 from ..core.stopping import STOPPING_RULES
-from .forms import ParamForm, VariantForm
+from ..core.vocabulary import Task
+from .forms import ParamForm, VariantForm, guard_wheel, hint_style
 
 __all__ = ["SettingsPanel", "TASK_LABELS"]
 
-TASK_LABELS = {"denoise": "Denoise", "sr": "Super-resolution", "inpaint": "Inpaint (fill holes)"}
-FACTORS = (2, 4, 8)
-DEFAULT_STOP = "es-wmv"  # issue 4: the rule's pick is the default result, so a real rule is the default
-_RUN_ORDER = (
-    "iterations",
-    "seed",
-    "lr",
-    "reg_noise_std",
-    "input_code",
-    "input_depth",
-    "exp_weight",
-    "tv_weight",
-    "guard",
-    "guard_ratio",
-)
-_KEEP_ON_PRESET = ("stop", "stop_params", "auto_stop", "loss_prior", "loss_prior_params", "device", "speed")
+TASK_LABELS = {Task.DENOISE: "Denoise", Task.SR: "Super-resolution", Task.INPAINT: "Inpaint (fill holes)"}
 
 
 def _box(title: str, widget: QWidget, parent: QWidget) -> QGroupBox:
@@ -69,6 +66,7 @@ class SettingsPanel(QScrollArea):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        keep_device_queries_off_this_thread()  # the Speed box's summary must not start CUDA on the GUI thread
         self.setWidgetResizable(True)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         body = QWidget(self)
@@ -83,9 +81,8 @@ class SettingsPanel(QScrollArea):
             self.task_combo.addItem(label, key)
         self.task_combo.setToolTip("What is wrong with the photo: noise, too few pixels, or holes to fill")
         self.factor_combo = QComboBox(task_w)
-        for f in FACTORS:
+        for f in SR_FACTORS:
             self.factor_combo.addItem(f"×{f}", f)
-        self.factor_combo.setCurrentIndex(FACTORS.index(4))
         self.factor_combo.setToolTip("Super-resolution: how many times larger the result is")
         self.preset_combo = QComboBox(task_w)
         self.preset_combo.setToolTip("The paper's settings for this kind of damage")
@@ -103,22 +100,20 @@ class SettingsPanel(QScrollArea):
         for d in devices:
             self.device_combo.addItem(d.upper() if d != "mps" else "Apple GPU (MPS)", d)
         self.device_combo.setToolTip("Where the network runs; devices found on this machine: " + ", ".join(devices))
+        guard_wheel(self.task_combo, self.factor_combo, self.preset_combo, self.device_combo)
         form.addRow("Device", self.device_combo)
         lay.addWidget(_box("Task", task_w, body))
 
         self.prior_form = VariantForm(PRIORS, "Network", body)
         lay.addWidget(_box("Prior (the untrained network)", self.prior_form, body))
-        params = {p.name: p for p in RUN_PARAMS}
-        ordered = [params[n] for n in _RUN_ORDER if n in params]
-        ordered += [p for p in RUN_PARAMS if p.name not in _RUN_ORDER and p.name != "device"]
-        self.run_form = ParamForm(ordered, body, visible=4)
+        # RunConfig's field order is the form's; the device has its own combo above
+        self.run_form = ParamForm([p for p in RUN_PARAMS if p.name != "device"], body, visible=4)
         lay.addWidget(_box("Optimisation", self.run_form, body))
         stop_w = QWidget(body)
         stop_lay = QVBoxLayout(stop_w)
         stop_lay.setContentsMargins(0, 0, 0, 0)
         self.stop_form = VariantForm(STOPPING_RULES, "Rule", stop_w)
         self.auto_stop = QCheckBox("Auto stop (stop when the rule fires; off = only mark its pick)", stop_w)
-        self.auto_stop.setChecked(True)
         stop_lay.addWidget(self.stop_form)
         stop_lay.addWidget(self.auto_stop)
         lay.addWidget(_box("Stopping rule", stop_w, body))
@@ -130,7 +125,7 @@ class SettingsPanel(QScrollArea):
         self.speed_form = ParamForm(SPEED_PARAMS, speed_w, visible=2)
         self.speed_note = QLabel(speed_w)  # what 'auto' turns on here, in words
         self.speed_note.setWordWrap(True)
-        self.speed_note.setStyleSheet("color: palette(mid); font-size: small;")
+        self.speed_note.setStyleSheet(hint_style())
         speed_lay.addWidget(self.speed_form)
         speed_lay.addWidget(self.speed_note)
         lay.addWidget(_box("Speed", speed_w, body))
@@ -147,7 +142,6 @@ class SettingsPanel(QScrollArea):
         self.device_combo.currentIndexChanged.connect(self.changed)
         self.speed_form.changed.connect(self._update_speed_note)
         self.device_combo.currentIndexChanged.connect(self._update_speed_note)
-        self.stop_form.set_variant(DEFAULT_STOP)
         self._hole_fraction: float | None = None
         self._fill_presets()
         self.apply_preset(self.preset_combo.currentText())
@@ -161,8 +155,8 @@ class SettingsPanel(QScrollArea):
             self.speed_note.setText("")  # an invalid field is already marked in red by the form
 
     # ----- reading and writing -----------------------------------------------------------------------
-    def task(self) -> str:
-        return self.task_combo.currentData()
+    def task(self) -> Task:
+        return Task(self.task_combo.currentData())
 
     def factor(self) -> int:
         return int(self.factor_combo.currentData())
@@ -196,9 +190,8 @@ class SettingsPanel(QScrollArea):
         for combo, value in ((self.task_combo, cfg.task), (self.factor_combo, cfg.factor)):
             i = combo.findData(value)
             if i >= 0:
-                combo.blockSignals(True)
-                combo.setCurrentIndex(i)
-                combo.blockSignals(False)
+                with QSignalBlocker(combo):
+                    combo.setCurrentIndex(i)
         self._fill_presets(cfg.preset)
         self.prior_form.set_variant(cfg.prior, cfg.prior_params)
         self.run_form.set_values({p.name: getattr(cfg, p.name) for p in self.run_form.params()})
@@ -207,20 +200,21 @@ class SettingsPanel(QScrollArea):
         self.loss_form.set_variant(cfg.loss_prior, cfg.loss_prior_params)
         i = self.device_combo.findData(cfg.device)
         self.device_combo.setCurrentIndex(i if i >= 0 else 0)
-        self.factor_combo.setEnabled(cfg.task == "sr")
+        self.factor_combo.setEnabled(cfg.task == Task.SR)
         self._update_speed_note()
         self.changed.emit()
 
     def apply_preset(self, name: str) -> None:
-        """The preset's settings, keeping the person's stopping rule, loss prior and device."""
+        """Every setting the preset names (all but the machine's: device and speed, which are kept)."""
         try:
             current = self.config()
-            keep = {k: getattr(current, k) for k in _KEEP_ON_PRESET}
-        except Exception:
+            keep = {k: getattr(current, k) for k in MACHINE_SETTINGS}
+        except RwguiError:  # an invalid field: the preset replaces it, the machine's settings start afresh
             keep = {}
         self.set_config(preset(name, **keep))
 
     def reset_to_preset(self) -> None:
+        """Undo every edit since the preset was chosen (its stopping rule and loss prior too)."""
         self.apply_preset(self.preset_combo.currentText())
 
     def set_hole_fraction(self, fraction: float | None) -> None:
@@ -230,9 +224,8 @@ class SettingsPanel(QScrollArea):
     def set_task(self, task: str, factor: int | None = None) -> None:
         """Choose a task (and factor) as the person would: re-applies the task's preset."""
         if factor is not None:
-            self.factor_combo.blockSignals(True)
-            self.factor_combo.setCurrentIndex(self.factor_combo.findData(factor))
-            self.factor_combo.blockSignals(False)
+            with QSignalBlocker(self.factor_combo):
+                self.factor_combo.setCurrentIndex(self.factor_combo.findData(factor))
         i = self.task_combo.findData(task)
         if i == self.task_combo.currentIndex():
             self._on_task()
@@ -244,31 +237,19 @@ class SettingsPanel(QScrollArea):
         task = self.task()
         names = [n for n, p in PRESETS.items() if p["task"] == task]
         default = select if select in names else preset_name(task, self.factor(), self._hole_fraction)
-        self.preset_combo.blockSignals(True)
-        self.preset_combo.clear()
-        self.preset_combo.addItems(names)
-        self.preset_combo.setCurrentIndex(max(0, names.index(default) if default in names else 0))
-        self.preset_combo.blockSignals(False)
+        with QSignalBlocker(self.preset_combo):
+            self.preset_combo.clear()
+            self.preset_combo.addItems(names)
+            self.preset_combo.setCurrentIndex(max(0, names.index(default) if default in names else 0))
 
     def _on_task(self, *_: Any) -> None:
-        task = self.task()
-        self.factor_combo.setEnabled(task == "sr")
+        """A new task or factor: its preset, entirely (set_config also moves the factor to the preset's)."""
         self._fill_presets()
-        name = self.preset_combo.currentText()
-        if task == "sr":
-            self.factor_combo.blockSignals(True)
-            self.factor_combo.setCurrentIndex(self.factor_combo.findData(PRESETS[name].get("factor", 4)))
-            self.factor_combo.blockSignals(False)
-        self.apply_preset(name)
-        self.task_changed.emit(task)
+        self.apply_preset(self.preset_combo.currentText())
+        self.task_changed.emit(self.task())
 
     def _on_preset_chosen(self, _index: int) -> None:
-        name = self.preset_combo.currentText()
-        if self.task() == "sr":
-            self.factor_combo.blockSignals(True)
-            self.factor_combo.setCurrentIndex(self.factor_combo.findData(PRESETS[name].get("factor", 4)))
-            self.factor_combo.blockSignals(False)
-            self.apply_preset(name)
+        factor = self.factor()
+        self.apply_preset(self.preset_combo.currentText())
+        if self.factor() != factor:  # an SR preset of another factor: the result's size changes
             self.task_changed.emit(self.task())
-        else:
-            self.apply_preset(name)
