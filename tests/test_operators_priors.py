@@ -8,7 +8,7 @@ from rwgui.core.config import preset
 from rwgui.core.engine import Engine
 from rwgui.core.errors import ConfigError, MaskError
 from rwgui.core.operators import Identity, LanczosDownsample, PixelMask, lanczos_kernel_1d
-from rwgui.core.priors import PRIORS, build_prior, make_input, padded_size
+from rwgui.core.priors import build_prior, make_input, padded_size
 from rwgui.core.problems import denoise_problem, inpaint_problem, sr_problem
 
 
@@ -47,7 +47,7 @@ def test_identity_and_mask():
     assert torch.equal(y[:, :, m[0, 0] == 1], x[:, :, m[0, 0] == 1])
 
 
-@pytest.mark.parametrize("name", PRIORS.names())
+@pytest.mark.parametrize("name", ["skip", "hourglass"])  # the hourglass params; other priors: test_priors_more
 @pytest.mark.parametrize("hw", [(37, 45), (64, 32), (33, 97)])
 def test_engine_output_matches_odd_sizes(name, hw):
     img = np.random.default_rng(0).random((*hw, 3)).astype(np.float32)

@@ -10,10 +10,26 @@ from typing import Any
 from torch import nn
 
 from ..params import Param, Registry
-from .inputs import INPUT_CODES, input_channels, make_input
+from . import deep_decoder, resnet, unet
+from .deep_decoder import DeepDecoder
+from .inputs import INPUT_CODES, input_channels, input_stride, make_input
+from .resnet import ResNet
 from .skip import SkipNet
+from .unet import UNet
 
-__all__ = ["PRIORS", "INPUT_CODES", "SkipNet", "build_prior", "input_channels", "make_input", "padded_size"]
+__all__ = [
+    "PRIORS",
+    "INPUT_CODES",
+    "DeepDecoder",
+    "ResNet",
+    "SkipNet",
+    "UNet",
+    "build_prior",
+    "input_channels",
+    "input_stride",
+    "make_input",
+    "padded_size",
+]
 
 PRIORS: Registry[nn.Module] = Registry("prior")
 
@@ -71,6 +87,68 @@ PRIORS.add(
     "The same hourglass without skip connections (encoder-decoder): said to work best for large holes.",
     _hourglass_params((0,)),
 )(_skipnet)
+
+
+# ----- the other architectures (each module's docstring gives its paper and defaults) -------------------------
+# Knobs that several priors share (upsample, downsample, pad, act, batch_norm, bias, sigmoid) keep the skip
+# network's name, kind and choices: the CLI has one flag per name, and a preset's knob carries to the new prior.
+def _common(*, bias: bool = True) -> list[Param]:
+    return [
+        Param("pad", "choice", "reflection", "Border padding of every convolution.", choices=("reflection", "zero")),
+        Param("act", "choice", "LeakyReLU", "Activation after each convolution.", choices=("LeakyReLU", "ReLU", "ELU")),
+        Param("batch_norm", "bool", True, "BatchNorm after each convolution."),
+        Param("bias", "bool", bias, "Convolutions have a bias."),
+        Param("sigmoid", "bool", True, "Squash the output to [0, 1] with a sigmoid."),
+    ]
+
+
+PRIORS.add(
+    "unet",
+    unet.HELP,
+    [
+        Param("levels", "int", 4, "Down-sampling levels; the image is padded to a multiple of 2^levels.", 1, 7),
+        Param(
+            "channels",
+            "ints",
+            (16, 32, 64, 128, 256),
+            "Channels per level from full size down (levels + 1 values, or one for all; extras are ignored).",
+            1,
+            512,
+        ),
+        Param("filter_size", "int", 3, "Convolution size.", 1, 11),
+        Param("upsample", "choice", "bilinear", "How the decoder upsamples.", choices=("bilinear", "nearest")),
+        Param("downsample", "choice", "max", "How the encoder downsamples.", choices=("stride", "avg", "max")),
+        *_common(),
+    ],
+)(UNet)
+PRIORS.add(
+    "resnet",
+    resnet.HELP,
+    [
+        Param("blocks", "int", 8, "Residual blocks (two convolutions each), all at full resolution.", 1, 32),
+        Param("width", "int", 32, "Channels of every block.", 1, 512),
+        Param("filter_size", "int", 3, "Convolution size.", 1, 11),
+        *_common(),
+    ],
+)(ResNet)
+PRIORS.add(
+    "deep-decoder",
+    deep_decoder.HELP,
+    [
+        Param(
+            "layers",
+            "int",
+            6,
+            "Layers; each but the last upsamples by 2, so the input code is 2^(layers-1) times smaller.",
+            1,
+            8,
+        ),
+        Param("channels", "ints", (64,), "Channels per layer (one value for all, or one per layer).", 1, 512),
+        Param("upsample", "choice", "bilinear", "How each layer upsamples.", choices=("bilinear", "nearest")),
+        Param("bias", "bool", False, "The 1x1 convolutions have a bias (the paper's have none)."),
+        Param("sigmoid", "bool", True, "Squash the output to [0, 1] with a sigmoid."),
+    ],
+)(DeepDecoder)
 
 
 def build_prior(name: str, params: dict[str, Any] | None, *, in_channels: int, out_channels: int) -> nn.Module:
