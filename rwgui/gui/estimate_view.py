@@ -1,0 +1,301 @@
+"""Start, a Preview, a time budget and the run's estimate, at the top of the settings panel.
+
+The estimate (:func:`~rwgui.core.estimate.estimate_run`) times a few steps of the real network, which takes
+seconds on a CPU: it runs on a helper thread, never the GUI's, so the window stays responsive while the person
+edits. :class:`Estimator` waits until the edits pause (``DEBOUNCE_MS``), computes one estimate at a time (a
+newer request waits for the running one, then only the newest is computed), and keeps every answer by its key
+(photo, mask's damage, settings, time budget), so going back to earlier settings answers at once. Nothing is
+estimated while a run is going: the estimate would compete with the run for the same cores and measure both
+wrongly; the status line measures the run itself then.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QDoubleSpinBox,
+    QGridLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QToolButton,
+    QWidget,
+)
+
+from ..core.config import RunConfig
+from ..core.errors import RwguiError
+from ..core.estimate import RunEstimate, TimePlan, estimate_run, plan_time_budget
+from ..core.problems import Problem
+from ..core.working_size import choose_working, plan_for_problem
+from .forms import hint_style
+
+__all__ = ["StartArea", "Estimator", "EstimateHookup", "EstimateResult", "compute_estimate"]
+
+DEBOUNCE_MS = 600
+
+
+@dataclass(frozen=True)
+class EstimateResult:
+    """What the label shows: the estimate, the time budget's plan when one is set, or why there is none."""
+
+    estimate: RunEstimate | None
+    plan: TimePlan | None = None
+    working_note: str = ""
+    error: str = ""
+
+    def text(self) -> str:
+        if self.estimate is None:
+            return f"No estimate: {self.error}" if self.error else ""
+        head = f"Estimate: {self.estimate.short()}"
+        if self.plan is not None:
+            head = f"Time budget: {self.plan.message}.\n" + head
+        return head + (f"\n{self.working_note}" if self.working_note else "")
+
+
+def compute_estimate(problem: Problem, config: RunConfig, minutes: float) -> EstimateResult:
+    """The estimate at the size the run would use: the working size that fits in memory, or the time budget's
+    size and iterations when ``minutes`` > 0. Runs on the helper thread (it times steps)."""
+    try:
+        if minutes > 0:
+            plan = plan_time_budget(problem, config, 60.0 * minutes)
+            cfg = plan.config(config)
+            return EstimateResult(estimate_run(problem, cfg, plan.working), plan)
+        mem = plan_for_problem(problem, config)
+        note = ""
+        working = None
+        if not mem.fits:
+            working = choose_working(mem, "auto")
+            note = f"It does not fit in memory at full size; estimated at {working.describe()}."
+        return EstimateResult(estimate_run(problem, config, working), working_note=note)
+    except RwguiError as exc:
+        return EstimateResult(None, error=str(exc))
+
+
+class Estimator(QObject):
+    """Estimates off the GUI thread, debounced and cached (see the module). ``ready`` carries the request's
+    number and its :class:`EstimateResult`; only the newest request's answer is announced."""
+
+    ready = Signal(int, object)
+    _computed = Signal(int, object, object)  # request number, key, result: from the helper thread
+
+    def __init__(self, parent: QObject | None = None, delay_ms: int = DEBOUNCE_MS) -> None:
+        super().__init__(parent)
+        self._timer = QTimer(self, singleShot=True, interval=delay_ms, timeout=self._fire)
+        self._computed.connect(self._on_computed, Qt.ConnectionType.QueuedConnection)
+        self._cache: dict[object, EstimateResult] = {}
+        self._request: tuple[object, Problem, RunConfig, float] | None = None
+        self._number = 0
+        self._busy = False
+        self._thread: threading.Thread | None = None
+        self.compute: Callable[[Problem, RunConfig, float], EstimateResult] = compute_estimate
+
+    def request(self, key: object, problem: Problem, config: RunConfig, minutes: float) -> None:
+        """Estimate this, once the edits pause; a cached answer is announced at once."""
+        self._number += 1
+        hit = self._cache.get(key)
+        if hit is not None:
+            self._timer.stop()
+            self._request = None
+            self.ready.emit(self._number, hit)
+            return
+        self._request = (key, problem, config, minutes)
+        self._timer.start()
+
+    def cancel(self) -> None:
+        """Forget the request not yet started (a run starts); one already running finishes into the cache."""
+        self._timer.stop()
+        self._request = None
+        self._number += 1
+
+    def is_busy(self) -> bool:
+        return self._busy or self._timer.isActive()
+
+    def _fire(self) -> None:
+        if self._busy or self._request is None:
+            return  # the running one's end fires again
+        key, problem, config, minutes = self._request
+        self._request = None
+        self._busy = True
+        number = self._number
+        thread = threading.Thread(
+            target=self._work, args=(number, key, problem, config, minutes), name="rwgui-estimate", daemon=True
+        )
+        self._thread = thread
+        thread.start()
+
+    def wait(self, timeout: float = 60.0) -> None:
+        """Block until the timing in progress ends. A run must not start beside it: both build an engine, which
+        seeds torch's global random stream, and the run's weights would then depend on the timing's."""
+        thread = self._thread
+        if thread is not None and thread.is_alive():
+            thread.join(timeout)
+
+    def _work(self, number: int, key: object, problem: Problem, config: RunConfig, minutes: float) -> None:
+        try:
+            result = self.compute(problem, config, minutes)
+        except Exception as exc:  # a bug must not leave the label waiting forever
+            result = EstimateResult(None, error=f"{type(exc).__name__}: {exc}")
+        self._computed.emit(number, key, result)
+
+    def _on_computed(self, number: int, key: object, result: EstimateResult) -> None:
+        self._busy = False
+        if result.estimate is not None:
+            self._cache[key] = result
+        if number == self._number:
+            self.ready.emit(number, result)
+        if self._request is not None:
+            self._fire()
+
+
+class StartArea(QWidget):
+    """Start (the window's Start action), Preview, "About N min" and the estimate label under them."""
+
+    budget_changed = Signal(float)  # minutes; 0 = no time budget
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        grid = QGridLayout(self)
+        grid.setContentsMargins(0, 0, 0, 4)
+        self.start_button = QToolButton(self)  # shows the window's Start action (set_start_action)
+        self.start_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.start_button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.start_button.setText("Start")
+        self.preview_button = QPushButton("Preview", self)
+        self.preview_button.setToolTip(
+            "A first look in under a minute: the photo at most 128 px a side, as many iterations as fit"
+        )
+        self.budget = QDoubleSpinBox(self)
+        self.budget.setRange(0.0, 1440.0)
+        self.budget.setDecimals(1)
+        self.budget.setSingleStep(0.5)
+        self.budget.setPrefix("about ")
+        self.budget.setSuffix(" min")
+        self.budget.setSpecialValueText("no time limit")
+        self.budget.setToolTip(
+            "A time budget: Start chooses a working size (downscaled and upscaled back, or the crop around the "
+            "damage for inpainting) and iterations so the run ends with its best result in about this time, and "
+            "stops it then at the latest"
+        )
+        self.estimate_label = QLabel("Estimate: open a photo", self)
+        self.estimate_label.setWordWrap(True)
+        self.estimate_label.setStyleSheet(hint_style())
+        self.estimate_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        grid.addWidget(self.start_button, 0, 0)
+        grid.addWidget(self.preview_button, 0, 1)
+        grid.addWidget(self.budget, 0, 2)
+        grid.addWidget(self.estimate_label, 1, 0, 1, 3)
+        grid.setColumnStretch(0, 1)
+        self.budget.valueChanged.connect(self.budget_changed)
+
+    def set_start_action(self, action) -> None:  # a QAction: the toolbar's Start, so both stay in step
+        self.start_button.setDefaultAction(action)
+
+    def minutes(self) -> float:
+        return float(self.budget.value())
+
+    def show_estimate(self, result: EstimateResult | None, pending: bool = False) -> None:
+        if pending:
+            self.estimate_label.setText("Estimate: timing a few steps…")
+        elif result is None:
+            self.estimate_label.setText("")
+        else:
+            self.estimate_label.setText(result.text())
+
+
+class EstimateHookup(QObject):
+    """The main window's estimate: asks :class:`Estimator` whenever the photo, the mask, the settings or the
+    time budget change while no run is going, shows the answer under Start, and turns a time budget or a
+    Preview into the working size and iterations of the run Start begins (:meth:`time_plan`)."""
+
+    def __init__(self, window) -> None:  # the MainWindow: its session, settings panel and run controller
+        super().__init__(window)
+        self.window = window
+        self.area: StartArea = window.settings_panel.start_area
+        self.area.set_start_action(window.acts.start)
+        self.estimator = Estimator(self)
+        self.estimator.ready.connect(self._on_ready)
+        self.last: EstimateResult | None = None
+        s = window.session
+        for signal in (s.photo_changed, s.mask_changed, s.settings_changed):
+            signal.connect(self.refresh)
+        self.area.budget_changed.connect(self.refresh)
+        window.controller.state_changed.connect(self.refresh)
+        self.area.preview_button.clicked.connect(lambda: window.start(preview=True))
+
+    def _inputs(self) -> tuple[object, Problem, RunConfig] | None:
+        from ..core.working_size import hole_box
+        from .document import build_problem
+
+        w = self.window
+        photo = w.photo
+        if photo is None:
+            return None
+        cfg = w.settings_panel.config()
+        mask = w.session.mask if cfg.task == "inpaint" else None
+        problem = build_problem(photo, cfg.task, cfg.factor, mask, cfg.task_params, w.session.second())
+        damage = None if mask is None else hole_box(mask)
+        key = (id(photo), photo.pixels.shape, damage, cfg.to_json(), self.area.minutes())
+        return key, problem, cfg
+
+    def refresh(self, *_: object) -> None:
+        """Ask for the estimate of what Start would run now (nothing while a run is going)."""
+        if self.window.controller.is_busy():
+            self.estimator.cancel()
+            return
+        try:
+            inputs = self._inputs()
+        except RwguiError as exc:  # a half-typed field, an inpainting mask with no hole yet
+            self.area.show_estimate(EstimateResult(None, error=str(exc)))
+            return
+        if inputs is None:
+            return
+        key, problem, cfg = inputs
+        self.area.show_estimate(None, pending=True)
+        self.estimator.request(key, problem, cfg, self.area.minutes())
+
+    def _on_ready(self, _number: int, result: EstimateResult) -> None:
+        self.last = result
+        self.area.show_estimate(result)
+
+    def before_run(self) -> None:
+        """A run is about to start: drop the estimate not yet started and wait for the one running (see
+        :meth:`Estimator.wait`), with a wait cursor."""
+        from PySide6.QtWidgets import QApplication
+
+        self.estimator.cancel()
+        if self.estimator.is_busy():
+            QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+            try:
+                self.estimator.wait()
+            finally:
+                QApplication.restoreOverrideCursor()
+
+    def expected_step_s(self, size: tuple[int, int]) -> float | None:
+        """The estimate's seconds per step when it was made for this working size (the status line's first
+        figure, until the run measures its own)."""
+        e = self.last.estimate if self.last is not None else None
+        return e.seconds_per_step if e is not None and e.size == size else None
+
+    def time_plan(self, problem: Problem, cfg: RunConfig, working, preview: bool) -> TimePlan | None:
+        """Start with a time budget (or Preview): the plan, timed here with a wait cursor when not cached (the
+        timing is cached per network, so the label's estimate has usually measured it already)."""
+        from PySide6.QtWidgets import QApplication
+
+        from ..core.estimate import plan_preview
+
+        minutes = self.area.minutes()
+        if not preview and minutes <= 0:
+            return None
+        max_side = None if working is None or working.mode == "full" else max(working.size)
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        try:
+            self.estimator.wait()
+            if preview:
+                return plan_preview(problem, cfg)
+            return plan_time_budget(problem, cfg, 60.0 * minutes, max_side=max_side)
+        finally:
+            QApplication.restoreOverrideCursor()
