@@ -27,6 +27,7 @@ STRUCTURAL = {
     "task",
     "preset",
     "factor",
+    "task_params",  # the task's own parameters (rwgui.core.tasks), like a variant's
     "prior",
     "prior_params",
     "stop",
@@ -119,7 +120,7 @@ def test_a_number_with_choices_needs_its_default_among_them():
 # ----- the super-resolution factors -----------------------------------------------------------------------
 @pytest.mark.parametrize("factor", [1, 3, 16])
 def test_config_refuses_a_factor_outside_sr_factors_and_names_them(factor):
-    with pytest.raises(ConfigError, match="factor must be one of 2, 4, 8"):
+    with pytest.raises(ConfigError, match="factor: must be one of 2, 4, 8"):
         RunConfig(factor=factor).validated()
     assert SR_FACTORS == (2, 4, 8)
 
@@ -229,7 +230,7 @@ def test_changing_the_task_applies_its_preset_and_keeps_only_the_machines_settin
     panel.stop_form.set_variant("sure")
     panel.loss_form.set_variant("taylor")
     panel.run_form.set_values({"iterations": 7})
-    panel.speed_form.set_values({"threads": 1, "channels_last": False})
+    panel.speed_form.set_values({"threads": 1, "channels_last": "off"})
     panel.set_task("inpaint")
     cfg = panel.config()
     assert MACHINE_SETTINGS == ("device", "speed")

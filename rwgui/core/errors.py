@@ -33,6 +33,14 @@ class ConfigError(RwguiError):
     """A setting is unknown, of the wrong type or out of its range."""
 
 
+class KernelError(ConfigError):
+    """A blur kernel cannot be made: a malformed ``--kernel`` spec, a bad number, an unreadable or empty image."""
+
+
+class WeightsError(ConfigError):
+    """Classifier weights are missing, unreadable, unsafe to load (not a plain state dict) or of an unknown layout."""
+
+
 class SessionFileError(RwguiError):
     """A saved session cannot be read (newer format, malformed manifest, missing or wrong member) or written;
     the session open in the studio is left as it was."""

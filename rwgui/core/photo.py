@@ -33,6 +33,7 @@ class Photo:
     ground_truth: np.ndarray | None = None
     sample: str | None = None  # the bundled sample's name (its damage is synthetic and re-made per task)
     mask: np.ndarray | None = None  # a mask that came with the photo (1 = known), e.g. the inpainting sample
+    second: np.ndarray | None = None  # a second photo that came with it: the flash sample's no-flash photo
 
     @property
     def size(self) -> tuple[int, int]:
@@ -50,8 +51,11 @@ def sample_photo(task: str = "denoise", name: str = "astronaut", factor: int = 4
     """A bundled photo with synthetic damage for ``task`` and its ground truth known."""
     s = load_sample(task, name, factor=factor, size=size)
     meta = ImageMeta(str(sample_path(name)), 8, 3, False, 1, "png")
-    label = {Task.DENOISE: "noisy", Task.SR: f"low-res ×{factor}", Task.INPAINT: "scratched"}[Task(task)]
-    return Photo(f"sample: {name} ({label})", s.observed, None, meta, None, s.ground_truth, name, s.mask)
+    labels = {Task.DENOISE: "noisy", Task.SR: f"low-res ×{factor}", Task.INPAINT: "scratched"}
+    labels.update({Task.REAL_NOISE: "noisy", Task.JPEG: "JPEG q10", Task.DEBLUR: "blurred", Task.FLASH: "flash"})
+    label = labels.get(Task(task), str(task))
+    gt = None if Task(task) == Task.PREIMAGE else s.ground_truth
+    return Photo(f"sample: {name} ({label})", s.observed, None, meta, None, gt, name, s.mask, s.second)
 
 
 def with_ground_truth(photo: Photo, path: str | Path) -> Photo:

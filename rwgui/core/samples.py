@@ -13,7 +13,16 @@ import numpy as np
 
 from . import imageio
 from .errors import ImageReadError
-from .problems import Problem, add_gaussian_noise, downsample, make_problem
+from .problems import (
+    Problem,
+    add_gaussian_noise,
+    blur,
+    downsample,
+    flash_pair,
+    flash_truth,
+    jpeg_compress,
+    make_problem,
+)
 from .vocabulary import Task
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
@@ -31,10 +40,16 @@ class Sample:
     ground_truth: np.ndarray
     mask: np.ndarray | None = None  # 1 = known, for inpainting
     factor: int = 1
+    second: np.ndarray | None = None  # flash / no-flash: the no-flash photo (``observed`` is the flash one)
 
     def problem(self) -> Problem:
         return make_problem(
-            self.task, self.observed, factor=self.factor, mask=self.mask, ground_truth=self.ground_truth
+            self.task,
+            self.observed,
+            factor=self.factor,
+            mask=self.mask,
+            ground_truth=self.ground_truth,
+            second=self.second,
         )
 
 
@@ -76,4 +91,18 @@ def load_sample(
     if task == Task.INPAINT:
         mask = scribble_mask(img.shape[:2], seed)
         return Sample(name, Task.INPAINT, img * mask[..., None], img, mask=mask)
+    # the new tasks' synthetic damage, as the tests and the benchmark make it (rwgui.core.problems)
+    if task == Task.REAL_NOISE:
+        return Sample(name, Task.REAL_NOISE, add_gaussian_noise(img, NOISE_SIGMA, seed), img)
+    if task == Task.JPEG:
+        return Sample(name, Task.JPEG, jpeg_compress(img, 10), img)
+    if task == Task.DEBLUR:
+        from .kernels import gaussian_kernel
+
+        return Sample(name, Task.DEBLUR, blur(img, gaussian_kernel(2.0)), img)  # the deblur preset's kernel
+    if task == Task.FLASH:
+        flash, no_flash = flash_pair(img, seed)
+        return Sample(name, Task.FLASH, flash, flash_truth(img), second=no_flash)
+    if task == Task.PREIMAGE:
+        return Sample(name, Task.PREIMAGE, np.ascontiguousarray(img), img)
     raise ValueError(f"unknown task {task!r}")

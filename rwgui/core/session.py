@@ -62,6 +62,7 @@ class Session:
     """The document of one window: photo, mask, settings, working size, kept iterates, curves, Lab results."""
 
     photo_changed = Signal(object)  # Photo | None; the run (history, curves, working size) was cleared first
+    second_photo_changed = Signal(object)  # np.ndarray | None: flash / no-flash's no-flash photo
     ground_truth_changed = Signal(object)  # Photo: the same photo with a ground truth
     mask_changed = Signal(object)  # np.ndarray | None
     settings_changed = Signal(object)  # RunConfig
@@ -77,6 +78,7 @@ class Session:
 
     def __init__(self, history: IterateHistory | None = None) -> None:
         self.photo: Photo | None = None
+        self.second_photo: np.ndarray | None = None  # flash / no-flash: the no-flash photo (HxWxC float32)
         self.mask: np.ndarray | None = None
         self.settings: RunConfig | None = None
         self._run_config: RunConfig | None = None
@@ -132,6 +134,18 @@ class Session:
             raise ValueError("no photo to add a ground truth to")
         self.photo = replace(self.photo, ground_truth=pixels)
         self.ground_truth_changed.emit(self.photo)
+
+    def set_second_photo(self, pixels: np.ndarray | None) -> None:
+        """Flash / no-flash's second photo (the no-flash one; the photo is the flash one). Its size is checked
+        against the photo's at Start, where the problem is built."""
+        self.second_photo = pixels
+        self.second_photo_changed.emit(pixels)
+
+    def second(self) -> np.ndarray | None:
+        """The no-flash photo the next run uses: the one the person opened, else the one the sample brought."""
+        if self.second_photo is not None:
+            return self.second_photo
+        return None if self.photo is None else self.photo.second
 
     def set_mask(self, mask: np.ndarray | None) -> None:
         """The painted mask (the session keeps the array it is given: hand it a copy)."""

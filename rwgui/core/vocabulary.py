@@ -15,6 +15,11 @@ class Task(StrEnum):
     DENOISE = "denoise"
     SR = "sr"  # super-resolution by an integer factor
     INPAINT = "inpaint"
+    JPEG = "jpeg"  # JPEG artefact removal (blind: the operator is the identity)
+    FLASH = "flash"  # flash / no-flash: the flash photo is the input code, the no-flash photo the target
+    DEBLUR = "deblur"  # deblurring with a known kernel
+    PREIMAGE = "preimage"  # invert a classifier's features, or maximise one of its classes
+    REAL_NOISE = "real-noise"  # denoising at an unknown noise level (estimated, shown, never asked for)
 
 
 class StopReason(StrEnum):

@@ -6,6 +6,9 @@ immutable Problem when Start is pressed, so the worker never shares an array the
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 
 from ..core.errors import MaskError
@@ -23,7 +26,14 @@ __all__ = [
 ]
 
 
-def build_problem(photo: Photo, task: str, factor: int, mask: np.ndarray | None) -> Problem:
+def build_problem(
+    photo: Photo,
+    task: str,
+    factor: int,
+    mask: np.ndarray | None,
+    task_params: Mapping[str, Any] | None = None,
+    second: np.ndarray | None = None,
+) -> Problem:
     """An immutable Problem from copies (:func:`~rwgui.core.problems.make_problem`, as the CLI builds it):
     ``mask`` is 1 = known (the canvas's own convention). A mask with no hole is refused here, where the person
     can still paint one: inpainting it would only copy the photo."""
@@ -35,4 +45,12 @@ def build_problem(photo: Photo, task: str, factor: int, mask: np.ndarray | None)
                 "the mask has no hole: paint over the damaged areas with the brush "
                 "(or load a mask) before starting an inpainting run"
             )
-    return make_problem(task, photo.pixels, factor=factor, mask=mask, ground_truth=photo.ground_truth)
+    return make_problem(
+        task,
+        photo.pixels,
+        factor=factor,
+        mask=mask,
+        ground_truth=photo.ground_truth,
+        task_params=task_params,
+        second=second,
+    )
