@@ -48,12 +48,16 @@ from .core.config import (
     preset_name,
 )
 from .core.engine import Engine, RunControl, RunResult
-from .core.errors import ConfigError, OutOfMemoryError, OutputPathError, RwguiError
+from .core.errors import ConfigError, OutOfMemoryError, OutputPathError, RwguiError, WeightsError
+from .core.estimate import TimePlan, estimate_run, plan_preview, plan_time_budget
+from .core.kernels import parse_kernel_spec
 from .core.metrics import psnr
+from .core.noise_estimate import NoiseEstimate
 from .core.params import Param, Registry
 from .core.paths import check_output_path, check_writable, default_output_name, same_file
 from .core.pixels import tensor_to_image
 from .core.problems import Problem, hole_fraction, make_problem
+from .core.tasks import TASK_SPECS, all_task_params, presets_table, task_spec
 from .core.vocabulary import Iterate, StopReason, Task
 from .core.working_size import (
     WORKING_PARAMS,
@@ -105,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="rwgui-restore",
         description="Restore a photo with Deep Image Prior (an untrained network fitted to this one photo).",
     )
-    ap.add_argument("task", choices=TASKS, help="denoise, sr (super-resolution) or inpaint")
+    ap.add_argument("task", choices=TASKS, help=", ".join(f"{t.task} ({t.label})" for t in TASK_SPECS.values()))
     ap.add_argument(
         "input",
         nargs="+",
@@ -117,6 +121,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ap.add_argument("--overwrite", action="store_true", help="allow -o to name the input photo and replace it")
     ap.add_argument("--mask", help="inpainting mask PNG: 255 (white) = known pixel, 0 = hole")
+    ap.add_argument("--no-flash", help="flash: the no-flash photo of the same scene (INPUT is the flash photo)")
+    ap.add_argument(
+        "--kernel", help="deblur: the blur kernel, gaussian:SIGMA, motion:LENGTH,ANGLE (degrees) or a grey kernel image"
+    )
+    ap.add_argument("--presets", action="store_true", help="print every task's preset as a table and exit")
     ap.add_argument(
         "--factor",
         type=int,
@@ -142,6 +151,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ap.add_argument("--report", help="write a JSON report (settings, trace, peak, stop) here")
     ap.add_argument("--quiet", action="store_true", help="no progress line")
+    ap.add_argument(
+        "--retune",
+        action="store_true",
+        help="forget the speed settings measured on this machine and measure again before the run "
+        "(speed settings left at 'auto' are measured once per photo size and network, then remembered)",
+    )
+    ap.add_argument(
+        "--estimate",
+        action="store_true",
+        help="print the expected seconds per step (a few steps timed at a small size), the total time and the "
+        "memory, and exit without running",
+    )
+    ap.add_argument(
+        "--time-budget",
+        type=float,
+        metavar="MINUTES",
+        help="end in about this many minutes with the best result: a smaller working size (the result upscaled "
+        "back; inpainting: the crop around the damage) and fewer iterations where needed, and a wall-clock cap",
+    )
+    ap.add_argument(
+        "--preview",
+        action="store_true",
+        help="a first look in under a minute: a small working size (at most 128 px a side) and few iterations",
+    )
     add_batch_flags(ap)
     seen: set[str] = set()
     speed = ap.add_argument_group("speed (each speed-up can be turned off)")
@@ -150,6 +183,11 @@ def build_parser() -> argparse.ArgumentParser:
     run = ap.add_argument_group("run settings (default: the preset's, or the --config file's)")
     for p in RUN_PARAMS:
         _add_param_flag(run, p, "", seen)
+    task_group = ap.add_argument_group("task parameters (pre-image; deblur takes --kernel)")
+    for p in all_task_params():
+        if p.name not in _KERNEL_PARAMS:
+            _add_param_flag(task_group, p, "", seen)
+    task_group.add_argument("--class", dest=_dest("", "class_index"), type=int, help="the same as --class-index")
     fit = ap.add_argument_group("working size (when the run does not fit in memory)")
     for p in WORKING_PARAMS:
         _add_param_flag(fit, p, "", seen)
@@ -176,6 +214,35 @@ def _variant_overrides(args: argparse.Namespace, reg: Registry[Any], prefix: str
         for key in given:
             variant.param(key)  # raises ConfigError naming the variant's real parameters
     return given
+
+
+#: The deblur task's parameters, which ``--kernel SPEC`` sets together (rwgui.core.kernels).
+_KERNEL_PARAMS = ("kernel", "sigma", "length", "angle", "kernel_file")
+
+
+def task_params(args: argparse.Namespace) -> dict[str, Any]:
+    """The task's parameters: the --config file's (for the same task), overlaid with --kernel and the task
+    parameter flags given; resolved against the task's spec (ConfigError, or KernelError, names a bad one)."""
+    base: dict[str, Any] = {}
+    if getattr(args, "config", None):
+        cfg = RunConfig.load(args.config)
+        if cfg.task == args.task:
+            base = dict(cfg.task_params)
+    spec = task_spec(args.task)
+    names = {p.name for p in spec.params}
+    if getattr(args, "kernel", None):
+        if args.task != Task.DEBLUR:
+            raise ConfigError("--kernel is for the deblur task")
+        base.update(parse_kernel_spec(args.kernel))
+    for p in all_task_params():
+        if p.name in _KERNEL_PARAMS:
+            continue
+        value = getattr(args, _dest("", p.name), None)
+        if value is not None:
+            if p.name not in names:
+                raise ConfigError(f"{p.flag} is not a parameter of the {args.task} task")
+            base[p.name] = value
+    return spec.resolve(base)
 
 
 def make_config(args: argparse.Namespace, problem_hint: float | None) -> RunConfig:
@@ -206,6 +273,7 @@ def make_config(args: argparse.Namespace, problem_hint: float | None) -> RunConf
             changes[field + "_params"] = {**dict(getattr(cfg, field + "_params")), **over}
     if args.no_auto_stop:
         changes["auto_stop"] = False
+    changes["task_params"] = task_params(args)
     speed = {
         p.name: getattr(args, _dest("", p.name)) for p in SPEED_PARAMS if getattr(args, _dest("", p.name)) is not None
     }
@@ -216,14 +284,26 @@ def make_config(args: argparse.Namespace, problem_hint: float | None) -> RunConf
 
 def load_problem(args: argparse.Namespace) -> tuple[Problem, imageio.Image]:
     """The photo and its Problem, built by the same :func:`make_problem` as the studio's."""
+    params = task_params(args)  # before the photo: a bad --kernel or a missing --weights fails first
+    if args.task == Task.PREIMAGE and not params["weights"]:
+        raise WeightsError(
+            "the preimage task needs --weights PATH (a torchvision AlexNet or VGG state dict, loaded with "
+            "weights_only=True); rwgui never downloads weights"
+        )
+    if args.task == Task.FLASH and not getattr(args, "no_flash", None):
+        raise ConfigError("flash needs --no-flash PATH: the no-flash photo of the same scene (INPUT is the flash one)")
     photo = imageio.read(args.input)
     gt = imageio.read(args.ground_truth).pixels if args.ground_truth else None
+    second = imageio.read(args.no_flash).pixels if args.task == Task.FLASH else None
     mask = None
     if args.task == Task.INPAINT:
         if not args.mask:
             raise ConfigError("inpainting needs --mask PATH (a PNG: 255 = known pixel, 0 = hole)")
         mask = imageio.read_mask(args.mask, photo.pixels.shape[:2])
-    return make_problem(args.task, photo.pixels, factor=args.factor, mask=mask, ground_truth=gt), photo
+    problem = make_problem(
+        args.task, photo.pixels, factor=args.factor, mask=mask, ground_truth=gt, task_params=params, second=second
+    )
+    return problem, photo
 
 
 class Progress:
@@ -285,6 +365,12 @@ def build_report(args: argparse.Namespace, cfg: RunConfig, engine: Engine, resul
         **({"message": result.message} if result.message else {}),
         "seconds_per_iteration": result.seconds_per_iteration,
         "loss_prior": cfg.loss_prior,
+        **({"noise_sigma": _finite(problem.noise_sigma)} if problem.noise_sigma is not None else {}),
+        **(
+            {"feature_distance": {"first": trace[0]["loss"], "last": trace[-1]["loss"]}}
+            if problem.task == Task.PREIMAGE and trace
+            else {}
+        ),
         "trace": trace,
     }
     stop: dict[str, Any] = {"rule": cfg.stop, "iteration": engine.pick_iteration}
@@ -330,6 +416,46 @@ def fit_to_memory(args: argparse.Namespace, problem: Problem, cfg: RunConfig) ->
         raise type(exc)(f"{exc}; run again with {hint}") from None
 
 
+def fit_to_time(
+    args: argparse.Namespace, problem: Problem, cfg: RunConfig, working: Working, plan: WorkingPlan
+) -> TimePlan | None:
+    """``--time-budget`` or ``--preview``: the working size and iterations that end in about that time
+    (:mod:`rwgui.core.estimate`), within what fits in memory; None when neither was asked."""
+    if not args.time_budget and not args.preview:
+        return None
+    if args.time_budget is not None and args.time_budget <= 0:
+        raise ConfigError(f"--time-budget must be a positive number of minutes; got {args.time_budget}")
+    max_side = None
+    if working.mode != "full":  # memory allows less than the whole photo: at most the downscale that fits
+        if plan.downscale_size is None:
+            raise ConfigError(
+                f"{plan.sentence}; a time budget needs a downscaled working size that fits, and none does"
+            )
+        max_side = max(plan.downscale_size)
+    if args.preview:
+        return plan_preview(problem, cfg)
+    return plan_time_budget(problem, cfg, 60.0 * args.time_budget, max_side=max_side)
+
+
+def print_estimate(args: argparse.Namespace) -> int:
+    """``--estimate``: seconds per step, the total time and the memory on stdout, three lines; nothing runs
+    and nothing is written (so no destination is checked). With ``--time-budget`` or ``--preview`` the estimate
+    is for the working size and iterations they choose, and a fourth line says what was reduced."""
+    if is_batch(args):
+        raise ConfigError("--estimate takes one photo")
+    problem, _photo = load_problem(args)
+    hint = hole_fraction(problem.mask[0, 0].numpy()) if problem.mask is not None else None
+    cfg = make_config(args, hint)
+    working, plan = fit_to_memory(args, problem, cfg)
+    timed = fit_to_time(args, problem, cfg, working, plan)
+    if timed is not None:
+        working, cfg = timed.working, timed.config(cfg)
+    est = estimate_run(problem, cfg, working)
+    lines = est.lines() + ([f"time budget: {timed.message}"] if timed is not None else [])
+    print("\n".join(lines))
+    return 0
+
+
 def _write_result(path: str, img: np.ndarray, photo: imageio.Image) -> None:
     """Write like the photo (depth, resized alpha): the same helper as the studio's Save result."""
     imageio.write_result(path, img, photo.meta, photo.alpha)
@@ -363,7 +489,16 @@ def run(argv: Sequence[str] | None = None) -> int:
     every check first (destinations, then the photo, mask, ground truth and settings), then :func:`restore`.
     Returns the exit status: 0 when the run ended as asked, 130 when Ctrl+C stopped it (the result so far is
     written); user errors raise RwguiError (exit 2 in main)."""
+    if "--presets" in (sys.argv[1:] if argv is None else list(argv)):  # needs no TASK or INPUT
+        print(presets_table())
+        return 0
     args = build_parser().parse_args(argv)
+    if args.retune:
+        from .core import autotune
+
+        autotune.forget()
+    if args.estimate:
+        return print_estimate(args)
     if is_batch(args):
         return run_batch(args)
     return _fail(restore(args, check_destinations(args)).result)
@@ -394,7 +529,10 @@ def restore(args: argparse.Namespace, out_path: str, control: RunControl | None 
     checked, and write ``args.report`` if given: the whole single-photo path after its checks, shared by the
     one-photo command and every photo of a batch so that both restore alike. Errors before the loop raise.
     ``control`` lets a caller on another thread (the studio's Lab on a folder) stop the run, as Ctrl+C does."""
+    started = time.monotonic()  # a time budget counts from here: loading and the short timing are part of it
     problem, photo = load_problem(args)
+    if problem.noise_sigma is not None and not args.quiet:
+        print(f"rwgui-restore: {NoiseEstimate(problem.noise_sigma).describe()}", file=sys.stderr)
     hint = hole_fraction(problem.mask[0, 0].numpy()) if problem.mask is not None else None
     cfg = make_config(args, hint)
     if args.save_config:
@@ -403,8 +541,12 @@ def restore(args: argparse.Namespace, out_path: str, control: RunControl | None 
         except OSError as exc:
             raise OutputPathError(f"cannot write the settings to '{args.save_config}': {exc.strerror or exc}") from None
     working, plan = fit_to_memory(args, problem, cfg)
+    timed = fit_to_time(args, problem, cfg, working, plan)
+    if timed is not None:
+        working, cfg = timed.working, timed.config(cfg)
+        print(f"rwgui-restore: {timed.message}", file=sys.stderr)
     full_problem, problem = problem, working_problem(problem, working)
-    if working.mode != "full":
+    if working.mode != "full" and timed is None:
         how = {"crop": "pasted back into the full photo", "tiles": "blended at full size"}.get(
             working.mode,
             "upscaled into the holes of the full photo" if working.writes_full_size else "written at that size",
@@ -418,6 +560,8 @@ def restore(args: argparse.Namespace, out_path: str, control: RunControl | None 
     engine = Engine(problem, cfg)
     progress = Progress(cfg.iterations, not args.quiet)
     control = control if control is not None else RunControl()
+    if timed is not None:  # the wall-clock cap: a machine that slows down mid-run still ends on time
+        control.set_time_limit(timed.seconds - (time.monotonic() - started))
     with _ctrl_c_stops(control):
         result = engine.run(on_report=progress.update, control=control)
     if result.reports:
@@ -435,6 +579,16 @@ def restore(args: argparse.Namespace, out_path: str, control: RunControl | None 
     if args.report:
         report = build_report(args, cfg, engine, result, problem)
         report["working_size"] = {**working.to_dict(), "needed_mb": plan.needed_mb, "budget_mb": plan.budget_mb}
+        if timed is not None:
+            report["time_budget"] = {
+                "seconds": timed.seconds,
+                "preview": bool(args.preview),
+                "iterations": timed.iterations,
+                "estimated_seconds_per_step": round(timed.step_seconds, 4),
+                "reduced": timed.reduced,
+                "message": timed.message,
+                "wall_seconds": round(time.monotonic() - started, 2),
+            }
         if written is not None:
             report["written"] = {"keep_known": seam is not None, "seam_px": seam, "description": written}
             if full_problem.ground_truth is not None:

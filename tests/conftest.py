@@ -14,6 +14,10 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # anything resolves a device, so that subprocesses (the CLI tests, the memory probe) inherit it. GPU checks
 # name the device and carry the ``cuda`` marker.
 os.environ["RWGUI_AUTO_DEVICE"] = "cpu"
+# "auto" speed settings follow the fixed rule (rwgui.core.autotune.fixed_rule) instead of timing candidates: a
+# choice measured under the machine's current load would make a test's numbers depend on it, and each test would
+# pay the measurement. tests/test_autotune.py turns the measurement on where it tests it.
+os.environ["RWGUI_SPEED_TUNING"] = "off"
 
 
 # ----- GUI fixtures (rwgui.gui tests) ------------------------------------------------------------------
@@ -26,6 +30,7 @@ def _isolated_qsettings(tmp_path, monkeypatch):
     """Every test gets its own QSettings store and autosave folder (never the person's real ones)."""
     monkeypatch.setenv("RWGUI_SETTINGS_ORG", "rwgui-test")
     monkeypatch.setenv("RWGUI_DATA_DIR", str(tmp_path / "rwgui-data"))
+    monkeypatch.setenv("RWGUI_CONFIG_DIR", str(tmp_path / "rwgui-config"))  # the measured speed choices
     if "PySide6.QtCore" in sys.modules:  # core tests never import Qt
         from PySide6.QtCore import QSettings
 

@@ -321,8 +321,8 @@ def test_a_stop_wakes_a_paused_loop():
 
 def _poison(eng):
     """From now on every loss is NaN (the operator returns NaN): the weights go NaN after the next update."""
-    real = eng.operator
-    eng.operator = lambda x: real(x) * float("nan")
+    real = eng.operator.forward
+    eng.operator.forward = lambda x: real(x) * float("nan")
 
 
 def test_a_non_finite_loss_without_the_guard_ends_the_loop_as_diverged():

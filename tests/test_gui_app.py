@@ -127,12 +127,12 @@ def test_speed_box_says_what_auto_turns_on_here(window, monkeypatch):
     from rwgui.core import device
 
     sp = window.settings_panel
-    sp.speed_form.set_values({"precision": "float32", "channels_last": False})
+    sp.speed_form.set_values({"precision": "float32", "channels_last": "off"})
     assert "float32" in sp.speed_note.text() and "channels-last" not in sp.speed_note.text()
     device.cpu_has_native_bf16.cache_clear()
     monkeypatch.setenv("RWGUI_NO_BF16", "1")
     try:
-        sp.speed_form.set_values({"precision": "auto", "channels_last": True})
+        sp.speed_form.set_values({"precision": "auto", "channels_last": "on"})
         assert "no native bfloat16" in sp.speed_note.text() and "channels-last" in sp.speed_note.text()
     finally:
         device.cpu_has_native_bf16.cache_clear()

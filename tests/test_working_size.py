@@ -368,7 +368,7 @@ def test_gui_dialog_offers_crop_only_for_inpainting(qtbot, make_config):
         budget_bytes=_between(make_config("denoise"), (48, 48), (96, 96)),
     )
     box, choices = working_size_box(None, den)
-    assert sorted(choices.values()) == ["cancel", "downscale"]
+    assert sorted(choices.values()) == ["cancel", "downscale", "tiles"]  # denoising: tiles, never a crop
     box.deleteLater()
 
 

@@ -17,6 +17,10 @@ TASKS = {
     "denoise": "denoise (σ=25)",
     "inpaint-pixels": "inpaint (50 % pixels missing)",
     "sr-x4": "super-resolution x4",
+    "jpeg": "JPEG artefacts (quality 10)",
+    "deblur": "deblur (Gaussian σ=2)",
+    "flash": "flash / no-flash (synthetic pair)",
+    "real-noise": "real noise (σ=25, estimated)",
 }
 
 

@@ -14,6 +14,7 @@ process per side (``host_peak_mb``).
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import statistics
 import subprocess
@@ -28,6 +29,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..core import autotune
+from ..core.autotune import label as label_of
+from ..core.autotune import plain_threads
 from ..core.config import RunConfig, SpeedConfig, preset
 from ..core.engine import Engine
 from ..core.metrics import psnr
@@ -172,12 +176,18 @@ def bench(name: str, img: np.ndarray, device: torch.device, steps: int, speed: S
     step and the loop's own bookkeeping, as every run pays them)."""
     peaks = DevicePeaks.of(device)
     base = peaks.build("base", lambda: Baseline(make_problem(name, img), preset(name, device=device.type), device))
+    # rwgui's settings as a user gets them: "auto" resolved (measured once per machine and size, then cached)
     eng = peaks.build("ours", lambda: Engine(make_problem(name, img), _engine_config(name, device, speed)))
+    # each side on its own thread count: the baseline on torch's default (what a plain script gets), rwgui on
+    # the engine's (set once by the engine; torch's count is process-wide, so it is set before every block)
+    threads = {"base": plain_threads(), "ours": torch.get_num_threads()}
     blocks = max(1, -(-steps // BLOCK))
     loop = eng.steps(budget=(blocks + 1) * BLOCK)
     times: dict[str, list[float]] = {"base": [], "ours": []}
     for i in range(blocks + 1):  # one warm-up block each (oneDNN/cuDNN pick their kernels)
         for label, fn in (("base", base.step), ("ours", partial(next, loop))):
+            if device.type == "cpu":
+                torch.set_num_threads(threads[label])
             _sync(device)
             with peaks.block(label):
                 t0 = time.perf_counter()
@@ -188,7 +198,7 @@ def bench(name: str, img: np.ndarray, device: torch.device, steps: int, speed: S
                     times[label].append((time.perf_counter() - t0) / BLOCK)
     loop.close()
     b, o = statistics.median(times["base"]), statistics.median(times["ours"])
-    row: list[object] = [name, f"{img.shape[1]}x{img.shape[0]}", 1 / b, 1 / o, b / o]
+    row: list[object] = [name, f"{img.shape[1]}x{img.shape[0]}", 1 / b, 1 / o, b / o, label_of(eng.speed)]
     if device.type == "cuda":
         row += [f"{peaks.mib('base'):.0f}", f"{peaks.mib('ours'):.0f}"]
     return row
@@ -213,9 +223,13 @@ def host_peak_mb(which: str, name: str, size: int, device: str, speed: SpeedConf
         device,
         "--precision",
         speed.precision,
+        "--channels-last",
+        speed.channels_last,
+        "--fused-optimizer",
+        speed.fused_optimizer,
+        "--threads",
+        str(speed.threads),
     ]
-    if not speed.channels_last:
-        args.append("--no-channels-last")
     out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
     return float(out.strip().splitlines()[-1])
 
@@ -301,8 +315,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     ap.add_argument("--presets", default=",".join(PRESETS))
     ap.add_argument("--device", default="auto")
-    ap.add_argument("--precision", default="auto")
-    ap.add_argument("--no-channels-last", action="store_true")
+    ap.add_argument("--precision", default="auto", help="rwgui's precision (auto: measured)")
+    ap.add_argument("--channels-last", default="auto", choices=("auto", "on", "off"))
+    ap.add_argument("--fused-optimizer", default="auto", choices=("auto", "on", "off"))
+    ap.add_argument("--threads", type=int, default=0, help="rwgui's CPU threads (0: measured)")
+    ap.add_argument("--retune", action="store_true", help="forget the measured speed settings first")
     ap.add_argument("--no-host-memory", action="store_true", help="skip the per-configuration host peak")
     ap.add_argument("--quality-size", type=int, default=128)
     ap.add_argument(
@@ -325,17 +342,25 @@ def main(argv: list[str] | None = None) -> None:
         if args.sizes
         else ([256, 512, 1024] if device.type == "cuda" else [256, 512])
     )
-    speed = SpeedConfig(channels_last=not args.no_channels_last, precision=args.precision)
+    speed = SpeedConfig(
+        precision=args.precision,
+        channels_last=args.channels_last,
+        fused_optimizer=args.fused_optimizer,
+        threads=args.threads,
+    )
+    if args.retune:
+        autotune.forget()
     names = args.presets.split(",")
     if args.host_memory_child:
         _host_memory_child(args.host_memory_child, names[0], sizes[0], device, speed)
         return
     print(
-        f"device: {describe(device)}; torch {torch.__version__}; threads {torch.get_num_threads()}; "
-        f"speed settings: {speed}",
+        f"device: {describe(device)}; torch {torch.__version__}; baseline threads {plain_threads()}; "
+        f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}; RWGUI_NO_BF16={os.environ.get('RWGUI_NO_BF16')}; "
+        f"asked speed settings: {speed}",
         flush=True,
     )
-    headers = ["preset", "size", "baseline it/s", "rwgui it/s", "speed-up"]
+    headers = ["preset", "size", "baseline it/s", "rwgui it/s", "speed-up", "rwgui's settings (auto chose)"]
     if device.type == "cuda":
         headers += ["baseline device MiB", "rwgui device MiB"]
     if not args.no_host_memory:

@@ -20,7 +20,7 @@ from typing import Any
 
 from .device import DEVICE_CHOICES
 from .errors import ConfigError
-from .params import Param, Registry, params_of, setting
+from .params import Param, Registry, key_path, params_of, setting, shown
 from .priors import INPUT_CODES, PRIORS
 from .vocabulary import Task
 
@@ -30,6 +30,9 @@ TASKS: tuple[Task, ...] = tuple(Task)
 SR_FACTORS: tuple[int, ...] = (2, 4, 8)
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 OVERLAPS = ("auto", "on", "off")
+#: Channels-last and fused Adam: measured, forced on, forced off.
+TRISTATE = ("auto", "on", "off")
+_BOOL_WORDS = {"true": "on", "false": "off", "yes": "on", "no": "off", "1": "on", "0": "off"}
 #: Settings that describe the machine, not the photo: no preset names them, so choosing a task or a preset
 #: (or "Reset to preset") keeps them.
 MACHINE_SETTINGS = ("device", "speed")
@@ -37,16 +40,25 @@ MACHINE_SETTINGS = ("device", "speed")
 
 @dataclass(frozen=True)
 class SpeedConfig:
-    """Speed settings; each can be turned off. Field order is the order of the Speed form."""
+    """Speed settings; each can be forced. Field order is the order of the Speed form.
+
+    'auto' (threads 0) means measured: the first run of a network at a photo size on a machine times a few
+    steps of each candidate and keeps the fastest, cached per machine (``rwgui.core.autotune``). Channels-last
+    and fused Adam are 'auto', 'on' or 'off'; older settings files wrote true/false, read as 'on'/'off'."""
 
     precision: str = setting(
         "auto",
-        "Arithmetic of the network: 'auto' = bfloat16 where the device does it "
+        "Arithmetic of the network: 'auto' = measured: bfloat16 or float32 where the device does bfloat16 "
         "natively (CUDA from compute capability 8.0, CPUs with AMX or AVX512-BF16), else float32. "
         "'float32' on CUDA turns TF32 off; 'float16' scales the loss against underflow.",
         choices=PRECISIONS,
     )
-    channels_last: bool = setting(True, "Channels-last memory format (faster convolutions on CPU and GPU).")
+    channels_last: str = setting(
+        "auto",
+        "Channels-last memory format ('auto' = measured: faster with bfloat16 and on GPUs, slower than NCHW "
+        "in float32 on some CPUs).",
+        choices=TRISTATE,
+    )
     overlap: str = setting(
         "auto",
         "Fetch each step's numbers while the next step runs ('auto' = on CUDA; "
@@ -57,16 +69,30 @@ class SpeedConfig:
     compile: bool = setting(
         False,
         "torch.compile the network (minutes of compiling first; falls back to "
-        "eager if it fails). Measured no faster on the CPU.",
+        "eager if it fails). Measured no faster on the CPU; 'auto' never turns it on.",
     )
-    fused_optimizer: bool = setting(
-        True,
-        "Adam's update as one fused kernel (CUDA and CPU; measured 3.3 ms "
+    fused_optimizer: str = setting(
+        "auto",
+        "Adam's update as one fused kernel ('auto' = measured; CUDA and CPU; measured 3.3 ms "
         "instead of 9 ms per step for the paper's network on a CPU core). Same arithmetic, in another order.",
+        choices=TRISTATE,
     )
     threads: int = setting(
-        0, "CPU threads for the network (0 = all cores but one, in the CLI and the window alike).", min=0, max=1024
+        0,
+        "CPU threads for the network (0 = measured: on a machine where another process is busy, fewer threads "
+        "than cores can be several times faster).",
+        min=0,
+        max=1024,
     )
+
+    def __post_init__(self) -> None:
+        # true/false (older settings files, code that passes a bool) read as 'on'/'off'
+        for name in ("channels_last", "fused_optimizer"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or value in (0, 1):
+                object.__setattr__(self, name, "on" if value else "off")
+            elif isinstance(value, str) and value.strip().lower() in _BOOL_WORDS:
+                object.__setattr__(self, name, _BOOL_WORDS[value.strip().lower()])
 
 
 @dataclass(frozen=True)
@@ -82,6 +108,8 @@ class RunConfig:
     task: Task = Task.DENOISE
     preset: str = "denoise"
     factor: int = 4  # super-resolution only: one of SR_FACTORS
+    # the task's own parameters (rwgui.core.tasks: the deblur kernel, the pre-image's weights and layer)
+    task_params: Mapping[str, Any] = field(default_factory=dict)
     prior: str = "skip"
     prior_params: Mapping[str, Any] = field(default_factory=dict)
     stop: str = "es-wmv"
@@ -135,19 +163,30 @@ class RunConfig:
         return dataclasses.replace(self, **changes)
 
     def validated(self) -> RunConfig:
-        """Every value coerced and range-checked, variant parameters resolved to full dicts."""
+        """Every value coerced and range-checked, variant parameters resolved to full dicts.
+
+        The one place the settings' rules are applied, to a settings file (:meth:`from_dict`) as to the forms and
+        the CLI: a ConfigError names the key path of the first bad value as a settings file spells it
+        (``prior_params.channels_down[2]``, ``speed.threads``)."""
         task = _TASK.coerce(self.task)
+        preset_ = _PRESET.coerce(self.preset)
         factor = _FACTOR.coerce(self.factor)
-        speed = SpeedConfig(**{p.name: p.coerce(getattr(self.speed, p.name)) for p in SPEED_PARAMS})
+        auto_stop = _AUTO_STOP.coerce(self.auto_stop)
+        speed = SpeedConfig(
+            **{p.name: p.coerce(getattr(self.speed, p.name), where=f"speed.{p.name}") for p in SPEED_PARAMS}
+        )
         run = {p.name: p.coerce(getattr(self, p.name)) for p in RUN_PARAMS}
         variants = _variant_registries()
-        changes: dict[str, Any] = dict(run, task=task, factor=factor, speed=speed)
+        changes: dict[str, Any] = dict(run, task=task, preset=preset_, factor=factor, auto_stop=auto_stop, speed=speed)
+        from .tasks import task_spec
+
+        changes["task_params"] = task_spec(task).variant.resolve(self.task_params, where="task_params")
         for key, (reg, params_key) in variants.items():
             name = getattr(self, key)
             if key == "loss_prior" and name == "none":
                 changes[params_key] = {}
                 continue
-            changes[params_key] = reg.get(name).resolve(getattr(self, params_key))
+            changes[params_key] = reg.get(name, where=key).resolve(getattr(self, params_key), where=params_key)
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
@@ -166,40 +205,90 @@ class RunConfig:
         return json.dumps(self.to_dict(), indent=2, sort_keys=False)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> RunConfig:
+    def from_dict(cls, data: Any) -> RunConfig:
+        """Settings parsed from JSON (a file, the session file, the window's stored state), validated.
+
+        Whatever ``data`` is, the outcome is a valid RunConfig or a one-line ConfigError naming the key path:
+        this checks the file's shape (an object, its version, known keys, ``speed`` an object) and
+        :meth:`validated` checks every value."""
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"settings must be a JSON object of settings; got {shown(data)}")
         data = dict(data)
         version = data.pop("schema_version", SCHEMA_VERSION)
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise ConfigError(
+                f"schema_version: must be an integer (this rwgui reads {SCHEMA_VERSION}); got {shown(version)}"
+            )
         if version != SCHEMA_VERSION:
-            raise ConfigError(f"settings file has schema version {version}; this rwgui reads version {SCHEMA_VERSION}")
+            raise ConfigError(
+                f"schema_version: the file is of version {shown(version)}; this rwgui reads version {SCHEMA_VERSION}"
+            )
         names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
+        unknown = sorted(key_path("", k) for k in data if k not in names)
         if unknown:
             raise ConfigError(f"unknown settings: {', '.join(unknown)}")
         if "speed" in data:
-            speed = dict(data["speed"])
-            bad = sorted(set(speed) - {f.name for f in dataclasses.fields(SpeedConfig)})
+            speed = data["speed"]
+            known = [f.name for f in dataclasses.fields(SpeedConfig)]
+            if not isinstance(speed, Mapping):
+                raise ConfigError(
+                    f"speed: must be an object of speed settings ({', '.join(known)}); got {shown(speed)}"
+                )
+            bad = sorted(key_path("speed", k) for k in speed if k not in known)
             if bad:
-                raise ConfigError(f"unknown speed settings: {', '.join(bad)}")
+                raise ConfigError(f"unknown settings: {', '.join(bad)}")
             data["speed"] = SpeedConfig(**speed)
+        given = data.get("loss_prior_params")
+        if data.get("loss_prior", cls.loss_prior) == "none" and given not in (None, {}):
+            # validated() drops them quietly for code that switches the loss prior off; a file saying both is
+            # asking for two things at once
+            where = key_path("loss_prior_params", next(iter(given))) if isinstance(given, Mapping) else ""
+            raise ConfigError(
+                f"{where or 'loss_prior_params'}: loss_prior 'none' takes no parameters; got {shown(given)}"
+            )
         return cls(**data).validated()
 
     @classmethod
-    def from_json(cls, text: str) -> RunConfig:
+    def from_json(cls, text: str | bytes) -> RunConfig:
+        """Settings from JSON text (or its UTF-8 bytes). Bytes that are not UTF-8, a syntax error (with its line
+        and column), nesting deeper than the parser recurses, a number of too many digits and a key given twice
+        in one object are each a ConfigError, not the parser's exception."""
+        if isinstance(text, (bytes, bytearray)):
+            try:
+                text = bytes(text).decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise ConfigError(
+                    f"settings are not UTF-8 text: byte 0x{exc.object[exc.start]:02x} at offset {exc.start}"
+                ) from None
+        twice: list[tuple[dict[str, Any], str]] = []
         try:
-            data = json.loads(text)
+            data = json.loads(text.removeprefix("\ufeff"), object_pairs_hook=lambda pairs: _json_object(pairs, twice))
         except json.JSONDecodeError as exc:
-            raise ConfigError(f"settings are not valid JSON: {exc}") from None
-        if not isinstance(data, dict):
-            raise ConfigError("settings JSON must be an object")
+            where = f"line {exc.lineno}, column {exc.colno}"
+            raise ConfigError(f"settings are not valid JSON: {exc.msg} at {where}") from None
+        except RecursionError:
+            raise ConfigError("settings are not usable JSON: arrays or objects nested too deeply") from None
+        except ValueError:  # an integer literal beyond Python's limit on digits (4300)
+            raise ConfigError("settings are not usable JSON: a number has too many digits") from None
+        if twice:
+            obj, key = twice[0]
+            raise ConfigError(f"{key_path(_path_of(data, obj), key)}: given twice in one object; keep one")
         return cls.from_dict(data)
 
     @classmethod
     def load(cls, path: str | Path) -> RunConfig:
+        """Settings from a file; every error names the file and, for a bad value, its key path."""
         try:
-            text = Path(path).read_text(encoding="utf-8")
+            with open(path, "rb") as f:
+                raw = f.read(MAX_SETTINGS_BYTES + 1)
         except OSError as exc:
-            raise ConfigError(f"cannot read settings file {path}: {exc.strerror}") from None
-        return cls.from_json(text)
+            raise ConfigError(f"cannot read settings file {path}: {exc.strerror or exc}") from None
+        if len(raw) > MAX_SETTINGS_BYTES:
+            raise ConfigError(f"settings file {path}: larger than {MAX_SETTINGS_BYTES // 2**20} MiB; is it settings?")
+        try:
+            return cls.from_json(raw)
+        except ConfigError as exc:
+            raise ConfigError(f"settings file {path}: {exc}") from None
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(self.to_json() + "\n", encoding="utf-8")
@@ -211,6 +300,35 @@ RUN_PARAMS: tuple[Param, ...] = params_of(RunConfig)
 #: How validation checks the task and the factor (their controls and CLI arguments are hand-made).
 _TASK = Param("task", "choice", RunConfig.task, "What to restore.", choices=TASKS)
 _FACTOR = Param("factor", "int", RunConfig.factor, "Super-resolution factor.", choices=SR_FACTORS)
+#: The plain fields' rules, so a settings file's ``"preset": 3`` or ``"auto_stop": []`` is refused like any value.
+_PRESET = Param("preset", "str", RunConfig.preset, "The preset the settings started from.")
+_AUTO_STOP = Param("auto_stop", "bool", RunConfig.auto_stop, "Stop when the stopping rule says so.")
+#: A settings file is a few KB; anything this large is another file given by mistake (or /dev/zero).
+MAX_SETTINGS_BYTES = 16 * 2**20
+
+
+def _json_object(pairs: list[tuple[str, Any]], twice: list[tuple[dict[str, Any], str]]) -> dict[str, Any]:
+    """A JSON object as a dict, noting in ``twice`` a key given twice (``json`` would keep the last silently)."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out and not twice:
+            twice.append((out, key))
+        out[key] = value
+    return out
+
+
+def _path_of(root: Any, target: object) -> str:
+    """The key path of the object ``target`` inside parsed JSON ``root`` (iterative: the nesting may be deep)."""
+    stack: list[tuple[Any, str]] = [(root, "")]
+    while stack:
+        node, path = stack.pop()
+        if node is target:
+            return path
+        if isinstance(node, dict):
+            stack.extend((v, key_path(path, k)) for k, v in node.items())
+        elif isinstance(node, list):
+            stack.extend((v, f"{path}[{i}]") for i, v in enumerate(node))
+    return ""
 
 
 def _variant_registries() -> dict[str, tuple[Registry[Any], str]]:
@@ -272,6 +390,58 @@ PRESETS: dict[str, dict[str, Any]] = {
         **_PAPER_BUDGET,
     ),
 }
+
+
+#: The new tasks' presets (the task registry, rwgui.core.tasks, describes each task). Each names only what it
+#: changes from RunConfig's defaults (the denoise preset); the measurements behind them are in
+#: rwgui/bench/README.md ("Tasks beyond the paper's three").
+PRESETS.update(
+    {
+        # Blind denoising at an unknown level: the denoise preset as it is. es-wmv needs no sigma, so the
+        # estimate (rwgui.core.noise_estimate) is only shown; SURE would use it but needs the photo as input code.
+        "real-noise": dict(task=Task.REAL_NOISE),
+        # denoising.ipynb's JPEG snail: a lighter skip net (8..128 channels down and up, skips only at the two
+        # deepest scales), a 3-channel noise code, 2400 iterations; es-wmv stops it earlier still, before the
+        # net learns the 8x8 blocks.
+        "jpeg": dict(
+            task=Task.JPEG,
+            prior_params={
+                "channels_down": (8, 16, 32, 64, 128),
+                "channels_up": (8, 16, 32, 64, 128),
+                "channels_skip": (0, 0, 0, 4, 4),
+            },
+            input_depth=3,
+            iterations=2400,
+        ),
+        # Deblurring is denoising's setting with the blur as A (same net, code, jitter, LR and rule): the paper
+        # has no deblurring notebook, and the blur only changes what the data term compares.
+        "deblur": dict(task=Task.DEBLUR),
+        # flash-no-flash.ipynb: the flash photo as the input code, no input jitter (it would blur the flash
+        # photo's detail that the code carries), a short fixed budget as the early stop.
+        "flash": dict(task=Task.FLASH, input_code="observed", reg_noise_std=0.0, iterations=600, stop="fixed"),
+        # the feature-inversion notebook's net (six scales, 16..128 channels, large filters at the fine scales,
+        # average-pool down, nearest up, zero padding) with a lower LR than the notebook's, so that small photos
+        # do not overshoot the feature match; a fixed budget (the photo's pixels are not the target, so no rule
+        # that watches the output applies).
+        "preimage": dict(
+            task=Task.PREIMAGE,
+            prior_params={
+                "num_scales": 6,
+                "channels_down": (16, 32, 64, 128, 128, 128),
+                "channels_up": (16, 32, 64, 128, 128, 128),
+                "channels_skip": (4,),
+                "filter_size_down": (7, 7, 5, 5, 3, 3),
+                "filter_size_up": (7, 7, 5, 5, 3, 3),
+                "upsample": "nearest",
+                "downsample": "avg",
+                "pad": "zero",
+            },
+            lr=0.001,
+            iterations=3000,
+            stop="fixed",
+        ),
+    }
+)
 
 
 def preset_name(task: str, factor: int = RunConfig.factor, mask_hole_fraction: float | None = None) -> str:

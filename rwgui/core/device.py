@@ -205,13 +205,22 @@ def fused_adam_device(device: torch.device) -> bool:
 
 def speed_summary(speed, device: torch.device) -> str:
     """What the speed settings amount to on ``device``, in words: 'auto' means different things on different
-    machines, and a person comparing settings should see which are really on."""
+    machines, and a person comparing settings should see which are really on. Settings left at 'auto' are
+    measured on the first run (rwgui.core.autotune); this says so and never measures (the window calls it)."""
     dtype = precision_dtype(speed.precision, device)
     parts = ["float32" if dtype is None else f"{str(dtype).removeprefix('torch.')} autocast"]
-    if speed.channels_last:
+    if speed.precision == "auto" and dtype is not None and device.type == "cpu":
+        parts[0] = "bfloat16 autocast or float32 (measured)"
+    if speed.channels_last in ("on", True):
         parts.append("channels-last")
-    if speed.fused_optimizer and fused_adam_device(device):
+    elif speed.channels_last == "auto":
+        parts.append("channels-last or NCHW (measured)")
+    if fused_adam_device(device) and speed.fused_optimizer in ("on", True):
         parts.append("fused Adam")
+    elif fused_adam_device(device) and speed.fused_optimizer == "auto":
+        parts.append("fused Adam or not (measured)")
+    if device.type == "cpu":
+        parts.append("threads measured" if not speed.threads else f"{speed.threads} thread(s)")
     if overlaps(speed.overlap, device):
         parts.append("overlapped steps")
     elif device.type == "mps" and speed.overlap != "off":
@@ -227,4 +236,8 @@ def speed_summary(speed, device: torch.device) -> str:
             if dtype is not None
             else " (this CPU has no native bfloat16, where float32 is faster)"
         )
-    return f"On {device.type.upper()}: " + ", ".join(parts) + why + "."
+    measured = any(v == "auto" for v in (speed.precision, speed.channels_last, speed.fused_optimizer)) or (
+        device.type == "cpu" and not speed.threads
+    )
+    tail = " 'measured': timed on the first run at a photo size on this machine, then remembered." if measured else ""
+    return f"On {device.type.upper()}: " + ", ".join(parts) + why + "." + tail

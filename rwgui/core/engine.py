@@ -30,8 +30,8 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from .autotune import resolve as resolve_speed
 from .config import RunConfig
 from .device import default_threads, describe, fused_adam_device, overlaps, precision_dtype, resolve_device
 from .errors import OutOfMemoryError, RwguiError
@@ -152,13 +152,30 @@ class RunControl:
     no queue; the loop checks them before every step, and a long step (``MID_STEP_STOP_S``) checks for a stop
     once more between its forward and backward passes, undoing itself when asked. A paused loop blocks on an
     event and takes no CPU. A stop wakes a paused loop, and a pause asked after a stop is ignored, so a stop is
-    never lost."""
+    never lost.
 
-    def __init__(self) -> None:
+    A time budget (``seconds``, or :meth:`set_time_limit`) is a wall-clock cap: the loop ends before the first
+    step that would start after it, with StopReason.BUDGET, since a budget in minutes is the same promise as a
+    budget in iterations; an engine that has not stepped yet still takes one, so there is a result to write.
+    ``clock`` is injectable so that a test needs no real waiting."""
+
+    def __init__(self, seconds: float | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._running = threading.Event()  # cleared while paused
         self._running.set()
+        self._clock = clock
+        self._deadline: float | None = None
+        if seconds is not None:
+            self.set_time_limit(seconds)
+
+    def set_time_limit(self, seconds: float | None) -> None:
+        """End the run ``seconds`` from now (None: no limit). Pauses count: the promise is about the clock."""
+        self._deadline = None if seconds is None else self._clock() + max(0.0, float(seconds))
+
+    @property
+    def time_up(self) -> bool:
+        return self._deadline is not None and self._clock() >= self._deadline
 
     def stop(self) -> None:
         """End the run before its next step (the reason is USER)."""
@@ -272,8 +289,11 @@ class Engine:
         self.config = cfg = config.validated()
         self.problem = problem
         self.device = resolve_device(cfg.device)
+        #: the speed settings this run uses: ``cfg.speed`` with "auto" resolved (measured once per machine and
+        #: photo size, then cached: rwgui.core.autotune); ``config`` keeps what the person asked for
+        self.speed = resolve_speed(cfg, problem.size, self.device, channels=problem.channels)
         if self.device.type == "cpu":  # set here, in the thread that computes: a count set elsewhere may not bind
-            torch.set_num_threads(cfg.speed.threads or default_threads())
+            torch.set_num_threads(self.speed.threads or default_threads())
         torch.manual_seed(cfg.seed)  # weight init is drawn on the CPU, so it is the same on every device
         self._gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
         self._noise_gen = torch.Generator(device=self.device).manual_seed(cfg.seed + 1)
@@ -294,11 +314,11 @@ class Engine:
             cfg.input_depth,
             self.padded,
             generator=self._gen,
-            observed=problem.observed,
+            observed=problem.code_source,  # the photo; the flash photo for flash / no-flash
             image_size=(h, w),
             stride=input_stride(self.net),  # the Deep Decoder grows a small code: smaller by this per side
         )
-        self._mem = torch.channels_last if cfg.speed.channels_last else torch.contiguous_format
+        self._mem = torch.channels_last if self.speed.channels_last == "on" else torch.contiguous_format
         # Module.to accepts memory_format (it forwards it to every tensor), but torch's stubs omit the keyword
         self.net = self.net.to(self.device, memory_format=self._mem)  # type: ignore[call-overload]
         self.z = z.to(self.device).contiguous(memory_format=self._mem)
@@ -311,7 +331,7 @@ class Engine:
         self._check_memory()
         self._forward: Callable[[torch.Tensor], torch.Tensor] = self.net
         self._compile_pending = False  # the compiled forward has not yet run a training step
-        if cfg.speed.compile:
+        if self.speed.compile:
             self._forward = self._try_compile()
 
         self.optimizer = self._make_optimizer()
@@ -337,7 +357,7 @@ class Engine:
         self._candidate: tuple[int, dict[str, Any]] | None = None  # a snapshot waiting for its loss
         self._spare: dict[str, Any] | None = None  # a snapshot no longer needed: the next one copies into it
         self._pending: _Pending | None = None
-        self.overlap = overlaps(cfg.speed.overlap, self.device)
+        self.overlap = overlaps(self.speed.overlap, self.device)
         # float64 keeps the stopping signal's small differences; MPS has none
         self._fetch_dtype = torch.float32 if self.device.type == "mps" else torch.float64
         self._rule_fired = False  # the rule's last verdict said stop (auto stop decides whether the loop obeys)
@@ -347,7 +367,7 @@ class Engine:
 
     # ----- set-up helpers -----------------------------------------------------------------------
     def _pick_precision(self) -> torch.dtype | None:
-        return precision_dtype(self.config.speed.precision, self.device)
+        return precision_dtype(self.speed.precision, self.device)
 
     def _set_backend_flags(self) -> None:
         """CUDA: cuDNN may pick the fastest kernels for the run's shapes once (they never change within a run),
@@ -371,7 +391,7 @@ class Engine:
     def _make_optimizer(self) -> torch.optim.Adam:
         """Adam, fused where the setting asks and this torch and device have the kernel, else the plain loop."""
         params, lr = list(self.net.parameters()), self.config.lr
-        if self.config.speed.fused_optimizer and fused_adam_device(self.device):
+        if self.speed.fused_optimizer == "on" and fused_adam_device(self.device):
             try:
                 return torch.optim.Adam(params, lr=lr, fused=True)
             except (RuntimeError, TypeError):  # an older torch without the kernel: the loop is always right
@@ -516,7 +536,7 @@ class Engine:
         if control is not None and control.stop_requested:
             raise _Abandoned  # before the backward pass and the update: nothing of this step is kept
         ax = self.operator(out)
-        terms = {"data": F.mse_loss(ax, self.y)}
+        terms = {"data": self.operator.data_loss(ax, self.y)}  # MSE for all but the pre-image's class term
         if self.loss_prior is not None:
             terms["prior"] = self.loss_prior(ax, self.y, self.iteration)
         if cfg.tv_weight > 0:
@@ -685,7 +705,7 @@ class Engine:
             return StopReason.DIVERGED
         if self._rule_fired and self.config.auto_stop:
             return StopReason.RULE
-        if self.iteration >= budget:
+        if self.iteration >= budget or (control.time_up and self.iteration > 0):  # a time budget: one step at least
             return StopReason.BUDGET
         if control.stop_requested:
             return StopReason.USER

@@ -13,7 +13,8 @@ what is written (:func:`to_full`):
   them, a feathered seam between; a downscaled run's known pixels would otherwise lose their full-resolution
   detail), unless the network's output as it is was asked for (``seam_px`` None);
 * downscale, denoising or super-resolution: the result at the working size, since every input pixel was
-  degraded and upscaling would only add blur at a larger size.
+  degraded and upscaling would only add blur at a larger size; but a downscale chosen to fit a *time* budget
+  (``Working.upscaled``) is upscaled back, since there the person asked for the photo's size.
 * tiles (denoising and super-resolution only; :mod:`rwgui.core.tiles`): the photo restored at full resolution
   as overlapping tiles, each its own run, blended across their overlaps. ``auto`` prefers it for those tasks:
   every pixel of a denoising or super-resolution photo is degraded, so a downscaled run gives up the detail
@@ -142,12 +143,15 @@ class Working:
     box: Box | None = None
     margin: int = 0
     tiles: TileGrid | None = None  # mode 'tiles': the grid
+    #: mode 'downscale' chosen to fit a time budget (:mod:`rwgui.core.estimate`): the result is upscaled back to
+    #: the photo's size, since the person asked for the photo and the reduction was only to save time
+    upscaled: bool = False
 
     @property
     def writes_full_size(self) -> bool:
         if self.mode in ("full", "crop", "tiles"):
             return True
-        return self.mode == "downscale" and self.task == Task.INPAINT
+        return self.mode == "downscale" and (self.task == Task.INPAINT or self.upscaled)
 
     def describe(self) -> str:
         if self.mode == "crop" and self.box is not None:
@@ -166,6 +170,7 @@ class Working:
             "box": None if self.box is None else list(self.box),
             "margin": self.margin,
             "written_at_full_size": self.writes_full_size,
+            **({"upscaled": True} if self.upscaled else {}),
             **({} if self.tiles is None else {"tiles": self.tiles.count, "tile_overlap": self.tiles.overlap}),
         }
 
@@ -411,7 +416,7 @@ def to_full(
     inpaint = working.task == Task.INPAINT and mask is not None
     if working.mode == "crop" and working.box is not None:
         full = paste_back(photo, result, working.box, working.margin)
-    elif working.mode == "downscale" and inpaint:
+    elif working.mode == "downscale" and (inpaint or working.upscaled):
         full = upscale(result, working.full_size)
     else:
         full = np.asarray(result, dtype=np.float32)

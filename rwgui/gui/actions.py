@@ -67,6 +67,12 @@ def build_actions(win: MainWindow) -> SimpleNamespace:
         tip="Optional: the undamaged photo, to plot PSNR while the network fits",
     )
     a.load_mask = _action(win, "&Load mask…", win.io.ask_load_mask, tip="Load a mask PNG (white = keep, black = hole)")
+    a.open_no_flash = _action(
+        win, "&No-flash photo…", win.io.ask_open_no_flash, tip="Flash / no-flash: the photo taken without the flash"
+    )
+    a.classifier_weights = _action(
+        win, "Classifier &weights…", win.io.ask_classifier_weights, tip="Pre-image: an AlexNet or VGG state dict"
+    )
     a.save = _action(
         win,
         "&Save result…",
@@ -82,6 +88,12 @@ def build_actions(win: MainWindow) -> SimpleNamespace:
         "Export &settings JSON…",
         win.io.ask_export_settings,
         tip="Settings that `rwgui-restore --config FILE` reproduces",
+    )
+    a.import_json = _action(
+        win,
+        "&Import settings JSON…",
+        win.io.ask_import_settings,
+        tip="Settings exported by the studio or `rwgui-restore --save-config` (a bad file changes nothing)",
     )
     a.save_session = _action(
         win,
@@ -176,7 +188,10 @@ def build_actions(win: MainWindow) -> SimpleNamespace:
     for name in SAMPLES:
         samples.addAction(name.capitalize(), lambda n=name: win.open_sample(n))
     file.addAction(a.open_gt)
+    file.addAction(a.open_no_flash)
+    file.addAction(a.classifier_weights)
     file.addAction(a.load_mask)
+    file.addAction(a.import_json)
     file.addSeparator()
     for act in (a.save, a.save_session, a.save_mask, a.export_csv, a.export_json):
         file.addAction(act)

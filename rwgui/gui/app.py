@@ -100,7 +100,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="photo to open, or a saved session (.rwgui) to reopen (default: a bundled sample with synthetic damage)",
     )
     p.add_argument("--mask", help="mask PNG for inpainting: white = keep, black = hole (the photo's size)")
-    p.add_argument("--task", choices=("denoise", "sr", "inpaint"), help="what to restore (default: the last one)")
+    p.add_argument("--task", choices=tuple(Task), help="what to restore (default: the last one)")
+    p.add_argument("--weights", help="pre-image: a classifier's weights (torchvision AlexNet or VGG state dict)")
     p.add_argument("--factor", type=int, choices=(2, 4, 8), help="super-resolution factor")
     p.add_argument(
         "--quit-after",
@@ -143,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
 
     session = args.photo if is_session_path(args.photo) else None
     win = MainWindow(None if session else args.photo, mask=args.mask, task=args.task)
+    if args.weights:
+        win.set_classifier_weights(args.weights)
     if args.factor and (args.task or win.task()) == Task.SR:
         win.settings_panel.set_task(Task.SR, args.factor)
     if session:

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..core.tasks import TASK_SPECS
 from ..core.vocabulary import Task
 
 if TYPE_CHECKING:
@@ -43,6 +44,9 @@ TASK_HELP: dict[Task, str] = {
     Task.INPAINT: "Fill holes, scratches and unwanted objects: paint them red with the mask tools; the network "
     "is fitted to the known pixels only and invents the holes from what surrounds them.",
 }
+
+#: Every other task's help text comes from the task registry (adding a task touches no code here).
+TASK_HELP.update({t: spec.help for t, spec in TASK_SPECS.items() if t not in TASK_HELP})
 
 
 def _plain(text: str) -> str:
@@ -108,9 +112,10 @@ def topics_html() -> str:
     from ..core.lossprior import LOSS_PRIORS
     from ..core.priors import PRIORS
     from ..core.stopping import STOPPING_RULES
+    from ..core.tasks import TASK_SPECS
     from .settings_dock import TASK_LABELS
 
-    tasks = [(TASK_LABELS.get(t, str(t)), TASK_HELP.get(t, "")) for t in Task]
+    tasks = [(TASK_LABELS.get(t, str(t)), TASK_HELP.get(t, TASK_SPECS[t].help)) for t in Task]
     return (
         "<p>rwgui restores one photo with <i>Deep Image Prior</i>: an untrained network is fitted to that photo "
         "alone, and its structure prefers natural images to noise and damage. Choose the task and the prior in "

@@ -93,6 +93,13 @@ class LabPanel(QWidget):
         self.run_button, self.stop_button = self.run_box.run_button, self.run_box.stop_button
         self.run_button.clicked.connect(self.run_queue)
         self.stop_button.clicked.connect(self.stop)
+        self.folder_button = QPushButton("Run on a folder…", self)
+        self.folder_button.setToolTip(
+            "Runs every queued variant on each photo of a folder (as rwgui-restore would) and shows each "
+            "variant's mean ± std PSNR over the photos: choose a prior on more than one photo."
+        )
+        self.folder_button.clicked.connect(self.open_folder_run)
+        self.folder_dialog: Any = None  # the LabFolderDialog, made on first use
         self.status_label = QLabel("Open the Lab from the main window to load its photo and settings.", self)
         self.status_label.setWordWrap(True)
 
@@ -101,6 +108,7 @@ class LabPanel(QWidget):
         lv.setContentsMargins(0, 0, 0, 0)
         lv.addWidget(self.variant_box)
         lv.addWidget(self.run_box)
+        lv.addWidget(self.folder_button)
         lv.addWidget(self.status_label)
         lv.addStretch(1)
         left.setFixedWidth(270)
@@ -235,6 +243,22 @@ class LabPanel(QWidget):
         self._start_next()
         return True
 
+    def open_folder_run(self) -> Any:
+        """The dialog that runs the queued variants (as they would run now) over a folder of photos
+        (:mod:`rwgui.gui.lab_folder`); a new one unless one is still running."""
+        from .lab_folder import LabFolderDialog
+
+        d = self.folder_dialog
+        if d is None or not d.is_running():
+            if d is not None:
+                d.shutdown()
+                d.deleteLater()
+            variants = [(e.variant.label(), cfg) for e, cfg in zip(self._entries, self.queue_variants())]
+            d = self.folder_dialog = LabFolderDialog(variants, self)
+        d.show()
+        d.raise_()
+        return d
+
     def stop(self) -> None:
         """Stop the running variant and drop the rest of this queue run (they stay queued)."""
         self._pending.clear()
@@ -243,6 +267,8 @@ class LabPanel(QWidget):
 
     def shutdown(self) -> None:
         """Stop and wait for the run thread (panel or window closing)."""
+        if self.folder_dialog is not None:
+            self.folder_dialog.shutdown()
         self._pending.clear()
         if self._current is not None:
             self._current.status = LabStatus.STOPPED
@@ -443,6 +469,7 @@ class LabPanel(QWidget):
         e = self._entry(self.selected_key())
         self.run_box.set_running(running, self._problem is not None and bool(self._entries))
         self.add_button.setEnabled(self._problem is not None)
+        self.folder_button.setEnabled(self._problem is not None and bool(self._entries))
         self.clear_button.setEnabled(not running and bool(self._entries))
         self.remove_button.setEnabled(e is not None and e is not self._current)
         has_result = e is not None and e.image is not None and e.config is not None

@@ -72,7 +72,7 @@ class LabHookup(QObject):
         try:
             cfg = self.settings.config()
             mask = s.mask if cfg.task == Task.INPAINT else None
-            problem = build_problem(s.photo, cfg.task, cfg.factor, mask)
+            problem = build_problem(s.photo, cfg.task, cfg.factor, mask, cfg.task_params, s.second())
             if self.panel.is_running():  # it keeps its photo; set_problem says so in the Lab
                 self.panel.set_problem(problem, cfg)
                 self.dock.show()

@@ -22,6 +22,7 @@ from ..core import imageio
 from ..core.config import RunConfig
 from ..core.errors import RwguiError
 from ..core.history import IterateHistory, KeepSchedule, Key
+from ..core.noise_estimate import NoiseEstimate
 from ..core.photo import Photo
 from ..core.pixels import rgba8_for_display
 from ..core.problems import hole_fraction
@@ -32,7 +33,9 @@ from .actions import build_actions
 from .canvas import CompareView, ImagePane, MaskCanvas
 from .discard import DiscardGuard
 from .document import build_problem, display_image, open_photo, sample_photo
+from .estimate_view import EstimateHookup
 from .files import FileState, paths_from_mime
+from .impedance_view import WhyItWorksHookup
 from .lab_hookup import LabHookup
 from .plots import CurvesWidget
 from .sessions import SessionKeeper
@@ -78,6 +81,7 @@ class MainWindow(QMainWindow):
         self.last_summary: RunSummary | None = None
         self._last_frame: np.ndarray | None = None
         self._applying_settings = False  # the settings dock is being set from the session
+        self.noise_note: str | None = None  # real noise: the estimated level of the last run's photo
         self.controller = RunController(self)
         self.files = FileState(settings)
 
@@ -115,6 +119,8 @@ class MainWindow(QMainWindow):
         for dock in (self.settings_dock, self.curves_dock, self.timeline_dock):
             self.acts.view_menu.addAction(dock.toggleViewAction())
         self.status = RunStatus(self.statusBar())
+        # the estimate under Start, the time budget and Preview (rwgui.gui.estimate_view)
+        self.estimates = EstimateHookup(self)
         self.lab = LabHookup(
             self.session,
             self,
@@ -123,6 +129,10 @@ class MainWindow(QMainWindow):
             self.working_size,
             run_busy=self.controller.is_busy,
             show_error=self.show_error,
+        )
+        # View > Why it works: the paper's Figure 2 on this photo, in a window of its own
+        self.why_it_works = WhyItWorksHookup(
+            self.session, self, self.acts.view_menu, self.current_settings, self.show_error
         )
         # the timeline redraws thumbnails in Python: twice a second is enough and leaves the GIL to the run
         self._sync_timer = QTimer(self, singleShot=True, interval=1000, timeout=self.timeline.sync)
@@ -145,9 +155,12 @@ class MainWindow(QMainWindow):
         c.reports_ready.connect(self._on_reports)
         c.frame_ready.connect(self._on_frame)
         c.iterate_kept.connect(self._on_kept)
+        c.tile_started.connect(self.working_size.on_tile)
+        c.status.connect(self._on_run_status)
         c.run_finished.connect(self._on_finished)
         c.run_failed.connect(self._on_failed)
         c.state_changed.connect(self.update_actions)
+        c.paused_changed.connect(self.status.set_paused)
         self.settings_panel.task_changed.connect(self._on_task_changed)
         self.settings_panel.changed.connect(self._on_settings_edited)
         self.timeline.viewed.connect(self._on_viewed)
@@ -158,6 +171,8 @@ class MainWindow(QMainWindow):
         self.photo_view.mask_changed.connect(self._on_mask_edited)
         self.photo_view.brush_size_changed.connect(self.acts.size_slider.setValue)
         self.acts.size_slider.valueChanged.connect(self._on_brush_size)
+        self.photo_view.hardness_changed.connect(lambda h: self.acts.hardness_slider.setValue(round(h * 100)))
+        self.acts.hardness_slider.valueChanged.connect(lambda v: setattr(self.photo_view, "hardness", v / 100))
         self.acts.opacity_slider.valueChanged.connect(self._on_opacity)
         self.files.recent_changed.connect(self._fill_recent)
         self.compare_view.set_title("◀ damaged photo  |  restored ▶")
@@ -296,6 +311,21 @@ class MainWindow(QMainWindow):
         self.session.set_ground_truth(pixels)
         return True
 
+    def open_no_flash(self, path: str | Path) -> bool:
+        """Flash / no-flash: the no-flash photo, the run's target (the photo open is the flash one)."""
+        try:
+            pixels = imageio.read(path).pixels  # its size is checked against the flash photo's at Start
+        except RwguiError as exc:
+            self.show_error(str(exc), "Cannot open the no-flash photo")
+            return False
+        self.session.set_second_photo(pixels)
+        self.statusBar().showMessage(f"No-flash photo: {Path(path).name}", 5000)
+        return True
+
+    def set_classifier_weights(self, path: str | Path) -> None:
+        """The pre-image task's classifier weights (enables the task)."""
+        self.settings_panel.set_classifier_weights(str(path))
+
     def _set_photo(self, photo: Photo) -> None:
         """A new photo: a run on the old one is abandoned and its curves and iterates are let go."""
         if self.controller.is_busy():
@@ -332,6 +362,8 @@ class MainWindow(QMainWindow):
         else:
             self.photo_view.set_image(img)
         label = "Damaged photo" + (f" (bicubic ×{sp.factor()})" if sp.task() == Task.SR else "")
+        label = "Flash photo (the input code)" if sp.task() == Task.FLASH else label
+        self.acts.open_no_flash.setVisible(sp.task() == Task.FLASH)
         self.photo_view.set_title(label)
         if self.controller.state == RunState.IDLE and not len(self.history):
             self.recon_view.set_image(np.zeros_like(self.photo_view.image()))
@@ -373,18 +405,15 @@ class MainWindow(QMainWindow):
             self.acts.invert_mask,
             self.acts.load_mask,
             self.acts.save_mask,
+            self.acts.subtract,
+            self.acts.grow,
+            self.acts.shrink,
+            self.acts.feather,
+            *self.acts.mask_tools.values(),
         ):
             act.setEnabled(on)
-        tool = (
-            "none"
-            if not on
-            else "brush"
-            if self.acts.brush.isChecked()
-            else "eraser"
-            if self.acts.eraser.isChecked()
-            else "none"
-        )
-        self.photo_view.set_tool(tool)
+        checked = [t for t, act in self.acts.mask_tools.items() if act.isChecked()]
+        self.photo_view.set_tool(checked[0] if on and checked else "none")
         self._on_mask_changed(self.session.mask)
 
     def set_mask_tool(self, tool: str) -> None:
@@ -403,6 +432,21 @@ class MainWindow(QMainWindow):
         for act in (self.acts.redo, self.acts.redo_tb):
             act.setEnabled(on and self.photo_view.can_redo())
         self.settings_panel.set_hole_fraction(None if mask is None else hole_fraction(mask))
+        self._update_mask_note()
+
+    def _update_mask_note(self) -> None:
+        """A run keeps the mask it started with: say so when the mask painted now differs from it, so that
+        painting while a run goes (to prepare the next one) is never mistaken for changing this one."""
+        s, busy = self.session, self.controller.state in (RunState.RUNNING, RunState.PAUSED)
+        differs = (
+            busy
+            and self.task() == Task.INPAINT
+            and s.working_mask is not None
+            and s.mask is not None
+            and not np.array_equal(s.mask, s.working_mask)
+        )
+        self.acts.mask_note.setText("Mask changed — applies to the next run" if differs else "")
+        self.acts.mask_note_action.setVisible(differs)
 
     def mask_undo(self) -> None:
         self.photo_view.undo()
@@ -447,6 +491,23 @@ class MainWindow(QMainWindow):
     def export_settings(self, path: str | Path) -> bool:
         return self.io.export_settings(path)
 
+    def import_settings(self, path: str | Path) -> bool:
+        return self.io.import_settings(path)
+
+    def apply_settings(self, cfg: RunConfig) -> bool:
+        """Valid settings (an imported file) into the dock and the session. Another task or SR factor goes the
+        way one chosen in the dock goes (the sample is made again, unsaved work asked about first); Cancel puts
+        the settings back and returns False."""
+        try:
+            before = self.settings_panel.config()
+        except RwguiError:
+            before = self.session.settings
+        self.session.set_settings(cfg)
+        if before is not None and (before.task, before.factor) != (cfg.task, cfg.factor):
+            self._on_task_changed(cfg.task)
+            return self.settings_panel.task() == cfg.task
+        return True
+
     def _fill_recent(self) -> None:
         self.io.fill_recent(self.acts.recent_menu)
 
@@ -461,37 +522,60 @@ class MainWindow(QMainWindow):
             self.open_file(paths[0])
 
     # ----- run ----------------------------------------------------------------------------------------
-    def start(self) -> int | None:
+    def start(self, preview: bool = False) -> int | None:
         """Snapshot photo, mask and settings, and start a run (the previous one, if any, is stopped).
 
-        A run that does not fit in memory asks first for a working size (downscale, or crop around the
-        damage); Cancel returns None and changes nothing."""
+        A run that does not fit in memory asks first for a working size (downscale, crop around the
+        damage, or tiles at full resolution); Cancel returns None and changes nothing. With a time budget
+        (beside Start) or ``preview``, a smaller working size and fewer iterations are chosen to fit it, the
+        status bar says what was reduced, and the run is also stopped by the clock."""
         if self.photo is None:
             return None
+        timed = None
         try:
             cfg = self.settings_panel.config()
             mask = self.session.mask if cfg.task == Task.INPAINT else None
-            problem = build_problem(self.photo, cfg.task, cfg.factor, mask)
+            problem = build_problem(self.photo, cfg.task, cfg.factor, mask, cfg.task_params, self.session.second())
+            self.noise_note = None if problem.noise_sigma is None else NoiseEstimate(problem.noise_sigma).describe()
             working = self.working_size.fit_to_memory(problem, cfg)
             if working is None:
                 return None
+            timed = self.estimates.time_plan(problem, cfg, working, preview)
+            if timed is not None:
+                working = timed.working
             problem = working_problem(problem, working)
         except RwguiError as exc:
             self.show_error(str(exc), "Cannot start")
             return None
-        self.session.set_settings(cfg)
+        self.session.set_settings(cfg)  # the dock keeps the person's settings; the run gets the plan's budget
+        cfg = cfg if timed is None else timed.config(cfg)
         self.session.begin_run(cfg, working, mask)
         h, w = problem.size
         entry = h * w * problem.channels * 2
-        self.status.begin(cfg.iterations, problem.ground_truth is not None)
-        self.curves.set_budget(cfg.iterations)
+        tiles = working.tiles if working is not None and working.mode == "tiles" else None
+        total = cfg.iterations * (tiles.count if tiles is not None else 1)  # on tiles: counted over the photo
+        expected = timed.step_seconds if timed is not None else self.estimates.expected_step_s(problem.size)
+        self.status.begin(total, problem.ground_truth is not None, expected)
+        self.curves.set_budget(total)
         self.recon_view.set_title("Restored — starting…" + self.working_size.note())
-        return self.controller.start(
-            problem, cfg, keep=KeepSchedule.for_size(entry, self.history.cap_bytes), thumb_side=self.history.thumb_side
+        self.estimates.before_run()  # a timing still going would share torch's random stream with the run
+        run_id = self.controller.start(
+            problem,
+            cfg,
+            keep=KeepSchedule.for_size(entry, self.history.cap_bytes),
+            thumb_side=self.history.thumb_side,
+            tiles=tiles,
         )
+        if timed is not None:
+            self.controller.set_time_limit(timed.seconds)
+            what = "Preview" if preview else "Time budget"
+            self.statusBar().showMessage(f"{what}: {timed.message}.", 20000)
+        return run_id
 
     def _on_run_cleared(self) -> None:
         self._sync_timer.stop()
+        self.status.clear()  # the let-go run's iteration and PSNR must not stay beside a new photo or task
+        self.statusBar().clearMessage()  # nor its "Run finished..." message
         self.curves.clear()
         self.timeline.clear()
         self._last_frame = None
@@ -524,8 +608,15 @@ class MainWindow(QMainWindow):
         a.save.setEnabled(self.history.result_key() is not None)
         a.export_csv.setEnabled(self.session.curves.n > 0)
         self.status.set_state(state)
+        self._update_mask_note()
+
+    def _on_run_status(self, message: str) -> None:
+        """What the run does before its first step: measuring the speed settings (the first run at a size)."""
+        self.statusBar().showMessage(message.capitalize() + " (the first run at this size; remembered after)")
 
     def _on_run_started(self, device: str) -> None:
+        if self.statusBar().currentMessage().startswith("Measuring speed"):
+            self.statusBar().clearMessage()
         self.status.set_device(device)
         self.recon_view.set_title("Restored — live" + self.working_size.note())
 
@@ -536,11 +627,9 @@ class MainWindow(QMainWindow):
     def _on_frame(self, iteration: int, rgba: np.ndarray) -> None:
         self._last_frame = rgba
         if self.timeline.is_live():
-            # the iteration in the title moves twice a second, not with every frame: each change repaints
-            now = time.monotonic()
-            if now - self._title_time >= 0.5:
-                self._title_time, self._live_title = now, f"Restored — live, iteration {iteration}"
-            self._show_result(rgba, self._live_title)
+            # the title names the frame's own iteration (frames come at most ~10 a second, and the view under
+            # the title repaints for the new frame anyway)
+            self._show_result(rgba, f"Restored — live, iteration {iteration}")
 
     def _on_kept(self, item: KeptImage) -> None:
         self.session.keep(item.kind, item.iteration, item.pixels, item.average, item.thumb)
@@ -568,11 +657,14 @@ class MainWindow(QMainWindow):
         """A Lab result became the session's: show it as the result (the settings dock is left alone)."""
         self.timeline.sync()
         key = self.history.result_key()
+        if key is not None:
+            self.timeline.view(key)  # the timeline names what the restored pane shows: the Lab's result
         rgba = rgba8_for_display(result.image)
         self._show_result(
             rgba if key is None else self._result_rgba(key, rgba),
             f"Restored — from the Lab: {result.variant_label}, iteration {result.pick_iteration}",
         )
+        self.status.show_result("Lab result", result.pick_iteration, result.psnr)
         self.update_actions()
 
     # ----- timeline -----------------------------------------------------------------------------------
@@ -583,8 +675,6 @@ class MainWindow(QMainWindow):
             self.compare_view.set_image(rgba)
 
     _compare_pair: tuple | None = None
-    _title_time = 0.0
-    _live_title = "Restored — live"
 
     def _on_viewed(self, key) -> None:
         if key is None:
@@ -669,6 +759,7 @@ class MainWindow(QMainWindow):
         self.files.save_window(self, self.settings_panel)
         self.controller.shutdown()
         self.lab.shutdown()
+        self.why_it_works.shutdown()
         self._sync_timer.stop()
         self.sessions.close()  # a clean exit: the autosave is not offered next time
         if self.error_box is not None:

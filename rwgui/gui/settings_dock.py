@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..core import autotune
 from ..core.config import (
     MACHINE_SETTINGS,
     PRESETS,
@@ -42,12 +43,20 @@ from ..core.errors import RwguiError
 from ..core.lossprior import LOSS_PRIORS
 from ..core.priors import PRIORS
 from ..core.stopping import STOPPING_RULES
+from ..core.tasks import TASK_SPECS, task_spec
 from ..core.vocabulary import Task
+from .estimate_view import StartArea
 from .forms import ParamForm, VariantForm, guard_wheel, hint_style
 
 __all__ = ["SettingsPanel", "TASK_LABELS"]
 
-TASK_LABELS = {Task.DENOISE: "Denoise", Task.SR: "Super-resolution", Task.INPAINT: "Inpaint (fill holes)"}
+#: The task list comes from the task registry (rwgui.core.tasks): a new task needs no code here.
+TASK_LABELS = {t: spec.label for t, spec in TASK_SPECS.items()}
+#: Why the pre-image entry is disabled until a classifier's weights are known.
+NEEDS_WEIGHTS = (
+    "Needs a classifier's weights (a torchvision AlexNet or VGG state dict): File > Classifier weights…, "
+    "or start the studio with --weights PATH. Nothing is downloaded."
+)
 
 
 def _box(title: str, widget: QWidget, parent: QWidget) -> QGroupBox:
@@ -73,13 +82,20 @@ class SettingsPanel(QScrollArea):
         lay = QVBoxLayout(body)
         lay.setContentsMargins(6, 6, 6, 6)
 
+        # Start, Preview, the time budget and the run's estimate under them (rwgui.gui.estimate_view)
+        self.start_area = StartArea(body)
+        lay.addWidget(self.start_area)
+
         task_w = QWidget(body)
         form = QFormLayout(task_w)
         form.setContentsMargins(0, 0, 0, 0)
         self.task_combo = QComboBox(task_w)
+        self._weights = ""  # the classifier weights the pre-image task uses (set_classifier_weights)
         for key, label in TASK_LABELS.items():
             self.task_combo.addItem(label, key)
-        self.task_combo.setToolTip("What is wrong with the photo: noise, too few pixels, or holes to fill")
+            self.task_combo.setItemData(self.task_combo.count() - 1, TASK_SPECS[key].help, Qt.ItemDataRole.ToolTipRole)
+        self._enable_weight_tasks()
+        self.task_combo.setToolTip("What is wrong with the photo (hover an entry for what it does)")
         self.factor_combo = QComboBox(task_w)
         for f in SR_FACTORS:
             self.factor_combo.addItem(f"×{f}", f)
@@ -103,6 +119,11 @@ class SettingsPanel(QScrollArea):
         guard_wheel(self.task_combo, self.factor_combo, self.preset_combo, self.device_combo)
         form.addRow("Device", self.device_combo)
         lay.addWidget(_box("Task", task_w, body))
+        # the task's own parameters (the deblur kernel, the pre-image's weights), a form made from its spec
+        self.task_form = ParamForm((), body)
+        self.task_params_box = _box("Task parameters", QWidget(body), body)
+        self.task_params_box.layout().addWidget(self.task_form)
+        lay.addWidget(self.task_params_box)
 
         self.prior_form = VariantForm(PRIORS, "Network", body)
         lay.addWidget(_box("Prior (the untrained network)", self.prior_form, body))
@@ -126,8 +147,16 @@ class SettingsPanel(QScrollArea):
         self.speed_note = QLabel(speed_w)  # what 'auto' turns on here, in words
         self.speed_note.setWordWrap(True)
         self.speed_note.setStyleSheet(hint_style())
+        # forgets the measured choices; the next run measures again, in its worker (never on this thread)
+        self.remeasure_button = QPushButton("Re-measure", speed_w)
+        self.remeasure_button.setToolTip(
+            "Forget the speed settings measured on this machine: the next run times the candidates again "
+            "(after a hardware or driver change, or when the machine is much busier or idler than it was)."
+        )
+        self.remeasure_button.clicked.connect(self._remeasure)
         speed_lay.addWidget(self.speed_form)
         speed_lay.addWidget(self.speed_note)
+        speed_lay.addWidget(self.remeasure_button, 0, Qt.AlignmentFlag.AlignLeft)
         lay.addWidget(_box("Speed", speed_w, body))
         lay.addStretch(1)
         self.setWidget(body)
@@ -146,6 +175,12 @@ class SettingsPanel(QScrollArea):
         self._fill_presets()
         self.apply_preset(self.preset_combo.currentText())
         self._update_speed_note()
+
+    def _remeasure(self) -> None:
+        """Forget the cached choices (a file removed: no timing here, on the GUI thread)."""
+        autotune.forget()
+        self._update_speed_note()
+        self.speed_note.setText(self.speed_note.text() + " Forgotten: the next run measures again.")
 
     def _update_speed_note(self, *_: object) -> None:
         try:
@@ -171,6 +206,7 @@ class SettingsPanel(QScrollArea):
             task=self.task(),
             preset=self.preset_combo.currentText(),
             factor=self.factor(),
+            task_params=self.task_form.values(),
             prior=prior,
             prior_params=prior_params,
             stop=stop,
@@ -193,6 +229,7 @@ class SettingsPanel(QScrollArea):
                 with QSignalBlocker(combo):
                     combo.setCurrentIndex(i)
         self._fill_presets(cfg.preset)
+        self._show_task_form(cfg.task, cfg.task_params)
         self.prior_form.set_variant(cfg.prior, cfg.prior_params)
         self.run_form.set_values({p.name: getattr(cfg, p.name) for p in self.run_form.params()})
         self.stop_form.set_variant(cfg.stop, cfg.stop_params)
@@ -232,7 +269,46 @@ class SettingsPanel(QScrollArea):
         else:
             self.task_combo.setCurrentIndex(i)
 
+    def set_classifier_weights(self, path: str) -> None:
+        """The pre-image task's weights file: enables its entry and fills its form."""
+        self._weights = str(path)
+        self._enable_weight_tasks()
+        if self.task() == Task.PREIMAGE:
+            self._show_task_form(self.task(), {**self.task_form.values(), "weights": self._weights})
+            self.changed.emit()
+
     # ----- internals ---------------------------------------------------------------------------------
+    def _enable_weight_tasks(self) -> None:
+        """A task that needs classifier weights is a disabled entry, with the reason as its tooltip, until
+        weights are known."""
+        model = self.task_combo.model()
+        for i in range(self.task_combo.count()):
+            spec = TASK_SPECS[Task(self.task_combo.itemData(i))]
+            if not spec.requires_weights:
+                continue
+            item = model.item(i) if hasattr(model, "item") else None
+            if item is not None:
+                item.setEnabled(bool(self._weights))
+            tip = spec.help if self._weights else NEEDS_WEIGHTS
+            self.task_combo.setItemData(i, tip, Qt.ItemDataRole.ToolTipRole)
+
+    def _show_task_form(self, task: Task, values: Any = None) -> None:
+        """The form of ``task``'s parameters (hidden when it has none)."""
+        params = task_spec(task).params
+        values = dict(values or {})
+        if task_spec(task).requires_weights and not values.get("weights") and self._weights:
+            values["weights"] = self._weights
+        if tuple(self.task_form.params()) != tuple(params):
+            old = self.task_form
+            self.task_form = ParamForm(params, self.task_params_box, visible=5)
+            self.task_params_box.layout().replaceWidget(old, self.task_form)
+            old.deleteLater()
+            self.task_form.changed.connect(self.changed)
+        if values:
+            self.task_form.set_values(values, emit=False)
+        self.task_params_box.setVisible(bool(params))
+        self.task_params_box.setTitle(f"{TASK_LABELS[task]}: parameters")
+
     def _fill_presets(self, select: str | None = None) -> None:
         task = self.task()
         names = [n for n, p in PRESETS.items() if p["task"] == task]

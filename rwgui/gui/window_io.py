@@ -34,6 +34,7 @@ class DocumentHost(Protocol):
     def save_mask(self, path: str | Path) -> bool: ...
     def show_error(self, text: str, title: str = "rwgui") -> None: ...
     def current_settings(self) -> RunConfig: ...
+    def apply_settings(self, cfg: RunConfig) -> bool: ...
 
 
 class WindowIO:
@@ -102,6 +103,20 @@ class WindowIO:
             return False
         return True
 
+    def import_settings(self, path: str | Path) -> bool:
+        """Settings from a JSON file (Export settings' or ``--save-config``'s) into the settings panel. A file
+        that is not valid settings, whatever it holds, is a dialog with the one-line reason and its key path
+        (the CLI's message for ``--config``), and the current settings stay as they were."""
+        try:
+            cfg = RunConfig.load(path)
+        except RwguiError as exc:
+            self.host.show_error(str(exc), "Cannot import the settings")
+            return False
+        if not self.host.apply_settings(cfg):
+            return False
+        self.status_bar.showMessage(f"Settings imported from {path}", 5000)
+        return True
+
     # ----- dialogs (thin: each calls one of the methods above, or the host's) -------------------------
     def _ask(self, save: bool, title: str, filt: str, suffix: str = "") -> str | None:
         folder = self.files.last_folder()
@@ -126,6 +141,15 @@ class WindowIO:
         if path := self._ask(False, "Open the undamaged photo", image_filter()):
             self.host.open_ground_truth(path)
 
+    def ask_open_no_flash(self) -> None:
+        if path := self._ask(False, "Open the no-flash photo (same scene, same size)", image_filter()):
+            self.host.open_no_flash(path)
+
+    def ask_classifier_weights(self) -> None:
+        title = "Classifier weights (torchvision AlexNet or VGG state dict)"
+        if path := self._ask(False, title, "Weights (*.pth *.pt)"):
+            self.host.set_classifier_weights(path)
+
     def ask_load_mask(self) -> None:
         if path := self._ask(False, "Load a mask (white = keep, black = hole)", "Mask (*.png)"):
             self.host.load_mask(path)
@@ -143,6 +167,10 @@ class WindowIO:
     def ask_export_curves(self) -> None:
         if path := self._ask(True, "Export the curves", "CSV (*.csv)", "curves.csv"):
             self.export_curves(path)
+
+    def ask_import_settings(self) -> None:
+        if path := self._ask(False, "Import settings", "JSON (*.json);;All files (*)"):
+            self.import_settings(path)
 
     def ask_export_settings(self) -> None:
         if path := self._ask(True, "Export the settings", "JSON (*.json)", "settings.json"):

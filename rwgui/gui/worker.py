@@ -33,8 +33,9 @@ import numpy as np
 import torch
 from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal, Slot
 
+from ..core.autotune import resolve as resolve_speed
 from ..core.config import RunConfig
-from ..core.device import keep_device_queries_off_this_thread
+from ..core.device import keep_device_queries_off_this_thread, resolve_device
 from ..core.engine import (
     Engine,
     EventKind,
@@ -157,6 +158,7 @@ class RunWorker(QObject):
     run_failed = Signal(int, str)  # run_id, message
     done = Signal()  # last signal of every run: the thread may quit
     tile_started = Signal(int, int, int)  # run_id, tile index (0-based), tile count: a run on tiles only
+    status = Signal(int, str)  # run_id, what the worker does before the first step ("measuring speed…")
 
     def __init__(self, request: RunRequest) -> None:
         super().__init__()
@@ -193,6 +195,15 @@ class RunWorker(QObject):
         engine = None
         t0 = time.perf_counter()
         try:
+            # "auto" speed settings are measured here, in the worker, the first time (then cached): never on
+            # the GUI thread; the engine below finds the choice in the cache
+            resolve_speed(
+                req.config,
+                req.problem.size,
+                resolve_device(req.config.device),
+                channels=req.problem.channels,
+                on_status=partial(self.status.emit, rid),
+            )
             engine = Engine(req.problem, req.config)  # sets the CPU threads in this thread, as in the CLI
             self.run_started.emit(rid, engine.device_name)
             result = drain(engine.steps(self.control), partial(self._on_event, engine))
@@ -440,6 +451,7 @@ class RunController(QObject):
     run_failed = Signal(str)
     state_changed = Signal(str)  # a RunState
     tile_started = Signal(int, int)  # a run on tiles: tile index (0-based), tile count
+    status = Signal(str)  # the current run's words before its first step ("measuring speed…")
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -477,6 +489,7 @@ class RunController(QObject):
         worker.run_finished.connect(self._on_run_finished, q)
         worker.run_failed.connect(self._on_run_failed, q)
         worker.tile_started.connect(self._on_tile_started, q)
+        worker.status.connect(self._on_status, q)
         worker.done.connect(thread.quit, Qt.ConnectionType.DirectConnection)  # quit() is thread-safe
         thread.started.connect(worker.run)
         thread.finished.connect(self._on_thread_finished, q)
@@ -500,6 +513,11 @@ class RunController(QObject):
         if self._worker is not None and self.state in (RunState.RUNNING, RunState.PAUSED):
             self._worker.stop()
             self._set_state(RunState.STOPPING)
+
+    def set_time_limit(self, seconds: float | None) -> None:
+        """A wall-clock cap on the current run (a time budget): it ends with StopReason.BUDGET then."""
+        if self._worker is not None:
+            self._worker.control.set_time_limit(seconds)
 
     def abandon(self) -> None:
         """Stop the current run and drop whatever it still sends (a new photo was opened)."""
@@ -578,6 +596,11 @@ class RunController(QObject):
     def _on_tile_started(self, run_id: int, index: int, count: int) -> None:
         if self._current(run_id):
             self.tile_started.emit(index, count)
+
+    @Slot(int, str)
+    def _on_status(self, run_id: int, message: str) -> None:
+        if self._current(run_id):
+            self.status.emit(message)
 
     @Slot()
     def _on_thread_finished(self) -> None:

@@ -10,9 +10,9 @@ and :meth:`~rwgui.core.session.Session.result_pixels` turns the run's result bac
 Denoising and super-resolution are also offered *tiles* (:mod:`rwgui.core.tiles`): the whole photo at full
 resolution, restored one overlapping tile at a time and blended; the worker runs the tiles' loops, the live
 view shows the current tile placed in the photo, and the run's result is the blend at full size. The offer
-states the work (tiles x iterations, steps at the tile's size); no step time is known before a step has run at
-that size, so it says so rather than guess, and once the first steps are measured the status line's ETA covers
-the whole photo.
+states the work (tiles x iterations, steps at the tile's size) and, like every option, its estimated time from a
+few steps timed beforehand (:func:`option_times`, :mod:`rwgui.core.estimate`); once the run's own first steps are
+measured the status line's ETA covers the whole photo.
 """
 
 from __future__ import annotations
@@ -60,10 +60,16 @@ def tiles_line(plan: WorkingPlan, iterations: int | None) -> str:
 
 
 def working_size_box(
-    parent: QWidget | None, plan: WorkingPlan, iterations: int | None = None
+    parent: QWidget | None, plan: WorkingPlan, iterations: int | None = None, times: dict[str, str] | None = None
 ) -> tuple[QMessageBox, dict[QAbstractButton, str]]:
     """The question, not yet shown, and which choice each button means ('tiles', 'downscale', 'crop',
-    'cancel'); ``iterations`` is each run's budget, for the tiles' amount of work."""
+    'cancel'); ``iterations`` is each run's budget, for the tiles' amount of work; ``times`` the estimated
+    time of each option, in words (:func:`option_times`), added to its line."""
+    times = times or {}
+
+    def timed(option: str) -> str:
+        return f" Estimated beforehand: {times[option]}." if option in times else ""
+
     text = (
         f"Restoring this photo at {_wxh(plan.size)} needs about {plan.needed_mb or 0:.0f} MB of memory, "
         f"but about {plan.budget_mb or 0:.0f} MB are available."
@@ -72,7 +78,7 @@ def working_size_box(
     box = QMessageBox(QMessageBox.Icon.Question, "The run does not fit in memory", text, parent=parent)
     choices: dict[QAbstractButton, str] = {}
     if plan.tiles is not None and plan.task in (Task.DENOISE, Task.SR):
-        lines.append(tiles_line(plan, iterations))
+        lines.append(tiles_line(plan, iterations) + timed("tiles"))
         button = box.addButton(f"Tiles (full resolution, {plan.tiles.count} tiles)", QMessageBox.ButtonRole.AcceptRole)
         choices[button] = "tiles"
     if plan.downscale_size is not None:
@@ -82,13 +88,13 @@ def working_size_box(
             if plan.task == Task.INPAINT
             else f"Save result writes {_wxh(d)}"
         )
-        lines.append(f"• Downscale: the whole photo at {_wxh(d)}; {saved}.")
+        lines.append(f"• Downscale: the whole photo at {_wxh(d)}; {saved}.{timed('downscale')}")
         choices[box.addButton(f"Downscale to {_wxh(d)}", QMessageBox.ButtonRole.AcceptRole)] = "downscale"
     if plan.crop_size is not None:
         c = plan.crop_size
         lines.append(
             f"• Crop: the {_wxh(c)} region around the damage at full resolution; Save result pastes it "
-            "back into the full photo."
+            "back into the full photo." + timed("crop")
         )
         choices[box.addButton(f"Crop around the damage ({_wxh(c)})", QMessageBox.ButtonRole.AcceptRole)] = "crop"
     cancel = box.addButton(QMessageBox.StandardButton.Cancel)
@@ -102,9 +108,38 @@ def working_size_box(
     return box, choices
 
 
-def ask_working_size(parent: QWidget | None, plan: WorkingPlan, iterations: int | None = None) -> str:
+def option_times(plan: WorkingPlan, cfg: RunConfig, channels: int) -> dict[str, str]:
+    """Each option's estimated time (:mod:`rwgui.core.estimate`: a few steps timed, cached per network, so
+    the estimate under Start has usually measured it already), "usually ..., at most ..." where the stopping
+    rule usually ends a run before its budget. Empty when the timing fails."""
+    from ..core.estimate import expected_stop, format_duration, step_time
+
+    try:
+        model = step_time(cfg, plan.task, channels, plan.size)
+    except Exception:  # an estimate is a courtesy: the offer stands without it
+        return {}
+    stop = expected_stop(cfg)
+
+    def words(size: tuple[int, int], runs: int = 1) -> str:
+        s = model.at(size) * runs
+        most = format_duration(s * cfg.iterations)
+        return f"usually about {format_duration(s * stop)}, at most {most}" if stop else f"about {most}"
+
+    out = {}
+    if plan.tiles is not None:
+        out["tiles"] = words(plan.tiles.tile, plan.tiles.count)
+    if plan.downscale_size is not None:
+        out["downscale"] = words(plan.downscale_size)
+    if plan.crop_size is not None:
+        out["crop"] = words(plan.crop_size)
+    return out
+
+
+def ask_working_size(
+    parent: QWidget | None, plan: WorkingPlan, iterations: int | None = None, times: dict[str, str] | None = None
+) -> str:
     """Ask, modally, how to run a plan that does not fit: 'tiles', 'downscale', 'crop' or 'cancel'."""
-    box, choices = working_size_box(parent, plan, iterations)
+    box, choices = working_size_box(parent, plan, iterations, times)
     box.exec()
     return choices.get(box.clickedButton(), "cancel")
 
@@ -123,11 +158,12 @@ class WorkingSize:
         self.crop_margin: int = DEFAULT_MARGIN  # px of context kept around the damage when cropping
         self.iterations: int | None = None  # the budget of the run being planned (the tiles' amount of work)
         self.tile: tuple[int, int] | None = None  # a run on tiles: the tile running (0-based) and the count
+        self.times: dict[str, str] = {}  # the estimated time of each option offered (option_times)
         session.working_changed.connect(self._on_working_changed)
 
     def choose_working_size(self, plan: WorkingPlan) -> str:
         """The person's choice for a plan that does not fit (tests replace this method)."""
-        return ask_working_size(self.parent, plan, self.iterations)
+        return ask_working_size(self.parent, plan, self.iterations, self.times)
 
     def fit_to_memory(self, problem: Problem, cfg: RunConfig, tiles: bool = True) -> Working | None:
         """The working size to run ``problem`` at, asking when it does not fit; None when the person cancels.
@@ -145,6 +181,11 @@ class WorkingSize:
         if plan.downscale_size is None and plan.crop_box is None and plan.tiles is None:
             raise OutOfMemoryError(plan.sentence)
         self.iterations = cfg.iterations
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)  # timing a few steps, when not cached
+        try:
+            self.times = option_times(plan, cfg, problem.channels)
+        finally:
+            QApplication.restoreOverrideCursor()
         choice = self.choose_working_size(plan)
         return None if choice == "cancel" else choose_working(plan, choice)
 

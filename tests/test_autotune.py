@@ -1,0 +1,166 @@
+"""Speed settings chosen by measurement (rwgui.core.autotune).
+
+The timer is replaced by a table of made-up seconds wherever a choice must be deterministic: what is tested is
+the rule (the fastest measured candidate wins, the plain configuration is always measured, the cache is keyed
+and re-used, forced settings are never measured over), never the machine's speed. No timed assertions.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import torch
+
+from rwgui.core import autotune
+from rwgui.core.config import RunConfig, SpeedConfig
+from rwgui.core.engine import Engine
+from tests.conftest import TINY_PRIOR, tiny_config
+
+CPU = torch.device("cpu")
+SIZE = (32, 32)
+
+
+@pytest.fixture
+def tuning(monkeypatch):
+    """Measurement on (the suite's default is the fixed rule), and a fake timer: seconds per step from a table
+    of (precision, channels_last, fused_optimizer, threads), recording each call's candidate and thread."""
+    monkeypatch.setenv("RWGUI_SPEED_TUNING", "on")
+    calls: list[tuple[str, str, str, int, threading.Thread]] = []
+    table: dict[tuple[str, str, str, int], float] = {}
+
+    def fake(engine, steps):
+        s = engine.speed
+        key = (s.precision, s.channels_last, s.fused_optimizer, torch.get_num_threads())
+        calls.append((*key, threading.current_thread()))
+        return table.get(key, 1.0)
+
+    monkeypatch.setattr(autotune, "time_steps", fake)
+    return calls, table
+
+
+def _cfg(**speed):
+    return tiny_config(speed=SpeedConfig(**speed))
+
+
+def test_the_choice_is_the_fastest_measured_candidate(tuning):
+    calls, table = tuning
+    table[("float32", "on", "off", 1)] = 0.1  # fastest on one thread in stage 1 ...
+    for t in autotune.thread_candidates():
+        table[("float32", "on", "off", t)] = 0.1 if t == 1 else 0.5
+    chosen = autotune.resolve(_cfg(), SIZE, CPU)
+    assert (chosen.precision, chosen.channels_last, chosen.fused_optimizer, chosen.threads) == (
+        "float32",
+        "on",
+        "off",
+        1,
+    )
+
+
+def test_the_plain_configuration_is_always_a_candidate_and_wins_when_fastest(tuning):
+    """Plain = float32, NCHW, the plain Adam loop, torch's own thread count: measured in every tuning, so the
+    choice is never one measured slower than it."""
+    calls, table = tuning
+    plain_threads = autotune.plain_threads()
+    table[("float32", "off", "off", plain_threads)] = 0.01
+    result = autotune.resolve_tuning(_cfg(), SIZE, CPU)
+    assert f"float32 cl:off fused:off t{plain_threads}" in result.seconds
+    s = result.speed
+    assert (s.precision, s.channels_last, s.fused_optimizer, s.threads) == ("float32", "off", "off", plain_threads)
+    assert min(result.seconds.values()) == result.seconds[autotune.label(s)]
+
+
+def test_the_cache_is_keyed_per_machine_and_reused(tuning, monkeypatch, tmp_path):
+    calls, _ = tuning
+    first = autotune.resolve(_cfg(), SIZE, CPU)
+    assert calls and autotune.cache_path().is_file()
+    assert str(autotune.cache_path()).startswith(str(tmp_path))  # the test's folder, never the person's
+    n = len(calls)
+    assert autotune.resolve(_cfg(), SIZE, CPU) == first and len(calls) == n  # the second call does not time
+    engine = Engine(autotune._synthetic_problem(SIZE), _cfg())  # the engine takes the cached choice
+    assert engine.speed == first and len(calls) == n
+    monkeypatch.setattr(autotune, "machine_key", lambda device: "another machine")
+    autotune.resolve(_cfg(), SIZE, CPU)
+    assert len(calls) > n  # another machine: measured again
+    assert len(autotune.cached_choices()) == 2
+
+
+def test_sizes_and_networks_have_their_own_entries():
+    cfg = _cfg()
+    key = autotune.cache_key(cfg, (32, 32), CPU)
+    assert autotune.cache_key(cfg, (30, 34), CPU) == key  # the same bucket
+    assert autotune.cache_key(cfg, (512, 512), CPU) != key
+    other = cfg.replace(prior_params={**TINY_PRIOR, "channels_down": (8,)})
+    assert autotune.cache_key(other, (32, 32), CPU) != key
+    assert autotune.cache_key(_cfg(threads=1), (32, 32), CPU) != key  # forced settings shape the candidates
+
+
+def test_remeasure_forgets(tuning):
+    calls, _ = tuning
+    autotune.resolve(_cfg(), SIZE, CPU)
+    n = len(calls)
+    autotune.forget()
+    assert not autotune.cache_path().exists() and autotune.cached_choices() == {}
+    autotune.resolve(_cfg(), SIZE, CPU)
+    assert len(calls) > n
+
+
+def test_a_forced_setting_is_honoured_and_never_measured_over(tuning):
+    calls, table = tuning
+    for t in autotune.thread_candidates():
+        table[("float32", "off", "off", t)] = 0.001  # the fastest, but channels-last is forced on
+    chosen = autotune.resolve(_cfg(channels_last="on", threads=1, precision="float32"), SIZE, CPU)
+    assert chosen.channels_last == "on" and chosen.threads == 1 and chosen.precision == "float32"
+    assert calls and all(c[1] == "on" and c[0] == "float32" and c[3] == 1 for c in calls)
+    calls.clear()
+    forced = SpeedConfig(precision="float32", channels_last="off", fused_optimizer="on", threads=1)
+    assert autotune.resolve(tiny_config(speed=forced), SIZE, CPU) == forced and calls == []  # nothing to tune
+    engine = Engine(autotune._synthetic_problem(SIZE), tiny_config(speed=forced))
+    assert engine.speed == forced and not engine.z.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_old_settings_files_with_true_false_still_load():
+    data = RunConfig().to_dict()
+    data["speed"] = {**data["speed"], "channels_last": True, "fused_optimizer": False}
+    cfg = RunConfig.from_dict(data)
+    assert cfg.speed.channels_last == "on" and cfg.speed.fused_optimizer == "off"
+    assert SpeedConfig(channels_last=False) == SpeedConfig(channels_last="off")
+    assert RunConfig.from_json(cfg.to_json()) == cfg
+    assert RunConfig().speed.channels_last == "auto" and RunConfig().speed.threads == 0
+
+
+def test_without_measurement_auto_follows_the_fixed_rule(monkeypatch):
+    """The suite's default (RWGUI_SPEED_TUNING=off): concrete settings, no timing, forced ones kept."""
+    monkeypatch.setattr(autotune, "time_steps", lambda *a: pytest.fail("timed with tuning off"))
+    s = autotune.resolve(_cfg(fused_optimizer="off"), SIZE, CPU)
+    assert not autotune.needs_tuning(s) and s.fused_optimizer == "off"
+    assert s.precision in ("float32", "bfloat16") and s.channels_last in ("on", "off")
+
+
+def test_thread_candidates_include_one_and_every_core():
+    assert autotune.thread_candidates(1) == [1]
+    assert autotune.thread_candidates(2) == [1, 2]
+    assert {1, 2, 4, 15, 16} <= set(autotune.thread_candidates(16))
+
+
+def test_the_studio_measures_in_its_worker_never_on_the_gui_thread(qtbot, window, make_config, tuning):
+    calls, _ = tuning
+    statuses: list[str] = []
+    window.controller.status.connect(statuses.append)
+    window.settings_panel.set_config(make_config(iterations=3))
+    with qtbot.waitSignal(window.controller.run_finished, timeout=60000):
+        window.start()
+    assert calls, "the run's 'auto' settings were not measured"
+    assert all(c[4] is not threading.main_thread() for c in calls)
+    assert statuses == ["measuring speed…"]
+    n = len(calls)
+    with qtbot.waitSignal(window.controller.run_finished, timeout=60000):
+        window.start()
+    assert len(calls) == n and statuses == ["measuring speed…"]  # cached: no second measurement
+
+
+def test_remeasure_button_forgets(qtbot, window, tuning):
+    autotune.resolve(_cfg(), SIZE, CPU)
+    assert autotune.cache_path().exists()
+    window.settings_panel.remeasure_button.click()
+    assert not autotune.cache_path().exists()
