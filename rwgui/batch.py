@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from .core.errors import ConfigError, OutputPathError, RwguiError
 from .core.imageio import READ_EXTENSIONS
 from .core.paths import check_output_path, check_writable
+from .core.vocabulary import JobStatus, Task
 
 if TYPE_CHECKING:
     from .core.config import RunConfig
@@ -129,8 +130,6 @@ def find_mask(photo: Path, mask_dir: str | None) -> Path | None:
 def plan_jobs(args: argparse.Namespace, photos: list[Path], out_dir: Path) -> tuple[list[Job], list[Row]]:
     """A job per photo (its settings and paths, plain data), and a failed row for each photo that cannot start
     (inpainting without a mask). Two photos that would write the same output are a wrong command."""
-    from .core.vocabulary import Task
-
     jobs: list[Job] = []
     unstartable: list[Row] = []
     outputs: dict[str, Path] = {}
@@ -144,7 +143,7 @@ def plan_jobs(args: argparse.Namespace, photos: list[Path], out_dir: Path) -> tu
         gt = _by_name(Path(args.ground_truth_dir), photo, ("",)) if args.ground_truth_dir else None
         if args.task == Task.INPAINT and mask is None:
             where = f"in '{args.mask_dir}'" if args.mask_dir else "beside it (or give --mask-dir)"
-            unstartable.append(_row(str(photo), "failed", error=f"no mask for '{photo.name}': none {where}"))
+            unstartable.append(_row(str(photo), JobStatus.FAILED, error=f"no mask for '{photo.name}': none {where}"))
             continue
         settings = {k: v for k, v in vars(args).items() if k not in _BATCH_ONLY}
         settings.update(
@@ -160,7 +159,7 @@ def plan_jobs(args: argparse.Namespace, photos: list[Path], out_dir: Path) -> tu
 
 
 # ----- one photo (any executor) ---------------------------------------------------------------------------------
-def _row(photo: str, status: str, **values: Any) -> Row:
+def _row(photo: str, status: JobStatus, **values: Any) -> Row:
     return {c: values.get(c) for c in COLUMNS} | {"photo": photo, "status": status}
 
 
@@ -188,10 +187,10 @@ def restore_job(job: Job, control: RunControl | None = None) -> Row:
         outcome = cli.restore(args, args.output, control)
         code = cli._fail(outcome.result)
     except RwguiError as exc:
-        return _row(job["photo"], "failed", seconds=round(time.perf_counter() - t0, 3), error=str(exc))
+        return _row(job["photo"], JobStatus.FAILED, seconds=round(time.perf_counter() - t0, 3), error=str(exc))
     return _row(
         job["photo"],
-        "stopped" if code else "done",
+        JobStatus.STOPPED if code else JobStatus.DONE,
         seconds=round(time.perf_counter() - t0, 3),
         iterations=outcome.iterations,
         stop_iteration=outcome.stop_iteration,
@@ -216,7 +215,7 @@ def finished_row(job: Job) -> Row | None:
         return None
     return _row(
         job["photo"],
-        "skipped",
+        JobStatus.SKIPPED,
         iterations=rep.get("iterations_run"),
         stop_iteration=rep.get("stop", {}).get("iteration"),
         stop_reason=rep["stop_reason"],
@@ -227,7 +226,7 @@ def finished_row(job: Job) -> Row | None:
 
 def _crashed(job: Job, exc: BaseException) -> Row:
     first = (str(exc).strip().splitlines() or [""])[0]
-    return _row(job["photo"], "failed", error=f"{type(exc).__name__}: {first}" if first else type(exc).__name__)
+    return _row(job["photo"], JobStatus.FAILED, error=f"{type(exc).__name__}: {first}" if first else type(exc).__name__)
 
 
 # ----- executors: each runs the jobs and hands every row to ``done`` as it arrives -------------------------------
@@ -250,7 +249,7 @@ def run_inline(
         except Exception as exc:
             row = _crashed(job, exc)
         done(row)
-        if row["status"] == "stopped":
+        if row["status"] == JobStatus.STOPPED:
             raise KeyboardInterrupt
 
 
@@ -366,7 +365,7 @@ def variant_jobs(
         vdir.mkdir(parents=True, exist_ok=True)
         cfg.save(vdir / "settings.json")
         argv = [str(cfg.task), folder, "-o", str(vdir), "--config", str(vdir / "settings.json"), "--quiet"]
-        argv += ["--factor", str(cfg.factor)] if cfg.task == "sr" else []
+        argv += ["--factor", str(cfg.factor)] if cfg.task == Task.SR else []
         argv += ["--ground-truth-dir", ground_truth_dir] if ground_truth_dir else []
         args = build_parser().parse_args(argv)
         photos = collect_photos(inputs(args))
@@ -407,15 +406,15 @@ def summarise_variants(rows: Iterable[Row]) -> list[dict[str, Any]]:
 
     out = []
     for variant, rs in groups.items():
-        ok = [r for r in rs if r["status"] in ("done", "skipped")]
+        ok = [r for r in rs if r["status"] in (JobStatus.DONE, JobStatus.SKIPPED)]
         psnrs = [float(r["psnr"]) for r in ok if r.get("psnr") is not None]
         out.append(
             {
                 "variant": variant,
                 "photos": len(rs),
                 "n": len(ok),
-                "failed": sum(r["status"] == "failed" for r in rs),
-                "stopped": sum(r["status"] == "stopped" for r in rs),
+                "failed": sum(r["status"] == JobStatus.FAILED for r in rs),
+                "stopped": sum(r["status"] == JobStatus.STOPPED for r in rs),
                 "psnr_n": len(psnrs),
                 "psnr_mean": mean(psnrs),
                 "psnr_std": statistics.stdev(psnrs) if len(psnrs) > 1 else None,
@@ -462,7 +461,7 @@ class BatchProgress:
 
     def finished(self, row: Row) -> None:
         self.counts[row["status"]] = self.counts.get(row["status"], 0) + 1
-        if row["status"] == "done":
+        if row["status"] == JobStatus.DONE:
             self.seconds.append(row["seconds"])
         k = sum(self.counts.values())
         what = row["status"] + (f" ({row['error']})" if row["error"] else "")
@@ -473,7 +472,7 @@ def write_summary(out_dir: Path, rows: list[Row], task: str, executor: str) -> N
     """summary.csv and summary.json in the output folder, each written whole and then renamed into place."""
     from .cli import _write_json
 
-    counts = {s: sum(r["status"] == s for r in rows) for s in ("done", "failed", "skipped", "stopped", "not run")}
+    counts = {str(s): sum(r["status"] == s for r in rows) for s in JobStatus}
     _write_json(str(out_dir / "summary.json"), {"task": task, "executor": executor, "counts": counts, "photos": rows})
     tmp = out_dir / "summary.csv.tmp"
     with tmp.open("w", newline="", encoding="utf-8") as f:
@@ -520,7 +519,7 @@ def run_batch(args: argparse.Namespace) -> int:
     jobs, rows_failed = plan_jobs(args, photos, out_dir)
     executor = args.executor or "local"
 
-    rows: dict[str, Row] = {str(p): _row(str(p), "not run") for p in photos}
+    rows: dict[str, Row] = {str(p): _row(str(p), JobStatus.NOT_RUN) for p in photos}
     for row in rows_failed:
         rows[row["photo"]] = row
     todo = []
@@ -555,7 +554,7 @@ def run_batch(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         interrupted = True
     write_summary(out_dir, list(rows.values()), args.task, executor)
-    failed = sum(r["status"] == "failed" for r in rows.values())
+    failed = sum(r["status"] == JobStatus.FAILED for r in rows.values())
     if not args.quiet:
         print(
             f"rwgui-restore: {len(photos)} photos, {progress.counts['done']} restored, {failed} failed, "

@@ -100,6 +100,10 @@ def _add_param_flag(group: argparse._ArgumentGroup, p: Param, prefix: str, seen:
     group.add_argument(flag, **kw)
 
 
+#: ``--result``: the words on the command line for the iterates at the rule's pick it can write
+RESULT_ITERATES = {"average": Iterate.PICK_AVERAGE, "raw": Iterate.PICK}
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Every flag whose value is a setting comes from a Param (RunConfig's fields, the registries' variants,
     the working-size options); a flag not given is None, so the preset (or --config) supplies the default."""
@@ -137,7 +141,11 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--config", help="a settings JSON (from the GUI's Export settings or --save-config)")
     ap.add_argument("--save-config", help="write the run's full settings as JSON here")
     ap.add_argument("--preset", choices=sorted(PRESETS), help="start from this preset instead of the task's")
-    ap.add_argument("--prior", help=f"generator architecture: {names['prior']} (default: the preset's)")
+    ap.add_argument(
+        "--prior",
+        help=f"generator architecture: {names['prior']} (default: the preset's; for deep-decoder give "
+        "--reg-noise-std 0 or use --preset denoise-dd: the other priors' input jitter costs it 5-10 dB)",
+    )
     ap.add_argument("--stop", help=f"stopping rule: {names['stop']} (default: the preset's)")
     ap.add_argument("--no-auto-stop", action="store_true", help="let the rule only mark its pick, run the budget")
     ap.add_argument(
@@ -145,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ap.add_argument(
         "--result",
-        choices=("average", "raw"),
+        choices=tuple(RESULT_ITERATES),
         default="average",
         help="write the running average at the rule's pick (default) or the raw iterate there",
     )
@@ -280,6 +288,19 @@ def make_config(args: argparse.Namespace, problem_hint: float | None) -> RunConf
     if speed:
         changes["speed"] = SpeedConfig(**{**cfg.speed.__dict__, **speed})
     return cfg.replace(**changes).validated()
+
+
+def prior_note(args: argparse.Namespace, cfg: RunConfig) -> str | None:
+    """A word when ``--prior deep-decoder`` keeps a preset's input jitter: the setting is the person's to
+    change (it is never changed behind their back), but a run that loses 5-10 dB to it should say so."""
+    given = getattr(args, _dest("", "reg_noise_std"), None) is not None
+    if cfg.prior != "deep-decoder" or cfg.reg_noise_std == 0 or given:
+        return None
+    return (
+        "the deep-decoder prior runs on a fixed input code; this run keeps an input jitter "
+        f"(--reg-noise-std {cfg.reg_noise_std:.3g}), which cost it 5-10 dB when measured: give --reg-noise-std 0 "
+        "or --preset denoise-dd"
+    )
 
 
 def load_problem(args: argparse.Namespace) -> tuple[Problem, imageio.Image]:
@@ -535,6 +556,9 @@ def restore(args: argparse.Namespace, out_path: str, control: RunControl | None 
         print(f"rwgui-restore: {NoiseEstimate(problem.noise_sigma).describe()}", file=sys.stderr)
     hint = hole_fraction(problem.mask[0, 0].numpy()) if problem.mask is not None else None
     cfg = make_config(args, hint)
+    note = prior_note(args, cfg)
+    if note and not args.quiet:
+        print(f"rwgui-restore: {note}", file=sys.stderr)
     if args.save_config:
         try:
             cfg.save(args.save_config)
@@ -570,7 +594,7 @@ def restore(args: argparse.Namespace, out_path: str, control: RunControl | None 
         if result.stop_reason is StopReason.USER:
             print(f"rwgui-restore: stopped before the first step; nothing written to {out_path}", file=sys.stderr)
         return Outcome.of(out_path, engine, result, written=False)
-    restored = engine.image(Iterate.PICK_AVERAGE if args.result == "average" else Iterate.PICK)
+    restored = engine.image(RESULT_ITERATES[args.result])
     mask = None if full_problem.mask is None else full_problem.mask[0, 0].numpy()
     seam = result_seam(cfg) if mask is not None else None  # inpainting: known pixels kept (compositing.py)
     restored = to_full(restored, working, photo.pixels, mask, seam)
@@ -633,9 +657,7 @@ def _restore_tiles(
 
     control = control if control is not None else RunControl()
     with _ctrl_c_stops(control):
-        tiled = run_tiled(
-            problem, cfg, grid, control, on_event, Iterate.PICK_AVERAGE if args.result == "average" else Iterate.PICK
-        )
+        tiled = run_tiled(problem, cfg, grid, control, on_event, RESULT_ITERATES[args.result])
     result = tiled.run
     assert result is not None
     if last is not None:

@@ -124,23 +124,25 @@ def memory(sizes: tuple[int, ...] = (256, 512)) -> None:
 
 def induced_oom() -> None:
     from ..core.engine import drain
+    from ..core.vocabulary import StopReason
 
     print("\n5. an induced out-of-memory keeps the state")
     eng = _engine("denoise", 128, iterations=20)
     for _ in range(5):
         eng.step()
     before = eng.iteration
-    real: Callable[[torch.Tensor], torch.Tensor] = eng._forward
     total = torch.cuda.get_device_properties(0).total_memory
 
-    def greedy(x: torch.Tensor) -> torch.Tensor:
-        torch.empty(total * 2, dtype=torch.uint8, device="cuda")  # more than the device has
-        return real(x)
+    def greedy(forward: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[torch.Tensor], torch.Tensor]:
+        def fill_then_forward(x: torch.Tensor) -> torch.Tensor:
+            torch.empty(total * 2, dtype=torch.uint8, device="cuda")  # more than the device has
+            return forward(x)
 
-    eng._forward = greedy
-    result = drain(eng.steps())
-    eng._forward = real
-    ok = result.stop_reason == "out_of_memory" and eng.iteration == before and np.isfinite(eng.image()).all()
+        return fill_then_forward
+
+    with eng.forward_wrapped(greedy):
+        result = drain(eng.steps())
+    ok = result.stop_reason == StopReason.OUT_OF_MEMORY and eng.iteration == before and np.isfinite(eng.image()).all()
     eng.step()
     print(f"   stop: {result.stop_reason}; iteration kept: {eng.iteration - 1 == before}; state usable: {ok}")
 

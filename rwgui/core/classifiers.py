@@ -133,27 +133,20 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return {str(k).removeprefix("module."): v for k, v in data.items()}
 
 
-def _conv_shapes(state: Mapping[str, torch.Tensor]) -> dict[int, tuple[int, ...]]:
+def _weight_shapes(state: Mapping[str, torch.Tensor], group: str, dim: int) -> dict[int, tuple[int, ...]]:
+    """The shapes of ``group.N.weight`` tensors with ``dim`` dimensions, by N: torchvision's keys name the
+    convolutions ``features.N`` (4-d weights) and the linear layers ``classifier.N`` (2-d)."""
     out = {}
     for key, t in state.items():
         parts = key.split(".")
-        if len(parts) == 3 and parts[0] == "features" and parts[2] == "weight" and t.dim() == 4:
-            out[int(parts[1])] = tuple(t.shape)
-    return dict(sorted(out.items()))
-
-
-def _linear_shapes(state: Mapping[str, torch.Tensor]) -> dict[int, tuple[int, ...]]:
-    out = {}
-    for key, t in state.items():
-        parts = key.split(".")
-        if len(parts) == 3 and parts[0] == "classifier" and parts[2] == "weight" and t.dim() == 2:
+        if len(parts) == 3 and parts[0] == group and parts[2] == "weight" and t.dim() == dim:
             out[int(parts[1])] = tuple(t.shape)
     return dict(sorted(out.items()))
 
 
 def build_from_state(state: Mapping[str, torch.Tensor]) -> Classifier:
     """The AlexNet or VGG whose structure matches ``state``'s keys and shapes, with the weights loaded."""
-    convs, linears = _conv_shapes(state), _linear_shapes(state)
+    convs, linears = _weight_shapes(state, "features", 4), _weight_shapes(state, "classifier", 2)
     if not convs or len(linears) != 3:
         raise WeightsError(
             "the weights are not of a torchvision AlexNet or VGG (expected features.N.weight convolutions and "

@@ -26,7 +26,7 @@ import traceback
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -225,13 +225,19 @@ class RunEvent:
     report: StepReport | None = None
 
 
-def drain(steps: Generator[RunEvent, None, RunResult], on_event: Callable[[RunEvent], None] | None = None) -> RunResult:
-    """Run ``steps`` (from :meth:`Engine.steps`) to its end, handing each event to ``on_event``; its result."""
+EventT = TypeVar("EventT")
+ResultT = TypeVar("ResultT")
+
+
+def drain(steps: Generator[EventT, None, ResultT], on_event: Callable[[EventT], None] | None = None) -> ResultT:
+    """Run ``steps`` (:meth:`Engine.steps`, or a loop that itself drains it, such as a run on tiles) to its
+    end, handing each event to ``on_event``; its result. One function, so that code wanting only the end
+    consumes the engine's loop the same way whichever generator it holds."""
     while True:
         try:
             event = next(steps)
         except StopIteration as end:
-            result: RunResult = end.value
+            result: ResultT = end.value
             return result
         if on_event is not None:
             on_event(event)
@@ -428,6 +434,21 @@ class Engine:
             full = self._forward(inp)
         h, w = self.problem.size
         return full[..., :h, :w].float()  # padding sits at the bottom and right
+
+    @contextlib.contextmanager
+    def forward_wrapped(
+        self, wrap: Callable[[Callable[[torch.Tensor], torch.Tensor]], Callable[[torch.Tensor], torch.Tensor]]
+    ) -> Generator[None, None, None]:
+        """Inside the block the network's forward runs as ``wrap(forward)``; the forward it wrapped is put back
+        after. The public seam for checks that inject a fault into a real run (``rwgui.bench.gpu_check``
+        fills the device before each forward to see an out-of-memory end keep the state), so that no
+        benchmark reaches into the engine's internals."""
+        real = self._forward
+        self._forward = wrap(real)
+        try:
+            yield
+        finally:
+            self._forward = real
 
     def step(self) -> StepReport | None:
         """One optimisation step; raises OutOfMemoryError when the device runs out anywhere in it, with the

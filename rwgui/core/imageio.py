@@ -24,6 +24,7 @@ import os
 import struct
 import uuid
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -128,27 +129,36 @@ def _probe_jpeg(buf: memoryview, head: _Header) -> None:
         i += 2 + length
 
 
-def _probe_png(buf: memoryview, head: _Header) -> None:
-    i = 8
+def _chunks(buf: memoryview, i: int, riff: bool) -> Iterator[tuple[bytes, int, int]]:
+    """(type, data offset, data length) of each chunk from offset ``i``. PNG and RIFF (WebP) walk their chunks
+    the same way and differ only in the 8-byte header and what follows the data: PNG has a big-endian length
+    then the type, and a 4-byte CRC after the data; RIFF has the type then a little-endian length, and pads
+    the data to an even length."""
     while i + 8 <= len(buf):
-        length, ctype = struct.unpack_from(">I4s", buf, i)
-        data = i + 8
+        if riff:
+            ctype, length = struct.unpack_from("<4sI", buf, i)
+            after = length & 1
+        else:
+            length, ctype = struct.unpack_from(">I4s", buf, i)
+            after = 4
+        yield ctype, i + 8, length
+        i += 8 + length + after
+
+
+def _probe_png(buf: memoryview, head: _Header) -> None:
+    for ctype, data, length in _chunks(buf, 8, riff=False):
         if ctype == b"IHDR":
             head.width, head.height = struct.unpack_from(">II", buf, data)
             head.png_color_type = buf[data + 9]
         elif ctype == b"eXIf":
             _parse_ifd0(buf, data, head, sizes=False)
-            head.png_exif_chunk = (i + 4, length)
+            head.png_exif_chunk = (data - 4, length)
         elif ctype == b"IEND":
             return
-        i = data + length + 4  # + CRC
 
 
 def _probe_webp(buf: memoryview, head: _Header) -> None:
-    i = 12
-    while i + 8 <= len(buf):
-        fourcc, length = struct.unpack_from("<4sI", buf, i)
-        data = i + 8
+    for fourcc, data, _length in _chunks(buf, 12, riff=True):
         if fourcc == b"VP8X":
             w = int.from_bytes(buf[data + 4 : data + 7], "little") + 1
             h = int.from_bytes(buf[data + 7 : data + 10], "little") + 1
@@ -162,7 +172,6 @@ def _probe_webp(buf: memoryview, head: _Header) -> None:
         elif fourcc == b"EXIF":
             start = data + 6 if bytes(buf[data : data + 6]) == b"Exif\0\0" else data
             _parse_ifd0(buf, start, head, sizes=False)
-        i = data + length + (length & 1)
 
 
 def _probe(buf: np.ndarray) -> _Header:

@@ -126,6 +126,35 @@ def make_kernel(params: Mapping[str, Any]) -> np.ndarray:
     raise KernelError(f"unknown kernel kind {kind!r}; use one of {', '.join(KERNEL_KINDS)}")
 
 
+def scaled_kernel(params: Mapping[str, Any], scale: float) -> np.ndarray:
+    """The kernel ``params`` describe, for the photo resized by ``scale`` (a working size's downscale).
+
+    A blur of sigma pixels on the photo is one of ``sigma * scale`` pixels on the downscaled photo, and a
+    motion of ``length`` pixels one of ``length * scale`` (at least 1); with the unscaled kernel the downscaled
+    problem would ask for a sharper image than the photo holds. A kernel image is resampled by area."""
+    if scale == 1:
+        return make_kernel(params)
+    kind = params.get("kernel", "gaussian")
+    if kind == "gaussian":
+        return gaussian_kernel(float(params.get("sigma", 2.0)) * scale)
+    if kind == "motion":
+        return motion_kernel(max(1.0, float(params.get("length", 9.0)) * scale), float(params.get("angle", 0.0)))
+    return resample_kernel(make_kernel(params), scale)
+
+
+def resample_kernel(kernel: np.ndarray, scale: float) -> np.ndarray:
+    """A kernel array for the photo resized by ``scale``: resampled by area to odd sides, summing to 1."""
+    k = np.asarray(kernel, dtype=np.float32)
+    if scale == 1:
+        return k
+    side = [max(1, round(n * scale)) | 1 for n in k.shape]  # odd, as every kernel is
+    small = np.clip(cv2.resize(k, (side[1], side[0]), interpolation=cv2.INTER_AREA), 0, None)
+    if small.ndim != 2 or small.sum() <= 0:  # resampled to nothing: a point, the smallest blur there is
+        small = np.zeros((side[0], side[1]), np.float32)
+        small[side[0] // 2, side[1] // 2] = 1
+    return (small / small.sum()).astype(np.float32)
+
+
 def describe_kernel(params: Mapping[str, Any]) -> str:
     """The spec ``--kernel`` would take for these parameters."""
     kind = params.get("kernel", "gaussian")

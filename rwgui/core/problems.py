@@ -6,7 +6,7 @@ Arrays come in as HxWxC float32 in [0, 1] (what :mod:`rwgui.core.imageio` gives)
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +37,9 @@ class Problem:
     image_channels: int | None = None
     #: the real-noise task's estimate of the photo's noise level, in [0, 1] units
     noise_sigma: float | None = None
+    #: the task's parameters it was built from, resolved (deblur's kernel, the pre-image's weights and layer),
+    #: so that a working size or a tile (:func:`remake`) builds the same problem on part of the photo
+    task_params: Mapping[str, Any] | None = None
 
     @property
     def channels(self) -> int:
@@ -133,8 +136,11 @@ def make_problem(
         if t == Task.DEBLUR:
             from .kernels import make_kernel
 
-            return deblur_problem(pixels, make_kernel(params), ground_truth)
-        return preimage_problem(pixels, params["weights"], params["layer"], params["class_index"])
+            p = deblur_problem(pixels, make_kernel(params), ground_truth)
+        else:
+            p = preimage_problem(pixels, params["weights"], params["layer"], params["class_index"])
+        p.task_params = params
+        return p
     if t == Task.FLASH:
         if second is None:
             raise ConfigError("flash / no-flash needs the no-flash photo too (--no-flash PATH; File > No-flash photo)")
@@ -142,6 +148,45 @@ def make_problem(
     if mask is None:
         raise MaskError("inpainting needs a mask (1 = known pixel, 0 = hole)")
     return inpaint_problem(pixels, mask, ground_truth)
+
+
+def remake(
+    problem: Problem,
+    resize: Callable[[np.ndarray], np.ndarray],
+    *,
+    scale: float = 1.0,
+    factor: int = 1,
+    mask: np.ndarray | None = None,
+    ground_truth: np.ndarray | None = None,
+) -> Problem:
+    """``problem`` built again by :func:`make_problem` from its own photos passed through ``resize`` (a crop, a
+    tile or a downscale): the one way a working size and a tile make their problem, so that every task keeps
+    what it was built from. The photo and flash / no-flash's second photo get the same ``resize``; the task's
+    parameters are kept, except that a downscale by ``scale`` (< 1) scales the deblur kernel by it too
+    (:func:`~rwgui.core.kernels.scaled_kernel`). ``mask`` and ``ground_truth`` are given already resized (the
+    mask's downscale has its own rule; the ground truth of super-resolution is at the output's scale)."""
+    pixels = resize(tensor_to_image(problem.code_source))  # the flash photo; the pre-image's photo, not features
+    second = resize(tensor_to_image(problem.observed)) if problem.task == Task.FLASH else None
+    if problem.task == Task.DEBLUR and (scale != 1 or problem.task_params is None):
+        from .kernels import resample_kernel, scaled_kernel
+
+        if problem.task_params is not None:
+            kernel = scaled_kernel(problem.task_params, scale)
+        else:  # built from a kernel array (deblur_problem): the operator's own, unflipped
+            assert isinstance(problem.operator, Blur)
+            kernel = resample_kernel(torch.flip(problem.operator.kernel[0, 0], dims=(0, 1)).numpy(), scale)
+        p = deblur_problem(pixels, kernel, ground_truth)
+        p.task_params = problem.task_params
+        return p
+    return make_problem(
+        problem.task,
+        pixels,
+        factor=factor,
+        mask=mask,
+        ground_truth=ground_truth,
+        task_params=problem.task_params,
+        second=second,
+    )
 
 
 def denoise_problem(noisy: np.ndarray, ground_truth: np.ndarray | None = None) -> Problem:

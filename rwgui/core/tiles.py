@@ -51,10 +51,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .config import RunConfig
-from .engine import Engine, RunControl, RunEvent, RunResult
+from .engine import Engine, RunControl, RunEvent, RunResult, drain
 from .metrics import psnr
 from .pixels import tensor_to_image
-from .problems import Problem, make_problem
+from .problems import Problem, remake
 from .vocabulary import Iterate, StopReason, Task
 
 __all__ = [
@@ -274,16 +274,15 @@ def fit_tiles(
 
 def tile_problem(problem: Problem, box_in: Box) -> Problem:
     """The problem of one tile: the photo's crop (low resolution for SR), its ground truth's crop at output
-    scale, built by the same :func:`make_problem` as every other problem."""
+    scale, built by :func:`~rwgui.core.problems.remake` (the task's parameters kept) like a working size's."""
     if problem.task not in TILE_TASKS:
         raise ValueError(f"tiles are for denoising and super-resolution, not {problem.task}")
     y0, y1, x0, x1 = box_in
-    obs = tensor_to_image(problem.observed)[y0:y1, x0:x1]
     f = problem.size[0] // int(problem.observed.shape[2]) if problem.task == Task.SR else 1
     gt = None
     if problem.ground_truth is not None:
         gt = tensor_to_image(problem.ground_truth)[y0 * f : y1 * f, x0 * f : x1 * f]
-    return make_problem(problem.task, obs, factor=f, ground_truth=gt)
+    return remake(problem, lambda a: a[y0:y1, x0:x1], factor=f, ground_truth=gt)
 
 
 @dataclass(frozen=True)
@@ -399,15 +398,7 @@ def run_tiled(
     which: Iterate = Iterate.PICK_AVERAGE,
 ) -> TiledResult:
     """:func:`tiled_steps` drained (``on_event`` sees every event), for code that wants the end only."""
-    steps = tiled_steps(problem, config, grid, control, which)
-    while True:
-        try:
-            event = next(steps)
-        except StopIteration as end:
-            result: TiledResult = end.value
-            return result
-        if on_event is not None:
-            on_event(event)
+    return drain(tiled_steps(problem, config, grid, control, which), on_event)
 
 
 def seam_gradients(image: np.ndarray, grid: TileGrid) -> dict[str, float]:

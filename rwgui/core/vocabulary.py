@@ -60,3 +60,13 @@ class LabStatus(StrEnum):
     DONE = "done"  # ran its budget or was stopped by its rule
     STOPPED = "stopped"  # stopped by the person
     FAILED = "failed"
+
+
+class JobStatus(StrEnum):
+    """What became of one photo of a batch (a row of its summary; the Lab's folder runs read the same rows)."""
+
+    DONE = "done"  # ran its budget or was stopped by its rule; the result was written
+    FAILED = "failed"
+    SKIPPED = "skipped"  # --resume found it finished by an earlier batch
+    STOPPED = "stopped"  # the person stopped it (Ctrl+C, Stop); the result so far was written
+    NOT_RUN = "not run"  # the batch ended before it started

@@ -35,7 +35,7 @@ from .config import RunConfig
 from .errors import ConfigError, OutOfMemoryError, WorkingSizeError
 from .params import Param
 from .pixels import tensor_to_image
-from .problems import Problem, make_problem
+from .problems import Problem, remake
 from .resample import crop, downscale, downscale_mask, upscale
 from .vocabulary import Task
 
@@ -326,24 +326,30 @@ def choose_working(plan: WorkingPlan, mode: str) -> Working:
 
 def working_problem(problem: Problem, working: Working) -> Problem:
     """The Problem the run restores: ``problem`` itself, downscaled, or cropped to the box. With tiles,
-    ``problem`` itself: :func:`~rwgui.core.tiles.tiled_steps` cuts it."""
+    ``problem`` itself: :func:`~rwgui.core.tiles.tiled_steps` cuts it.
+
+    Built by :func:`~rwgui.core.problems.remake`, so the task's parameters and second photo come along: the
+    deblur kernel scaled with the photo, flash / no-flash's two photos resized alike, the pre-image's weights.
+    A crop is what inpainting's plan offers; any other task but super-resolution can be cropped too."""
     if working.mode in ("full", "tiles"):
         return problem
-    y = tensor_to_image(problem.observed)
     gt = None if problem.ground_truth is None else tensor_to_image(problem.ground_truth)
     mask = None if problem.mask is None else problem.mask[0, 0].numpy()
     if working.mode == "crop":
-        if mask is None or working.box is None:
+        if working.box is None or (mask is None and problem.task == Task.INPAINT) or problem.task == Task.SR:
             raise WorkingSizeError("cropping around the damage needs an inpainting mask")
         b = working.box
-        return make_problem(
-            Task.INPAINT, crop(y, b), mask=crop(mask, b), ground_truth=None if gt is None else crop(gt, b)
+        return remake(
+            problem,
+            lambda a: crop(a, b),
+            mask=None if mask is None else crop(mask, b),
+            ground_truth=None if gt is None else crop(gt, b),
         )
     h, w = working.size
     gt_small = None if gt is None else downscale(gt, (h, w))
     if problem.task == Task.SR:
-        f = problem.size[0] // y.shape[0]
-        return make_problem(Task.SR, downscale(y, (h // f, w // f)), factor=f, ground_truth=gt_small)
+        f = problem.size[0] // int(problem.observed.shape[2])
+        return remake(problem, lambda a: downscale(a, (h // f, w // f)), factor=f, ground_truth=gt_small)
     small = None
     if problem.task == Task.INPAINT and mask is not None:
         small = downscale_mask(mask, (h, w))
@@ -352,7 +358,8 @@ def working_problem(problem: Problem, working: Working) -> Problem:
                 f"downscaled to {w}x{h}, every pixel touches a hole (the holes are scattered "
                 "too finely); crop around the damage or free some memory instead"
             )
-    return make_problem(problem.task, downscale(y, (h, w)), mask=small, ground_truth=gt_small)
+    scale = (h / problem.size[0] + w / problem.size[1]) / 2
+    return remake(problem, lambda a: downscale(a, (h, w)), scale=scale, mask=small, ground_truth=gt_small)
 
 
 def _ramp(n: int, width: int, start: bool, end: bool) -> np.ndarray:

@@ -30,6 +30,7 @@ from ..core.config import RunConfig
 from ..core.errors import RwguiError
 from ..core.estimate import RunEstimate, TimePlan, estimate_run, plan_time_budget
 from ..core.problems import Problem
+from ..core.vocabulary import Task
 from ..core.working_size import choose_working, plan_for_problem
 from .forms import hint_style
 
@@ -139,7 +140,10 @@ class Estimator(QObject):
             result = self.compute(problem, config, minutes)
         except Exception as exc:  # a bug must not leave the label waiting forever
             result = EstimateResult(None, error=f"{type(exc).__name__}: {exc}")
-        self._computed.emit(number, key, result)
+        try:
+            self._computed.emit(number, key, result)
+        except RuntimeError:  # the window closed while this timing ran: nobody is left to tell
+            pass
 
     def _on_computed(self, number: int, key: object, result: EstimateResult) -> None:
         self._busy = False
@@ -235,7 +239,7 @@ class EstimateHookup(QObject):
         if photo is None:
             return None
         cfg = w.settings_panel.config()
-        mask = w.session.mask if cfg.task == "inpaint" else None
+        mask = w.session.mask if cfg.task == Task.INPAINT else None
         problem = build_problem(photo, cfg.task, cfg.factor, mask, cfg.task_params, w.session.second())
         damage = None if mask is None else hole_box(mask)
         key = (id(photo), photo.pixels.shape, damage, cfg.to_json(), self.area.minutes())
@@ -256,6 +260,12 @@ class EstimateHookup(QObject):
         key, problem, cfg = inputs
         self.area.show_estimate(None, pending=True)
         self.estimator.request(key, problem, cfg, self.area.minutes())
+
+    def shutdown(self, timeout: float = 30.0) -> None:
+        """The window is closing: start nothing more and let a timing in progress end, so no helper thread
+        outlives the window or emits into deleted objects."""
+        self.estimator.cancel()
+        self.estimator.wait(timeout)
 
     def _on_ready(self, _number: int, result: EstimateResult) -> None:
         self.last = result

@@ -40,7 +40,8 @@ from PySide6.QtWidgets import (
 from ..batch import Job, Row, run_variants, summarise_variants, variant_jobs
 from ..core.config import RunConfig
 from ..core.engine import RunControl, describe_error
-from .worker import _THREADS
+from ..core.vocabulary import JobStatus
+from .worker import new_run_thread
 
 __all__ = ["FolderRunner", "LabFolderDialog", "COLUMNS"]
 
@@ -181,17 +182,12 @@ class LabFolderDialog(QDialog):
         self._total = len(jobs) + len(unstartable)
         self._refresh()
         runner = FolderRunner(jobs)
-        thread = QThread()
-        thread.setObjectName("rwgui-lab-folder")
-        _THREADS.add(thread)  # the run threads' registry: tests assert none is left running
-        runner.moveToThread(thread)
+        thread = new_run_thread(runner, "rwgui-lab-folder", runner.run, runner.finished)
         q = Qt.ConnectionType.QueuedConnection
         runner.photo_started.connect(self._on_photo_started, q)
         runner.row_done.connect(self._on_row, q)
         runner.failed.connect(self._on_failed, q)
         runner.finished.connect(self._on_finished, q)
-        runner.finished.connect(thread.quit, Qt.ConnectionType.DirectConnection)  # quit() is thread-safe
-        thread.started.connect(runner.run)
         self._thread, self._runner = thread, runner
         self.progress_label.setText(f"Starting: {len(jobs)} runs ({len(self.variants)} variants × the photos)…")
         self._update_buttons()
@@ -237,7 +233,7 @@ class LabFolderDialog(QDialog):
         if self._thread is not None:
             self._thread.wait()  # it quits right after this signal was sent
         self._thread, self._runner = None, None
-        failed = sum(r["status"] == "failed" for r in self.rows)
+        failed = sum(r["status"] == JobStatus.FAILED for r in self.rows)
         head = "Stopped" if stopped else "Done"
         self.progress_label.setText(
             f"{head}: {len(self.rows)} of {self._total} runs finished, {failed} failed."

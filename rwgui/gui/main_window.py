@@ -760,6 +760,7 @@ class MainWindow(QMainWindow):
         self.controller.shutdown()
         self.lab.shutdown()
         self.why_it_works.shutdown()
+        self.estimates.shutdown()
         self._sync_timer.stop()
         self.sessions.close()  # a clean exit: the autosave is not offered next time
         if self.error_box is not None:

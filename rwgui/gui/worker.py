@@ -25,13 +25,14 @@ from __future__ import annotations
 import time
 import traceback
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
 import numpy as np
 import torch
-from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal, SignalInstance, Slot
 
 from ..core.autotune import resolve as resolve_speed
 from ..core.config import RunConfig
@@ -63,6 +64,7 @@ __all__ = [
     "RunWorker",
     "RunController",
     "live_threads",
+    "new_run_thread",
 ]
 
 _THREADS: weakref.WeakSet[QThread] = weakref.WeakSet()
@@ -71,6 +73,19 @@ _THREADS: weakref.WeakSet[QThread] = weakref.WeakSet()
 def live_threads() -> list[QThread]:
     """Every run thread created in this process that still exists (tests assert none is running)."""
     return list(_THREADS)
+
+
+def new_run_thread(obj: QObject, name: str, run: Callable[[], None], done: SignalInstance) -> QThread:
+    """A thread, not yet started, that calls ``run`` when it starts and quits when ``done`` is emitted, with
+    ``obj`` moved onto it. Every thread that runs the engine off the GUI thread (the studio's runs, the Lab's
+    folder runs) is made here so that each is in the registry :func:`live_threads` reads."""
+    thread = QThread()
+    thread.setObjectName(name)
+    _THREADS.add(thread)
+    obj.moveToThread(thread)
+    done.connect(thread.quit, Qt.ConnectionType.DirectConnection)  # quit() is thread-safe
+    thread.started.connect(run)
+    return thread
 
 
 class StreamPolicy:
@@ -476,10 +491,7 @@ class RunController(QObject):
             options.setdefault("streaming", self.stream_policy)
         request = RunRequest(self.run_id, problem, config, **options)
         worker = RunWorker(request)
-        thread = QThread()
-        thread.setObjectName(f"rwgui-run-{self.run_id}")
-        _THREADS.add(thread)
-        worker.moveToThread(thread)
+        thread = new_run_thread(worker, f"rwgui-run-{self.run_id}", worker.run, worker.done)
         q = Qt.ConnectionType.QueuedConnection
         worker.run_started.connect(self._on_run_started, q)
         worker.reports_ready.connect(self._on_reports_ready, q)
@@ -490,8 +502,6 @@ class RunController(QObject):
         worker.run_failed.connect(self._on_run_failed, q)
         worker.tile_started.connect(self._on_tile_started, q)
         worker.status.connect(self._on_status, q)
-        worker.done.connect(thread.quit, Qt.ConnectionType.DirectConnection)  # quit() is thread-safe
-        thread.started.connect(worker.run)
         thread.finished.connect(self._on_thread_finished, q)
         self._runs[self.run_id] = (thread, worker)
         self._worker = worker

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from .skip import _per_scale
+from .skip import _per_scale, upsample2x
 
 HELP = (
     "Deep Decoder (Heckel and Hand 2019): 1x1 convolutions and upsampling from a tiny random code, far fewer "
@@ -59,8 +59,7 @@ class DeepDecoder(nn.Module):
         for i, k in enumerate(widths):
             mods.append(nn.Conv2d(cin, k, 1, bias=bias))
             if i < layers - 1:
-                extra = {"align_corners": False} if upsample == "bilinear" else {}
-                mods.append(nn.Upsample(scale_factor=2, mode=upsample, **extra))
+                mods.append(upsample2x(upsample))
             mods.append(nn.ReLU(inplace=True))
             mods.append(nn.BatchNorm2d(k))  # channel normalisation: one image, so per channel over the pixels
             cin = k

@@ -41,6 +41,55 @@ class _ReflectPad(nn.Module):
             return F.pad(x, (self.p,) * 4, mode=mode)
 
 
+#: Route the 1x1 convolutions that torch would send to its slow generic kernel through a matrix product
+#: (:class:`_Conv1x1`); False restores the plain convolution (the benchmark's A/B switch).
+GEMM_1X1 = True
+
+
+def _takes_slow_conv(x: torch.Tensor, weight: torch.Tensor) -> bool:
+    """Whether torch (2.x, ``ConvParams::use_mkldnn`` in aten/src/ATen/native/Convolution.cpp) sends this
+    1x1, stride-1, undilated, ungrouped convolution to its generic ``_slow_conv2d`` (``thnn_conv2d``) instead of
+    oneDNN: a float32 CPU tensor, with oneDNN off, or on one thread with a batch under 16 ("THNN is faster when
+    single-threaded"), or with a batch of 1 and at most 20480 values. Under autocast the input is cast to a
+    lower precision first and goes to oneDNN."""
+    if x.device.type != "cpu" or x.dtype != torch.float32 or weight.dtype != torch.float32 or x.dim() != 4:
+        return False
+    if torch.is_autocast_enabled("cpu"):
+        return False
+    if not torch.backends.mkldnn.is_available() or not torch.backends.mkldnn.enabled:
+        return x.shape[0] < 16  # NNPACK takes NCHW batches of 16 and more
+    n = x.shape[0]
+    return (n < 16 and torch.get_num_threads() == 1) or (n == 1 and x.numel() <= 20480)
+
+
+class _Conv1x1(nn.Conv2d):
+    """A 1x1 convolution (stride 1, no padding) that computes, where torch would run its slow generic kernel
+    (:func:`_takes_slow_conv`: float32 on one CPU thread, the default on a busy or float32-only CPU), as the
+    matrix product over channels that kernel computes, without its overheads (zero fills of the gradient
+    buffers, its channels-last handling): ``addmm`` of the (pixels, channels) matrix in channels-last, of the
+    (channels, pixels) one in NCHW.
+    The same BLAS products in the same order: outputs and gradients were bit-identical to the plain
+    convolution in float32 (tests/test_conv_paths.py allows 1e-6). Elsewhere (oneDNN, autocast, a GPU,
+    ``torch.compile``) it is the plain convolution."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w, b = self.weight, self.bias
+        if not GEMM_1X1 or torch.compiler.is_compiling() or not _takes_slow_conv(x, w):
+            return super().forward(x)
+        n, c, h, wd = x.shape
+        w2 = w.view(w.shape[0], c)
+        nhwc = x.permute(0, 2, 3, 1)
+        if nhwc.is_contiguous():  # channels-last: a (pixels, channels) matrix times the weights' transpose
+            rows = nhwc.view(n * h * wd, c)
+            y = torch.mm(rows, w2.t()) if b is None else torch.addmm(b, rows, w2.t())
+            return y.view(n, h, wd, -1).permute(0, 3, 1, 2)
+        if n == 1 and x.is_contiguous():  # NCHW: the weights times one (channels, pixels) matrix
+            cols = x.view(c, h * wd)
+            y = torch.mm(w2, cols) if b is None else torch.addmm(b[:, None], w2, cols)
+            return y.view(1, -1, h, wd)
+        return super().forward(x)
+
+
 def conv_block(
     cin: int,
     cout: int,
@@ -61,7 +110,8 @@ def conv_block(
     if pad == "reflection" and p > 0:
         layers.append(_ReflectPad(p))
         p = 0
-    layers.append(nn.Conv2d(cin, cout, kernel, stride, padding=p, bias=bias))
+    conv = _Conv1x1 if kernel == 1 and stride == 1 and p == 0 else nn.Conv2d
+    layers.append(conv(cin, cout, kernel, stride, padding=p, bias=bias))
     if pool is not None:
         layers.append(pool)
     return nn.Sequential(*layers)
@@ -76,6 +126,18 @@ def _unit(cin: int, cout: int, kernel: int, opts: dict, *, stride: int = 1) -> l
         mods.append(nn.BatchNorm2d(cout))
     mods.append(_act(opts["act"]))
     return mods
+
+
+def output_head(conv: nn.Module, sigmoid: bool) -> nn.Sequential:
+    """The generators' last layer: ``conv`` to the image's channels, then a sigmoid into [0, 1] unless the
+    setting turns it off (the state dict names the convolution ``head.0`` either way)."""
+    return nn.Sequential(conv, nn.Sigmoid()) if sigmoid else nn.Sequential(conv)
+
+
+def upsample2x(mode: str) -> nn.Upsample:
+    """Double the size: the generators' one upsampling layer (bilinear or nearest; never transposed
+    convolutions, which print checkerboards). ``align_corners`` is given only where the mode takes it."""
+    return nn.Upsample(scale_factor=2, mode=mode, **({"align_corners": False} if mode == "bilinear" else {}))
 
 
 class _DenseGrad(torch.autograd.Function):
@@ -120,10 +182,7 @@ class _Scale(nn.Module):
         deeper += _unit(down[i], down[i], spec["k_down"][i], opts)
         if not last:
             deeper.append(_Scale(down[i], i + 1, spec, opts))
-        mode = opts["upsample"]
-        deeper.append(
-            nn.Upsample(scale_factor=2, mode=mode, **({"align_corners": False} if mode == "bilinear" else {}))
-        )
+        deeper.append(upsample2x(opts["upsample"]))
         self.deeper = nn.Sequential(*deeper)
         k = down[i] if last else up[i + 1]
         joined = skip[i] + k
@@ -194,10 +253,7 @@ class SkipNet(nn.Module):
             "conv1x1_up": conv1x1_up,
         }
         self.body = _Scale(in_channels, 0, spec, opts)
-        head: list[nn.Module] = [conv_block(spec["up"][0], out_channels, 1, pad=pad, bias=bias)]
-        if sigmoid:
-            head.append(nn.Sigmoid())
-        self.head = nn.Sequential(*head)
+        self.head = output_head(conv_block(spec["up"][0], out_channels, 1, pad=pad, bias=bias), sigmoid)
 
     @property
     def size_multiple(self) -> int:

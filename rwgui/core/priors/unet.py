@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from .skip import _DenseGrad, _per_scale, _unit
+from .skip import _DenseGrad, _per_scale, _unit, output_head, upsample2x
 
 HELP = (
     "U-Net (skip connections by concatenation): passes every level's detail straight to the output, so it "
@@ -50,11 +50,7 @@ class _Up(nn.Module):
 
     def __init__(self, cin: int, cout: int, kernel: int, opts: dict) -> None:
         super().__init__()
-        mode = opts["upsample"]
-        self.up = nn.Sequential(
-            nn.Upsample(scale_factor=2, mode=mode, **({"align_corners": False} if mode == "bilinear" else {})),
-            *_unit(cin, cout, kernel, opts),
-        )
+        self.up = nn.Sequential(upsample2x(opts["upsample"]), *_unit(cin, cout, kernel, opts))
         self.after = nn.Sequential(*_unit(2 * cout, cout, kernel, opts), *_unit(cout, cout, kernel, opts))
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
@@ -98,10 +94,7 @@ class UNet(nn.Module):
         self.stem = nn.Sequential(*_unit(in_channels, ch[0], k, opts), *_unit(ch[0], ch[0], k, opts))
         self.downs = nn.ModuleList(_Down(ch[i], ch[i + 1], k, opts) for i in range(levels))
         self.ups = nn.ModuleList(_Up(ch[i + 1], ch[i], k, opts) for i in reversed(range(levels)))
-        head: list[nn.Module] = [nn.Conv2d(ch[0], out_channels, 1, bias=bias)]
-        if sigmoid:
-            head.append(nn.Sigmoid())
-        self.head = nn.Sequential(*head)
+        self.head = output_head(nn.Conv2d(ch[0], out_channels, 1, bias=bias), sigmoid)
 
     @property
     def size_multiple(self) -> int:
