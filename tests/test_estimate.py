@@ -155,6 +155,42 @@ def test_preview_is_small_and_short():
     assert plan.iterations * plan.step_seconds < 60
 
 
+class WidthTimer(FakeTimer):
+    """:class:`FakeTimer` whose rate grows with the square of the network's channels (as a convolution's work
+    does); records the widths it timed."""
+
+    def __init__(self, rate: float) -> None:
+        super().__init__(rate)
+        self.widths: list[int] = []
+
+    def __call__(self, config, task, channels, factor, size) -> float:
+        width = config.prior_params["channels_down"][0]
+        self.widths.append(width)
+        return super().__call__(config, task, channels, factor, size) * (width / 128) ** 2
+
+
+def test_time_budget_switches_to_the_faster_network_only_where_the_plan_gains():
+    p = make_problem("denoise", _noisy((256, 256)))
+    cfg = preset("denoise", device="cpu")
+    fast_width = preset(estimate.CPU_FAST_PRESETS["denoise"]).prior_params["channels_down"][0]
+    slow = WidthTimer(1.0 / (256 * 256))  # 1 s a step at 256² for 128 channels: the preset's network downscales
+    plan = estimate.plan_time_budget(p, cfg, 120.0, timer=slow)
+    assert plan.preset == "denoise-fast" and "denoise-fast" in plan.message
+    assert plan.config(cfg).prior_params["channels_down"][0] == fast_width
+    assert plan.config(cfg).preset == "denoise-fast" and plan.config(cfg).iterations == plan.iterations
+    estimate.clear_cache()
+    quick = WidthTimer(1e-3 / (256 * 256))  # the whole photo and the preset's budget fit: nothing to gain
+    plan = estimate.plan_time_budget(p, cfg, 120.0, timer=quick)
+    assert plan.preset is None and not plan.reduced and set(quick.widths) == {128}
+    assert plan.config(cfg).prior_params == cfg.prior_params
+    estimate.clear_cache()
+    same = FakeTimer(1.0 / (256 * 256))  # the narrower network is no faster: the preset's network stays
+    assert estimate.plan_time_budget(p, cfg, 120.0, timer=same).preset is None
+    estimate.clear_cache()
+    own = preset("denoise", device="cpu", prior_params={"channels_down": (96,), "channels_up": (96,)})
+    assert estimate.plan_time_budget(p, own, 120.0, timer=WidthTimer(1.0 / (256 * 256))).preset is None
+
+
 # ----- the wall-clock cap -----------------------------------------------------------------------------------
 def test_the_wall_clock_cap_stops_after_the_steps_it_allows():
     now = [0.0]

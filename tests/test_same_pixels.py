@@ -89,4 +89,4 @@ def test_one_ground_truth_rule_converts_channels_and_refuses_another_size():
         make_problem("sr", rgb, factor=2, ground_truth=rgb)  # the photo's size given for a x2 result
     assert make_problem("sr", rgb, factor=2, ground_truth=np.zeros((32, 32, 3), np.float32)).size == (32, 32)
     with pytest.raises(ConfigError):
-        make_problem("deblur", rgb)
+        make_problem("colourise", rgb)  # not a task

@@ -404,6 +404,8 @@ PRESETS.update(
         # 0.1-0.4 dB below the peak, so it barely overfits and 1500 iterations, the longest measured, is the
         # budget). es-wmv stays, as for the skip network: rwgui/bench/README.md ("Priors").
         "denoise-dd": dict(task=Task.DENOISE, prior="deep-decoder", reg_noise_std=0.0, iterations=1500),
+        # DENOISE_FAST_COMMENT
+        "denoise-fast": dict(task=Task.DENOISE, prior_params={"channels_down": (64,), "channels_up": (64,)}),
         # Blind denoising at an unknown level: the denoise preset as it is. es-wmv needs no sigma, so the
         # estimate (rwgui.core.noise_estimate) is only shown; SURE would use it but needs the photo as input code.
         "real-noise": dict(task=Task.REAL_NOISE),

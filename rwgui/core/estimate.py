@@ -28,6 +28,7 @@ preset's and never fewer than ``ITERATION_FLOOR``. The run honours it with a wal
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import threading
@@ -38,7 +39,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .config import RunConfig
+from .config import PRESETS, RunConfig, preset
 from .problems import Problem, make_problem
 from .vocabulary import Task
 from .working_size import DEFAULT_MARGIN, Working, hole_box
@@ -84,6 +85,11 @@ OVERHEAD_S = 2.0
 MIN_WORKING_SIDE = 32
 PREVIEW_SIDE = 128
 PREVIEW_SECONDS = 45.0
+#: A narrower network a time budget may switch to on a CPU, per preset: measured to reach about the same PSNR in
+#: less time there (rwgui/bench/README.md, "Time told before Start, and time budgets"). The plan takes it only
+#: where it buys a larger working size, or at the same size more iterations when the preset's network gets
+#: fewer than the task wants, and only while the run uses the preset's own network.
+CPU_FAST_PRESETS: dict[str, str] = {"denoise": "denoise-fast"}
 
 #: One timing: (config, task, channels, factor, size) -> seconds per step. Tests replace it (no real timing).
 TimeSteps = Callable[[RunConfig, str, int, int, tuple[int, int]], float]
@@ -353,8 +359,13 @@ class TimePlan:
     step_seconds: float
     message: str
     reduced: bool = field(default=False)
+    preset: str | None = None  # a CPU's faster network (CPU_FAST_PRESETS) the run switches to; None: keep it
 
     def config(self, config: RunConfig) -> RunConfig:
+        if self.preset is not None:
+            fast = PRESETS[self.preset]
+            config = config.replace(preset=self.preset, prior=fast.get("prior", config.prior),
+                                    prior_params=fast.get("prior_params", {}))  # fmt: skip
         return config.replace(iterations=self.iterations).validated()
 
 
@@ -364,6 +375,18 @@ def _scaled(size: tuple[int, int], area: float, unit: int) -> tuple[int, int]:
     s = min(1.0, math.sqrt(max(area, 1.0) / (h * w)))
     side = max(MIN_WORKING_SIDE, unit)
     return max(side, int(h * s) // unit * unit), max(side, int(w * s) // unit * unit)
+
+
+def _fast_network(config: RunConfig) -> str | None:
+    """The CPU_FAST_PRESETS entry a time budget may switch ``config`` to: on a CPU, while the run uses its
+    preset's own network; None otherwise."""
+    from .device import resolve_device
+
+    fast = CPU_FAST_PRESETS.get(config.preset)
+    if fast is None or fast not in PRESETS or resolve_device(config.device).type != "cpu":
+        return None
+    own = preset(config.preset)
+    return fast if (config.prior, config.prior_params) == (own.prior, own.prior_params) else None
 
 
 def plan_time_budget(
@@ -379,13 +402,41 @@ def plan_time_budget(
     """The working size and iterations for a run that should end in about ``seconds`` (see the module).
 
     ``max_side`` caps the working size's longer side (a preview); ``min_iterations`` replaces the task's
-    ``MIN_ITERATIONS``."""
+    ``MIN_ITERATIONS``. On a CPU, where the preset's network must be reduced, the preset's faster network
+    (``CPU_FAST_PRESETS``) is planned too, its short timing counted in the budget, and taken where it buys a
+    larger working size or, at the same size, more of the iterations the task wants."""
     cfg = config.validated()
+    t0 = time.monotonic()
+    plan = _plan(problem, cfg, seconds, timer, model, max_side, min_iterations, margin)
+    fast = _fast_network(cfg) if model is None and plan.reduced else None
+    if fast is None:
+        return plan
+    fast_cfg = TimePlan(plan.working, cfg.iterations, seconds, 0.0, "", preset=fast).config(cfg)
+    other = _plan(problem, fast_cfg, seconds, timer, None, max_side, min_iterations, margin, time.monotonic() - t0)
+    need = min(cfg.iterations, min_iterations or MIN_ITERATIONS.get(problem.task, 1000))
+    area, fast_area = (math.prod(p.working.size) for p in (plan, other))
+    if fast_area > area or (fast_area == area and plan.iterations < need and other.iterations > plan.iterations):
+        return dataclasses.replace(other, preset=fast, message=f"{other.message}; the faster {fast} network")
+    return plan
+
+
+def _plan(
+    problem: Problem,
+    cfg: RunConfig,
+    seconds: float,
+    timer: TimeSteps | None,
+    model: StepTime | None,
+    max_side: int | None,
+    min_iterations: int | None,
+    margin: int,
+    already: float = 0.0,
+) -> TimePlan:
+    """:func:`plan_time_budget` for ``cfg``'s own network; ``already``: seconds of the budget spent before."""
     task = problem.task
     full = problem.size
     t0 = time.monotonic()
     sm: StepTime = model or step_time(cfg, task, problem.channels, full, timer)  # the step-time model
-    spent = time.monotonic() - t0  # the short timing is part of the budget
+    spent = already + time.monotonic() - t0  # the short timing is part of the budget
     usable = max(1.0, (seconds - spent) * (1.0 - OVERHEAD_SHARE) - OVERHEAD_S)
     need = min(cfg.iterations, min_iterations or MIN_ITERATIONS.get(task, 1000))
     unit = max(sm.multiple, cfg.factor if task == Task.SR else 1)
