@@ -409,8 +409,14 @@ PRESETS.update(
         # 0.1-0.4 dB below the peak, so it barely overfits and 1500 iterations, the longest measured, is the
         # budget). es-wmv stays, as for the skip network: rwgui/bench/README.md ("Priors").
         "denoise-dd": dict(task=Task.DENOISE, prior="deep-decoder", reg_noise_std=0.0, iterations=1500),
-        # DENOISE_FAST_COMMENT
-        "denoise-fast": dict(task=Task.DENOISE, prior_params={"channels_down": (64,), "channels_up": (64,)}),
+        # The denoise preset's network at 32 channels per scale (same depth, skips, code and rule): what a time
+        # budget or preview switches to on a CPU where the preset's network would be reduced
+        # (rwgui.core.estimate.CPU_FAST_PRESETS). 128x128 crops, σ = 25, 40 s each on a quiet 2-core Xeon:
+        # 0.03-0.04 s a step against 0.11-0.13 s for 128 channels (0.05-0.06 for 64), and a running average of
+        # 28.68 / 29.02 / 30.96 dB (astronaut, chelsea, coffee) against 25.30 / 27.83 / 28.77 for 128 channels
+        # and 27.33 / 29.01 / 30.19 for 64; as good as 128 channels' best at 1200 iterations (28.76 / 29.03 /
+        # 30.59) in a third of the time: rwgui/bench/README.md ("Time told before Start, and time budgets").
+        "denoise-fast": dict(task=Task.DENOISE, prior_params={"channels_down": (32,), "channels_up": (32,)}),
         # Blind denoising at an unknown level: the denoise preset as it is. es-wmv needs no sigma, so the
         # estimate (rwgui.core.noise_estimate) is only shown; SURE would use it but needs the photo as input code.
         "real-noise": dict(task=Task.REAL_NOISE),
