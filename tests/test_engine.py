@@ -397,3 +397,29 @@ def test_an_unexpected_error_ends_the_loop_with_its_name_and_traceback(monkeypat
     assert res.stop_reason == StopReason.ERROR and res.message == "RuntimeError: boom"
     assert isinstance(res.error, RuntimeError) and res.error.__traceback__ is not None
     assert res.iterations_run == 2
+
+
+def test_engines_built_at_once_on_two_threads_keep_their_own_seeds():
+    """A run's worker and the estimate's timing build engines at the same time; torch's global generator is one
+    per process, so without the seeding lock one thread's seed could leak into the other's weights."""
+    import threading
+
+    def weights(seed):
+        eng = small_engine(seed=seed)
+        return torch.cat([p.detach().flatten() for p in eng.net.parameters()])
+
+    ref = {seed: weights(seed) for seed in (0, 7)}
+    got: dict[int, list[torch.Tensor]] = {0: [], 7: []}
+
+    def build(seed):
+        for _ in range(6):
+            got[seed].append(weights(seed))
+
+    threads = [threading.Thread(target=build, args=(seed,)) for seed in (0, 7)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not torch.equal(ref[0], ref[7])
+    for seed in (0, 7):
+        assert all(torch.equal(w, ref[seed]) for w in got[seed])

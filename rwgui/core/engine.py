@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
+from . import rng
 from .autotune import resolve as resolve_speed
 from .config import RunConfig
 from .device import default_threads, describe, fused_adam_device, overlaps, precision_dtype, resolve_device
@@ -300,17 +301,17 @@ class Engine:
         self.speed = resolve_speed(cfg, problem.size, self.device, channels=problem.channels)
         if self.device.type == "cpu":  # set here, in the thread that computes: a count set elsewhere may not bind
             torch.set_num_threads(self.speed.threads or default_threads())
-        torch.manual_seed(cfg.seed)  # weight init is drawn on the CPU, so it is the same on every device
         self._gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
         self._noise_gen = torch.Generator(device=self.device).manual_seed(cfg.seed + 1)
 
         c = problem.channels
-        self.net = build_prior(
-            cfg.prior,
-            dict(cfg.prior_params),
-            in_channels=input_channels(cfg.input_code, cfg.input_depth, c),
-            out_channels=c,
-        )
+        with rng.seeded(cfg.seed):  # weight init is drawn on the CPU, so it is the same on every device
+            self.net = build_prior(
+                cfg.prior,
+                dict(cfg.prior_params),
+                in_channels=input_channels(cfg.input_code, cfg.input_depth, c),
+                out_channels=c,
+            )
         mult = getattr(self.net, "size_multiple", 1)
         h, w = problem.size
         # at least two pixels at the deepest scale: BatchNorm needs more than one value per channel

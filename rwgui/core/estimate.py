@@ -39,7 +39,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 
 from .config import PRESETS, RunConfig, preset
 from .problems import Problem, make_problem
@@ -131,13 +130,12 @@ def _synthetic_problem(task: str, channels: int, factor: int, size: tuple[int, i
 def time_steps(config: RunConfig, task: str, channels: int, factor: int, size: tuple[int, int]) -> float:
     """Seconds per step of the real engine at ``size``: :func:`rwgui.core.autotune.measure_step_seconds` (the
     one short timing, which also resolves "auto" speed settings as the run will) on a synthetic problem of the
-    run's task, ``WARMUP_STEPS`` untimed, the median of ``TIMED_STEPS``. The caller's random streams are left
-    alone (building an engine seeds torch's global one)."""
+    run's task, ``WARMUP_STEPS`` untimed, the median of ``TIMED_STEPS``. The engine it builds seeds its weights
+    under :mod:`rwgui.core.rng`'s lock, so a run built at the same time on another thread keeps its own seed."""
     from .autotune import measure_step_seconds
 
     problem = _synthetic_problem(task, channels, factor, size)
-    with torch.random.fork_rng(devices=[]):
-        return measure_step_seconds(problem, config, TIMED_STEPS, warmup=WARMUP_STEPS)
+    return measure_step_seconds(problem, config, TIMED_STEPS, warmup=WARMUP_STEPS)
 
 
 def _network_key(config: RunConfig, task: str, channels: int) -> str:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import torch
 
+from . import rng
 from .config import RunConfig
 from .priors import build_prior, input_channels, input_stride, padded_size
 from .stopping import build_rule, wmv_memory_cap
@@ -76,7 +77,7 @@ class _Rates:
 def _network_rates(
     prior: str, params_json: str, input_code: str, input_depth: int, channels: int, autocast_dtype: torch.dtype | None
 ) -> _Rates:
-    with torch.random.fork_rng(devices=[]):  # the probe's random weights leave the caller's stream alone
+    with rng.private():  # the probe's random weights leave the caller's stream alone
         return _probe(prior, json.loads(params_json), input_code, input_depth, channels, autocast_dtype)
 
 
@@ -171,7 +172,7 @@ def _cuda_rates(
         known = _device_rates.get(key)
     if known is not None or not may_query_device() or not torch.cuda.is_available():
         return known
-    with torch.random.fork_rng(devices=[]):  # the probe's random weights leave the caller's stream alone
+    with rng.private():  # the probe's random weights leave the caller's stream alone
         rates = _device_probe(
             cfg.prior,
             json.loads(params_json),
