@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .core.atomic import atomic_file
 from .core.errors import ConfigError, OutputPathError, RwguiError
 from .core.imageio import READ_EXTENSIONS
 from .core.paths import check_output_path, check_writable
@@ -474,12 +475,10 @@ def write_summary(out_dir: Path, rows: list[Row], task: str, executor: str) -> N
 
     counts = {str(s): sum(r["status"] == s for r in rows) for s in JobStatus}
     _write_json(str(out_dir / "summary.json"), {"task": task, "executor": executor, "counts": counts, "photos": rows})
-    tmp = out_dir / "summary.csv.tmp"
-    with tmp.open("w", newline="", encoding="utf-8") as f:
+    with atomic_file(out_dir / "summary.csv", "w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=COLUMNS)
         w.writeheader()
         w.writerows({k: "" if v is None else v for k, v in r.items()} for r in rows)
-    tmp.replace(out_dir / "summary.csv")
 
 
 def _out_folder(output: str | None) -> Path:

@@ -35,6 +35,7 @@ import numpy as np
 
 from .batch import Inputs, add_batch_flags, is_batch, run_batch
 from .core import imageio
+from .core.atomic import atomic_file
 from .core.compositing import describe_result, result_seam
 from .core.config import (
     PRESETS,
@@ -737,12 +738,10 @@ def _ctrl_c_stops(control: RunControl) -> Iterator[None]:
 
 
 def _write_json(path: str, data: dict) -> None:
-    tmp = Path(path).with_name(Path(path).name + ".tmp")
     try:
-        tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
-        tmp.replace(path)
+        with atomic_file(path, "w", encoding="utf-8") as f:
+            f.write(json.dumps(data, indent=1) + "\n")
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise RwguiError(f"cannot write the report {path}: {exc.strerror}") from None
 
 

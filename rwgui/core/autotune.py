@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from .atomic import atomic_file
 from .config import RunConfig, SpeedConfig
 from .device import cpu_has_native_bf16, cuda_facts, default_threads, fused_adam_device, resolve_device
 
@@ -104,9 +105,8 @@ def _write_cache(entries: dict[str, Any]) -> None:
     path = cache_path()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"version": CACHE_VERSION, "entries": entries}, indent=1), encoding="utf-8")
-        os.replace(tmp, path)
+        with atomic_file(path, "w", encoding="utf-8") as f:
+            f.write(json.dumps({"version": CACHE_VERSION, "entries": entries}, indent=1))
     except OSError:
         pass
 

@@ -19,10 +19,8 @@ Choices worth knowing:
 
 from __future__ import annotations
 
-import contextlib
 import os
 import struct
-import uuid
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,6 +29,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from rwgui.core.atomic import atomic_file
 from rwgui.core.errors import ImageReadError, ImageTooLargeError, ImageWriteError, MaskError
 from rwgui.core.pixels import as_float, float_to_u8, float_to_u16
 
@@ -359,27 +358,18 @@ def _encodable(pixels: np.ndarray, alpha: np.ndarray | None, bit_depth: int) -> 
 
 def _atomic_write_bytes(path: Path, data: np.ndarray) -> None:
     """Write to a hidden temp file beside ``path``, then rename: readers never see half a file."""
-    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex[:8]}.tmp"
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    opened = False
     try:
-        fd = os.open(tmp, flags, 0o666)  # 0o666 & ~umask, like any new file (mkstemp would give 0o600)
-    except OSError as exc:
-        reason = "the folder does not exist" if isinstance(exc, FileNotFoundError) else exc.strerror or str(exc)
-        raise ImageWriteError(f"Cannot write '{path}': {reason}. Pick a folder you can write to.") from exc
-    try:
-        with os.fdopen(fd, "wb") as f:
+        with atomic_file(path, "wb") as f:
+            opened = True
             f.write(np.ascontiguousarray(data).data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise ImageWriteError(
-                f"Cannot write '{path}': {exc.strerror or exc}. Check the disk space and that the path is not a folder."
-            ) from exc
-        raise
+    except OSError as exc:
+        if not opened:
+            reason = "the folder does not exist" if isinstance(exc, FileNotFoundError) else exc.strerror or str(exc)
+            raise ImageWriteError(f"Cannot write '{path}': {reason}. Pick a folder you can write to.") from exc
+        raise ImageWriteError(
+            f"Cannot write '{path}': {exc.strerror or exc}. Check the disk space and that the path is not a folder."
+        ) from exc
 
 
 def write(path: PathLike, pixels: np.ndarray, *, bit_depth: int = 8, alpha: np.ndarray | None = None) -> None:

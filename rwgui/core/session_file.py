@@ -59,7 +59,6 @@ import json
 import math
 import os
 import time
-import uuid
 import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
@@ -69,6 +68,7 @@ from typing import IO, Any
 import cv2
 import numpy as np
 
+from .atomic import atomic_file
 from .config import RunConfig
 from .errors import RwguiError, SessionFileError
 from .history import AVERAGE, PICK_AVERAGE, IterateHistory, Key
@@ -397,20 +397,13 @@ def write_session(path: str | os.PathLike[str], data: SessionData) -> Path:
     An existing file at ``path`` stays as it was until the last step replaces it whole. OSError (a full disk,
     a read-only folder) becomes a SessionFileError naming the path."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
     try:
-        with open(tmp, "wb") as raw:
+        with atomic_file(path, "wb") as raw:
             with zipfile.ZipFile(raw, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
                 manifest = _manifest(data, _Writer(zf))
                 zf.writestr(MANIFEST, json.dumps(manifest, indent=1))
-            raw.flush()
-            os.fsync(raw.fileno())
-        os.replace(tmp, path)
     except OSError as exc:
         raise SessionFileError(f"cannot write the session '{path}': {exc.strerror or exc}") from None
-    finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
     _fsync_dir(path.parent)
     return path
 
