@@ -227,3 +227,98 @@ def test_cuda_estimate_within_30_percent_of_the_device_peak(size):
 
     est = model.estimate((size, size)).total_bytes - CUDNN_WORKSPACE_BYTES
     assert 0.7 < est / peak < 1.3, (est, peak)
+
+
+# ----- the precision the run will use -----------------------------------------------------------------------
+SMALL_NET = {"channels_down": (8,), "channels_up": (8,), "channels_skip": (2,), "num_scales": 3}
+
+
+def _bf16_cpu_that_measures(monkeypatch, chosen: str) -> list:
+    """A CPU that computes bfloat16 natively (forced: the machine the suite runs on does not matter), with speed
+    tuning on and its measurement replaced by one that chooses ``chosen`` precision. Returns the sizes timed."""
+    import dataclasses
+
+    from rwgui.core import autotune, device
+
+    monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: True)
+    monkeypatch.setattr(autotune, "cpu_has_native_bf16", lambda: True)
+    monkeypatch.setenv("RWGUI_SPEED_TUNING", "on")
+    timed = []
+
+    def tune(config, size, dev, *, channels=3):
+        timed.append(tuple(size))
+        picked = dict(precision=chosen, channels_last="off", fused_optimizer="off", threads=1)
+        return autotune.Tuning(dataclasses.replace(config.speed, **picked))
+
+    monkeypatch.setattr(autotune, "tune", tune)
+    return timed
+
+
+def _footprints(cfg, size):
+    """(float32, bfloat16) estimates of ``size``: bfloat16 autocast saves half-size activations."""
+    import torch
+
+    from rwgui.core.memory import MemoryModel
+
+    f32, bf16 = (MemoryModel(cfg, 3, d).estimate(size).total_bytes for d in (None, torch.bfloat16))
+    assert bf16 < f32
+    return f32, bf16
+
+
+def test_the_footprint_is_planned_in_the_precision_autotune_chose_not_the_one_the_cpu_has(monkeypatch):
+    """A CPU with bfloat16 whose measurement chose float32 runs in float32: the plan must not promise the
+    smaller bfloat16 footprint."""
+    import torch
+
+    from rwgui.core import autotune
+    from rwgui.core.memory import run_dtype
+    from rwgui.core.working_size import plan_working_size
+
+    cpu, size = torch.device("cpu"), (600, 800)
+    cfg = preset("denoise", prior_params=SMALL_NET, device="cpu")
+    f32, bf16 = _footprints(cfg, size)
+    between = (f32 + bf16) // 2
+    timed = _bf16_cpu_that_measures(monkeypatch, "float32")
+    assert run_dtype(cfg, size, cpu, 3) is None  # nothing measured yet: float32, the larger footprint
+    autotune.resolve(cfg, size, cpu)
+    assert timed == [size] and run_dtype(cfg, size, cpu, 3) is None  # measured: float32
+    plan = plan_working_size(cfg, size, 3, "denoise", budget_bytes=between)
+    assert not plan.fits and plan.needed_mb == pytest.approx(f32 / 2**20)
+
+    autotune.forget()
+    _bf16_cpu_that_measures(monkeypatch, "bfloat16")
+    autotune.resolve(cfg, size, cpu)
+    assert run_dtype(cfg, size, cpu, 3) is torch.bfloat16
+    assert plan_working_size(cfg, size, 3, "denoise", budget_bytes=between).fits
+
+
+def test_a_forced_precision_or_the_fixed_rule_needs_no_measurement(monkeypatch):
+    import torch
+
+    from rwgui.core import autotune
+    from rwgui.core.config import SpeedConfig
+    from rwgui.core.memory import run_dtype
+
+    cpu = torch.device("cpu")
+    timed = _bf16_cpu_that_measures(monkeypatch, "float32")
+    forced = preset("denoise", device="cpu", speed=SpeedConfig(precision="bfloat16", channels_last="off"))
+    assert run_dtype(forced, (64, 64), cpu, 3) is torch.bfloat16  # as asked, other settings still unmeasured
+    monkeypatch.setenv("RWGUI_SPEED_TUNING", "off")  # "auto" is then the fixed rule: bfloat16 where native
+    assert run_dtype(preset("denoise", device="cpu"), (64, 64), cpu, 3) is torch.bfloat16
+    monkeypatch.setattr(autotune, "cpu_has_native_bf16", lambda: False)
+    assert run_dtype(preset("denoise", device="cpu"), (64, 64), cpu, 3) is None
+    assert timed == []
+
+
+def test_the_engine_refuses_a_run_whose_resolved_float32_does_not_fit(monkeypatch):
+    """The engine re-checks memory with the speed settings it resolved: float32 chosen on a bfloat16 CPU, and
+    free memory enough for the bfloat16 footprint only."""
+    from rwgui.core.working_size import HEADROOM
+
+    size = (600, 800)
+    cfg = preset("denoise", prior_params=SMALL_NET, device="cpu")
+    f32, bf16 = _footprints(cfg, size)
+    _bf16_cpu_that_measures(monkeypatch, "float32")
+    monkeypatch.setattr("rwgui.core.memory.available_bytes", lambda device: int((f32 + bf16) / 2 / HEADROOM))
+    with pytest.raises(OutOfMemoryError, match="needs about"):
+        Engine(denoise_problem(np.zeros((*size, 3), np.float32)), cfg)

@@ -10,12 +10,16 @@ import torch
 
 from rwgui.core import imageio
 from rwgui.core.device import precision_dtype
-from rwgui.core.errors import OutOfMemoryError, WorkingSizeError
+from rwgui.core.errors import ConfigError, OutOfMemoryError, WorkingSizeError
 from rwgui.core.memory import MemoryModel
 from rwgui.core.problems import denoise_problem, inpaint_problem, sr_problem
 from rwgui.core.resample import downscale_mask
 from rwgui.core.samples import load_sample
+from rwgui.core.vocabulary import WorkingMode
 from rwgui.core.working_size import (
+    MODES,
+    RUN_MODES,
+    WORKING_PARAMS,
     Working,
     choose_working,
     feather,
@@ -117,6 +121,55 @@ def test_inpainting_plan_offers_the_crop_only_when_it_fits(make_config):
     assert plan.crop_box is None and "would still need" in plan.sentence
     with pytest.raises(WorkingSizeError, match="crop does not fit"):
         choose_working(plan, "crop")
+
+
+# ----- the modes are WorkingMode members, spelt as before ----------------------------------------------
+def test_working_modes_are_members_spelt_as_the_flags_reports_and_session_files_spell_them(make_config):
+    """Code compares members; the CLI's values, the JSON report and a session file keep the words they had."""
+    assert [str(m) for m in MODES] == ["refuse", "downscale", "crop", "tiles", "auto"]
+    assert [str(m) for m in RUN_MODES] == ["full", "downscale", "crop", "tiles"]
+    spec = next(p for p in WORKING_PARAMS if p.name == "working_size")
+    assert spec.default is WorkingMode.REFUSE and spec.coerce("crop") is WorkingMode.CROP
+    assert Working("crop", "inpaint", (96, 96), (36, 38), (0, 36, 0, 38)).mode is WorkingMode.CROP  # a word read
+    with pytest.raises(ValueError, match="only asked for"):
+        Working(WorkingMode.AUTO, "denoise", (8, 8), (8, 8))  # a request is never what a run works at
+    cfg = make_config("denoise")
+    plan = plan_working_size(cfg, (240, 160), 3, "denoise", budget_bytes=_between(cfg, (120, 80), (240, 160)))
+    assert choose_working(plan, WorkingMode.AUTO).mode is WorkingMode.TILES
+    assert choose_working(plan, "downscale").mode is WorkingMode.DOWNSCALE  # the flag's word is the member
+    assert json.loads(json.dumps(choose_working(plan, "downscale").to_dict()))["mode"] == "downscale"
+    with pytest.raises(ConfigError, match="refuse, downscale, crop, tiles, auto; got 'full'"):
+        choose_working(plan, WorkingMode.FULL)
+
+
+def test_a_session_file_keeps_the_working_modes_word_and_reads_it_back_as_the_member(tmp_path):
+    import zipfile
+
+    from rwgui.core.config import preset
+    from rwgui.core.errors import SessionFileError
+    from rwgui.core.photo import sample_photo
+    from rwgui.core.session import Session
+    from rwgui.core.session_file import SessionData, read_session, write_session
+
+    s = Session()
+    s.set_photo(sample_photo("inpaint", size=48))
+    mask = _corner_mask(48, 48)
+    s.set_mask(mask)
+    working = Working(WorkingMode.CROP, "inpaint", (48, 48), (40, 40), (0, 40, 0, 40), 8)
+    s.begin_run(preset("inpaint"), working, mask)
+    path = write_session(tmp_path / "s.rwgui", SessionData.snapshot(s))
+    with zipfile.ZipFile(path) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    manifest = json.loads(members["session.json"])
+    assert manifest["working"]["mode"] == "crop"  # the word sessions written before hold too
+    back = read_session(path).working
+    assert back == working and back.mode is WorkingMode.CROP
+    manifest["working"]["mode"] = "auto"  # asked for, never what a run worked at
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in {**members, "session.json": json.dumps(manifest).encode()}.items():
+            zf.writestr(name, data)
+    with pytest.raises(SessionFileError, match="'auto' is not full, downscale, crop or tiles"):
+        read_session(path)
 
 
 # ----- the working problem -----------------------------------------------------------------------------

@@ -8,22 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from ..core import imageio
-from ..core.kernels import gaussian_kernel
-from ..core.problems import (
-    Problem,
-    add_gaussian_noise,
-    blur,
-    denoise_problem,
-    downsample,
-    flash_pair,
-    flash_truth,
-    inpaint_problem,
-    jpeg_compress,
-    random_pixel_mask,
-    sr_problem,
-)
-from ..core.problems import make_problem as make_problem_for
-from ..core.samples import scribble_mask
+from ..core.problems import Problem, random_pixel_mask
+from ..core.samples import centre_crop, damage
 from ..core.vocabulary import Task
 
 #: A folder with the Deep Image Prior repository's reference images, when the person has them; unset, the
@@ -52,38 +38,19 @@ def photos() -> dict[str, np.ndarray]:
     return out
 
 
-def crop(img: np.ndarray, size: int) -> np.ndarray:
-    """Centre crop, ``size`` x ``size`` (or the whole photo when smaller)."""
-    h, w = img.shape[:2]
-    s = min(size, h, w)
-    top, left = (h - s) // 2, (w - s) // 2
-    return np.ascontiguousarray(img[top : top + s, left : left + s])
+#: Centre crop, ``size`` x ``size`` (or the whole photo when smaller): the samples' own crop.
+crop = centre_crop
 
 
 def make_problem(task: str, img: np.ndarray) -> Problem:
-    """Synthetic damage with known ground truth, named by the preset that restores it."""
-    if task == Task.DENOISE:
-        return denoise_problem(add_gaussian_noise(img, 25 / 255, 0), img)
+    """Synthetic damage with known ground truth, named by the preset that restores it: the bundled samples'
+    damage (:func:`rwgui.core.samples.damage`), plus half the pixels dropped at random for ``inpaint-pixels``
+    and the factor of ``sr-xN``."""
     if task == "inpaint-pixels":
-        mask = random_pixel_mask(img.shape[:2], 0.5, 0)
-        return inpaint_problem(img * mask[..., None], mask, img)
-    if task == Task.INPAINT:
-        mask = scribble_mask(img.shape[:2], 0)
-        return inpaint_problem(img * mask[..., None], mask, img)
-    # the tasks beyond the paper's three, damaged as tests/test_tasks.py damages them
-    if task == Task.JPEG:
-        return make_problem_for(task, jpeg_compress(img, 10), ground_truth=img)
-    if task == Task.DEBLUR:
-        return make_problem_for(task, blur(img, gaussian_kernel(2.0)), ground_truth=img, task_params={"sigma": 2.0})
-    if task == Task.REAL_NOISE:
-        return make_problem_for(task, add_gaussian_noise(img, 25 / 255, 0), ground_truth=img)
-    if task == Task.FLASH:
-        flash, no_flash = flash_pair(img, 0)
-        return make_problem_for(task, flash, second=no_flash, ground_truth=flash_truth(img))
+        return damage(img, Task.INPAINT, mask=random_pixel_mask(img.shape[:2], 0.5, 0)).problem()
     if task.startswith("sr-x"):
-        factor = int(task[4:])
-        return sr_problem(downsample(img, factor), factor, img)
-    raise ValueError(f"no synthetic damage for {task!r}")
+        return damage(img, Task.SR, factor=int(task[4:])).problem()
+    return damage(img, task).problem()
 
 
 def write_json(path: str | None, data: object) -> None:

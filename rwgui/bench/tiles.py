@@ -27,12 +27,13 @@ import numpy as np
 
 from ..core import imageio
 from ..core.config import preset
-from ..core.device import precision_dtype, resolve_device
+from ..core.device import resolve_device
 from ..core.engine import Engine, drain
-from ..core.memory import MemoryModel
+from ..core.memory import MemoryModel, run_dtype
 from ..core.metrics import psnr
 from ..core.problems import add_gaussian_noise, denoise_problem
 from ..core.tiles import TileEvent, TileGrid, run_tiled, seam_gradients
+from ..core.vocabulary import WorkingMode
 from ..core.working_size import choose_working, plan_for_problem
 from .common import table, write_json
 
@@ -70,11 +71,11 @@ def main(argv: list[str] | None = None) -> None:
     ch = (args.channels,)
     cfg = preset("denoise", iterations=args.iterations, prior_params={"channels_down": ch, "channels_up": ch})
     device = resolve_device(cfg.device)
-    model = MemoryModel(cfg, 3, precision_dtype(cfg.speed.precision, device), device.type)
+    model = MemoryModel(cfg, 3, run_dtype(cfg, problem.size, device, 3), device.type)  # the plan's precision
     budget = model.estimate((args.tile, args.tile)).total_bytes + 2**20
     plan = plan_for_problem(problem, cfg, budget, overlap=args.overlap)
-    working = choose_working(plan, "auto")
-    assert working.mode == "tiles" and working.tiles is not None, plan.sentence
+    working = choose_working(plan, WorkingMode.AUTO)
+    assert working.mode == WorkingMode.TILES and working.tiles is not None, plan.sentence
     grid = working.tiles
     print(f"{plan.sentence}\nworking at {working.describe()}", flush=True)
 

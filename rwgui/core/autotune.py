@@ -449,15 +449,21 @@ def resolve(
     return resolve_tuning(cfg, size, device, channels=channels, on_status=on_status).speed
 
 
-def resolve_tuning(
-    config: RunConfig,
-    size: Sequence[int],
-    device: torch.device,
-    *,
-    channels: int = 3,
-    on_status: Callable[[str], None] | None = None,
-) -> Tuning:
-    """:func:`resolve`, with the measurement behind the choice (``cached`` says whether it was measured now)."""
+def known_speed(
+    config: RunConfig, size: Sequence[int], device: torch.device, *, channels: int = 3
+) -> SpeedConfig | None:
+    """``config.speed`` resolved as :func:`resolve` would resolve it, without measuring: forced settings as given,
+    the fixed rule when tuning is off, else the cached choice; None when only a measurement can tell (nothing
+    cached yet, or a GPU whose facts this thread may not ask). For whoever must know what a run will use before
+    it runs: the memory planner, whose footprint depends on the precision."""
+    if device.type == "cuda" and needs_tuning(config.speed) and tuning_enabled() and cuda_facts(device) is None:
+        return None  # the cache key names the GPU, which a quiet thread may not ask
+    known = _known_tuning(config, size, device, channels)
+    return None if known is None else known.speed
+
+
+def _known_tuning(config: RunConfig, size: Sequence[int], device: torch.device, channels: int) -> Tuning | None:
+    """The tuning without a measurement (forced, the fixed rule, or cached); None when it takes one."""
     speed = config.speed
     if not needs_tuning(speed):
         return Tuning(speed, cached=True)
@@ -471,6 +477,22 @@ def resolve_tuning(
             return Tuning(_speed_from_json(speed, hit["speed"]), dict(hit.get("seconds", {})), key, cached=True)
         except (KeyError, TypeError, ValueError):
             pass  # an entry of another rwgui: measured again
+    return None
+
+
+def resolve_tuning(
+    config: RunConfig,
+    size: Sequence[int],
+    device: torch.device,
+    *,
+    channels: int = 3,
+    on_status: Callable[[str], None] | None = None,
+) -> Tuning:
+    """:func:`resolve`, with the measurement behind the choice (``cached`` says whether it was measured now)."""
+    known = _known_tuning(config, size, device, channels)
+    if known is not None:
+        return known
+    key = cache_key(config, size, device, channels)
     if on_status is not None:
         on_status("measuring speed…")
     result = tune(config, size, device, channels=channels)

@@ -24,7 +24,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -386,10 +386,11 @@ class Engine:
 
     def _check_memory(self) -> None:
         """Refuse, naming the working sizes that fit, a run that cannot fit (the same plan the CLI and the
-        window offer as choices; checked above 512x512 only, where the probe pass is worth its cost)."""
+        window offer as choices; checked above 512x512 only, where the probe pass is worth its cost). Planned
+        with the speed settings this run resolved: its footprint depends on the precision it computes in."""
         from .working_size import plan_for_problem
 
-        plan = plan_for_problem(self.problem, self.config)
+        plan = plan_for_problem(self.problem, replace(self.config, speed=self.speed))
         if not plan.fits:
             raise OutOfMemoryError(
                 plan.sentence + " (rwgui-restore --working-size, or the window's offer, runs at that size)"

@@ -11,6 +11,9 @@ calibration already holds in its measured runtime: the guard's two snapshots (we
 running average), the stopping rule's buffer (ES-WMV keeps a window of iterates on the device) and headroom
 for cuDNN's workspace, which grows with the kernels ``cudnn.benchmark`` tries at the run's own size. The CPU
 numbers are the calibrated ones and do not change.
+
+The probe runs in the precision the run will use (:func:`run_dtype`): bfloat16 autocast saves half-size
+activations, so a footprint estimated in bfloat16 for a run that computes in float32 would be too small.
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ from dataclasses import dataclass
 import torch
 
 from . import rng
+from .autotune import known_speed
 from .config import RunConfig
+from .device import precision_dtype
 from .priors import build_prior, input_channels, input_stride, padded_size
 from .stopping import build_rule, wmv_memory_cap
 
@@ -34,6 +39,20 @@ CPU_RUNTIME_BYTES = 200 * 2**20
 #: Headroom on CUDA for cuDNN's workspace beyond the probe's (benchmark mode tries kernels with large ones).
 CUDNN_WORKSPACE_BYTES = 256 * 2**20
 GUARD_SNAPSHOTS = 2  # the last good one and the candidate waiting for its loss (see Engine._capture)
+
+
+def run_dtype(config: RunConfig, size: tuple[int, int], device: torch.device, channels: int) -> torch.dtype | None:
+    """The autocast dtype a run of ``config`` restoring ``size`` will compute in (None: float32), for its
+    footprint: the speed settings resolved as the engine resolves them (:func:`~rwgui.core.autotune.known_speed`),
+    not what the device could do. A precision left at "auto" is what the measurement chose, which may be float32
+    on a CPU with bfloat16 (where float32 timed faster); before anything was measured it is float32, the larger
+    footprint, so a plan may offer a smaller size than needed but never one that does not fit."""
+    cfg = config.validated()
+    precision = cfg.speed.precision
+    if precision == "auto":
+        known = known_speed(cfg, size, device, channels=channels)
+        precision = "float32" if known is None else known.precision
+    return precision_dtype(precision, device)
 
 
 @dataclass(frozen=True)

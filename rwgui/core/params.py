@@ -387,6 +387,23 @@ class Registry(Generic[T]):
     def names(self) -> list[str]:
         return list(self._entries)
 
+    def flag_help(self, name: str) -> str:
+        """The help of the one CLI flag the variants' parameter ``name`` share (the CLI has one flag per name).
+
+        Each meaning is prefixed by the variants it belongs to (``unet: Channels per level ... deep-decoder:
+        Channels per layer ...``), so a variant's flag is never described by another variant's help, and a flag
+        only some variants take says which; a parameter every variant has alike keeps its plain help."""
+        owners: dict[str, list[str]] = {}  # help text -> the variants whose parameter it describes
+        for variant in self:
+            for p in variant.params:
+                if p.name == name:
+                    owners.setdefault(p.help, []).append(variant.name)
+        if not owners:
+            raise ConfigError(f"no {self.kind} has a parameter {name!r}")
+        if len(owners) == 1 and len(next(iter(owners.values()))) == len(self):
+            return next(iter(owners))
+        return " ".join(f"{', '.join(variants)}: {text}" for text, variants in owners.items())
+
     def __iter__(self) -> Iterator[Variant[T]]:
         return iter(self._entries.values())
 

@@ -1,6 +1,7 @@
 """The bundled sample photos (assets/, public domain and CC0) with synthetic damage and known ground truth.
 
-A new user presses Start on the sample and sees PSNR climb; tests and benchmarks use the same builders.
+A new user presses Start on the sample and sees PSNR climb; tests and benchmarks damage their photos with the
+same :func:`damage`.
 """
 
 from __future__ import annotations
@@ -72,37 +73,61 @@ def scribble_mask(hw: tuple[int, int], seed: int = 0) -> np.ndarray:
     return (holes == 0).astype(np.float32)
 
 
+def centre_crop(img: np.ndarray, size: int) -> np.ndarray:
+    """The centre ``size`` x ``size`` square of ``img`` (the whole side where the photo is shorter), as a copy."""
+    h, w = img.shape[:2]
+    s = min(size, h, w)
+    top, left = (h - s) // 2, (w - s) // 2
+    return np.ascontiguousarray(img[top : top + s, left : left + s])
+
+
+def damage(
+    img: np.ndarray,
+    task: str,
+    *,
+    factor: int = 4,
+    seed: int = 0,
+    mask: np.ndarray | None = None,
+    name: str = "",
+) -> Sample:
+    """``img`` (HxWxC float in [0, 1]) with ``task``'s synthetic damage, and itself as the ground truth.
+
+    The one recipe for the bundled samples (what a new user opens), the tests and the benchmarks
+    (:mod:`rwgui.bench.common`), so that a benchmark measures the damage the studio shows. ``seed`` draws the
+    noise, the scribbles and the flash pair; ``factor`` is super-resolution's (the ground truth is cropped to a
+    multiple of it); ``mask`` (1 = known) replaces inpainting's scribbles (the benchmarks drop pixels at random).
+    """
+    try:
+        t = Task(task)
+    except ValueError:
+        raise ValueError(f"no synthetic damage for the unknown task {task!r}") from None
+    if t in (Task.DENOISE, Task.REAL_NOISE):
+        return Sample(name, t, add_gaussian_noise(img, NOISE_SIGMA, seed), img)
+    if t == Task.SR:
+        h, w = (img.shape[0] // factor) * factor, (img.shape[1] // factor) * factor
+        gt = np.ascontiguousarray(img[:h, :w])
+        return Sample(name, t, downsample(gt, factor), gt, factor=factor)
+    if t == Task.INPAINT:
+        known = scribble_mask(img.shape[:2], seed) if mask is None else np.asarray(mask, np.float32)
+        return Sample(name, t, img * known[..., None], img, mask=known)
+    if t == Task.JPEG:
+        return Sample(name, t, jpeg_compress(img, 10), img)
+    if t == Task.DEBLUR:
+        from .kernels import gaussian_kernel
+
+        return Sample(name, t, blur(img, gaussian_kernel(2.0)), img)  # the deblur preset's kernel
+    if t == Task.FLASH:
+        flash, no_flash = flash_pair(img, seed)
+        return Sample(name, t, flash, flash_truth(img), second=no_flash)
+    return Sample(name, t, np.ascontiguousarray(img), img)  # the pre-image: the photo is what is inverted
+
+
 def load_sample(
     task: str = "denoise", name: str = "astronaut", *, factor: int = 4, size: int | None = None, seed: int = 0
 ) -> Sample:
-    """The sample ``name`` damaged for ``task``; ``size`` centre-crops it square (tests use small crops)."""
+    """The sample ``name`` damaged for ``task`` (:func:`damage`); ``size`` centre-crops it square (tests use
+    small crops)."""
     img = imageio.read(sample_path(name)).pixels
     if size is not None:
-        h, w = img.shape[:2]
-        s = min(size, h, w)
-        top, left = (h - s) // 2, (w - s) // 2
-        img = img[top : top + s, left : left + s]
-    if task == Task.DENOISE:
-        return Sample(name, Task.DENOISE, add_gaussian_noise(img, NOISE_SIGMA, seed), img)
-    if task == Task.SR:
-        h, w = (img.shape[0] // factor) * factor, (img.shape[1] // factor) * factor
-        gt = np.ascontiguousarray(img[:h, :w])
-        return Sample(name, Task.SR, downsample(gt, factor), gt, factor=factor)
-    if task == Task.INPAINT:
-        mask = scribble_mask(img.shape[:2], seed)
-        return Sample(name, Task.INPAINT, img * mask[..., None], img, mask=mask)
-    # the new tasks' synthetic damage, as the tests and the benchmark make it (rwgui.core.problems)
-    if task == Task.REAL_NOISE:
-        return Sample(name, Task.REAL_NOISE, add_gaussian_noise(img, NOISE_SIGMA, seed), img)
-    if task == Task.JPEG:
-        return Sample(name, Task.JPEG, jpeg_compress(img, 10), img)
-    if task == Task.DEBLUR:
-        from .kernels import gaussian_kernel
-
-        return Sample(name, Task.DEBLUR, blur(img, gaussian_kernel(2.0)), img)  # the deblur preset's kernel
-    if task == Task.FLASH:
-        flash, no_flash = flash_pair(img, seed)
-        return Sample(name, Task.FLASH, flash, flash_truth(img), second=no_flash)
-    if task == Task.PREIMAGE:
-        return Sample(name, Task.PREIMAGE, np.ascontiguousarray(img), img)
-    raise ValueError(f"unknown task {task!r}")
+        img = centre_crop(img, size)
+    return damage(img, task, factor=factor, seed=seed, name=name)

@@ -35,7 +35,7 @@ from .config import RunConfig
 from .curves import CurveData
 from .history import IterateHistory, Key
 from .photo import Photo
-from .vocabulary import Iterate
+from .vocabulary import Iterate, WorkingMode
 from .working_size import Working, to_full
 
 __all__ = ["LabResult", "Session"]
@@ -301,7 +301,7 @@ class Session:
             return None
         px = self.history.image(key)
         (w, wmask), photo = self.working_for(key), self.photo
-        if photo is None or w is None or (w.mode == "full" and wmask is None):
+        if photo is None or w is None or (w.mode == WorkingMode.FULL and wmask is None):
             return px
         return to_full(px, w, photo.pixels, wmask, self.result_seam())
 

@@ -75,7 +75,7 @@ from .history import AVERAGE, PICK_AVERAGE, IterateHistory, Key
 from .imageio import ImageMeta
 from .photo import Photo
 from .session import LabResult, Session
-from .working_size import Working
+from .working_size import RUN_MODES, Working
 
 __all__ = [
     "FORMAT",
@@ -284,7 +284,7 @@ def _working_dict(wk: Working | None) -> dict[str, Any] | None:
     if wk is None:
         return None
     return {
-        "mode": wk.mode,
+        "mode": str(wk.mode),
         "task": str(wk.task),
         "full_size": list(wk.full_size),
         "size": list(wk.size),
@@ -667,8 +667,8 @@ def _read_working(r: _Reader, m: dict[str, Any], where: str = "") -> Working | N
         return None
     w = f"{where}.working" if where else "working"
     mode = r.get(d, "mode", str, w)
-    if mode not in ("full", "downscale", "crop", "tiles"):  # tiles: the result is the blend, at full size
-        raise r.fail(f"{w}.mode", f"{mode!r} is not full, downscale, crop or tiles")
+    if mode not in RUN_MODES:  # tiles: the result is the blend, at full size
+        raise r.fail(f"{w}.mode", f"{mode!r} is not {', '.join(RUN_MODES[:-1])} or {RUN_MODES[-1]}")
     box_v = r.get(d, "box", list, w, optional=True)
     box = None
     if box_v is not None:

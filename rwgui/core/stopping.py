@@ -37,6 +37,7 @@ __all__ = [
     "WMVRule",
     "EMVRule",
     "SureRule",
+    "SURE_PRIORS",
     "build_rule",
     "estimate_noise_sigma",
     "wmv_memory_cap",
@@ -357,7 +358,8 @@ def estimate_noise_sigma(image: np.ndarray | torch.Tensor) -> float:
 
 @STOPPING_RULES.add(
     "sure",
-    "Stein's unbiased risk estimate of the MSE (Gaussian denoising only; the network input must be the photo)",
+    "Stein's unbiased risk estimate of the MSE (Gaussian denoising only; the network input must be the photo, "
+    "so not with the Deep Decoder)",
     params=[
         Param(
             "sigma",
@@ -396,6 +398,7 @@ class SureRule(MinimumRule):
 
     def measure(self, obs: Observation) -> torch.Tensor | None:
         x, y = obs.output.detach(), obs.observed
+        _check_pixelwise_input(obs.input_shape, tuple(x.shape))
         if obs.probe is None:
             raise ConfigError("sure needs the network input to be the observed photo: set input code 'observed'")
         if x.shape != y.shape:
@@ -423,6 +426,26 @@ class SureRule(MinimumRule):
         div = (b_out.double() * diff.double()).sum() / (2 * self._eps)
         s2 = self._sigma**2
         return ((y - x).double() ** 2).mean() - s2 + 2 * s2 * div / n
+
+
+#: The priors whose input is the photo at the output's size with input code 'observed' (named by SURE's refusal).
+SURE_PRIORS = ("skip", "hourglass", "unet", "resnet")
+
+
+def _check_pixelwise_input(input_shape: tuple[int, ...] | None, output_shape: tuple[int, ...]) -> None:
+    """SURE's divergence is the sum of d output_p / d photo_p over the pixels, so the network's input must be the
+    photo at the output's size. A generator that grows its output from a smaller code (the Deep Decoder: no
+    input of the photo's size, whatever the input code) has no such derivative; said first, since setting input
+    code 'observed' cannot fix it."""
+    if input_shape is None or all(i >= o for i, o in zip(input_shape[-2:], output_shape[-2:])):
+        return
+    shrink = max(o // max(1, i) for i, o in zip(input_shape[-2:], output_shape[-2:]))
+    raise ConfigError(
+        f"sure cannot judge this prior: it grows its output from a code {shrink} times smaller per side (the "
+        "Deep Decoder does), so no input is the photo to measure the divergence against; choose a prior that "
+        f"maps the photo pixel for pixel ({', '.join(SURE_PRIORS)}) with input code 'observed', or another "
+        "stopping rule (es-wmv, es-emv)"
+    )
 
 
 def build_rule(name: str, params: dict | None = None) -> StoppingRule:

@@ -70,3 +70,18 @@ class JobStatus(StrEnum):
     SKIPPED = "skipped"  # --resume found it finished by an earlier batch
     STOPPED = "stopped"  # the person stopped it (Ctrl+C, Stop); the result so far was written
     NOT_RUN = "not run"  # the batch ended before it started
+
+
+class WorkingMode(StrEnum):
+    """The size a run works at, against the photo's (:mod:`rwgui.core.working_size`), and what the person asks
+    for when a run does not fit (``--working-size``, the window's question, a session file's working size).
+
+    A run's ``Working`` is one of the first four; REFUSE and AUTO are only ever asked for: the planner turns
+    AUTO into CROP, TILES or DOWNSCALE, and REFUSE into an error naming what would fit."""
+
+    FULL = "full"  # the whole photo at its own size (a run that fits is always this)
+    DOWNSCALE = "downscale"  # the whole photo, smaller, same aspect
+    CROP = "crop"  # inpainting: the holes' bounding box with a margin of context, pasted back into the photo
+    TILES = "tiles"  # denoising and super-resolution: overlapping tiles at full size, blended
+    REFUSE = "refuse"  # asked for: do not run at a smaller size (the CLI exits 2 naming the sizes that fit)
+    AUTO = "auto"  # asked for: a crop or tiles where one fits (full resolution first), else a downscale

@@ -21,6 +21,9 @@ what is written (:func:`to_full`):
   the run exists to recover (and super-resolution's point is the larger size), while tiles keep all of it at
   the cost of restoring the overlaps twice. The run is not a :class:`Problem` of its own: the caller runs
   :func:`~rwgui.core.tiles.tiled_steps` on the full problem with the plan's grid.
+
+The modes are :class:`~rwgui.core.vocabulary.WorkingMode` members; a member equals its word, so the CLI's
+``--working-size`` values, the JSON report and session files keep the plain words.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from .params import Param
 from .pixels import tensor_to_image
 from .problems import Problem, remake
 from .resample import crop, downscale, downscale_mask, upscale
-from .vocabulary import Task
+from .vocabulary import Task, WorkingMode
 
 if TYPE_CHECKING:
     from .tiles import TileGrid
@@ -48,6 +51,8 @@ __all__ = [
     "Working",
     "WORKING_PARAMS",
     "MODES",
+    "RUN_MODES",
+    "auto_mode",
     "plan_working_size",
     "plan_for_problem",
     "choose_working",
@@ -65,14 +70,19 @@ SLACK = 0.95  # with the device's own budget, offered sizes keep 5 % spare: the 
 CHECK_ABOVE = 512 * 512  # pixels; smaller runs fit any machine rwgui runs on (the engine's rule too)
 DEFAULT_MARGIN = 64  # px of context around the damage: the prior needs known pixels to continue from
 MIN_SIDE = 16
-MODES = ("refuse", "downscale", "crop", "tiles", "auto")
+#: What ``--working-size`` (and the window's question) may ask for when a run does not fit.
+MODES = (WorkingMode.REFUSE, WorkingMode.DOWNSCALE, WorkingMode.CROP, WorkingMode.TILES, WorkingMode.AUTO)
+#: What a run's :class:`Working` may be: a run that fits is FULL, whatever was asked for.
+RUN_MODES = (WorkingMode.FULL, WorkingMode.DOWNSCALE, WorkingMode.CROP, WorkingMode.TILES)
+#: The modes whose result is the photo's own size, whatever the task (a downscale only sometimes is).
+_FULL_SIZE_MODES = (WorkingMode.FULL, WorkingMode.CROP, WorkingMode.TILES)
 
 #: What to do when a run does not fit: specs, so the CLI flags come from one place.
 WORKING_PARAMS: tuple[Param, ...] = (
     Param(
         "working_size",
         "choice",
-        "refuse",
+        WorkingMode.REFUSE,
         "When the run does not fit in memory: refuse (exit 2), downscale the photo, crop around the damage "
         "(inpainting; the result is pasted back into the full photo), tiles (denoising and super-resolution: "
         "overlapping tiles restored one by one and blended, written at full resolution), or auto (crop for "
@@ -136,7 +146,7 @@ class WorkingPlan:
 class Working:
     """How a run's problem relates to the photo; the report records it and export undoes it."""
 
-    mode: str  # 'full', 'downscale', 'crop' or 'tiles'
+    mode: WorkingMode  # one of RUN_MODES (a string is taken as its member)
     task: str
     full_size: tuple[int, int]  # (h, w) of the whole photo's result
     size: tuple[int, int]  # (h, w) the run restores (tiles: each tile)
@@ -147,18 +157,26 @@ class Working:
     #: the photo's size, since the person asked for the photo and the reduction was only to save time
     upscaled: bool = False
 
+    def __post_init__(self) -> None:
+        """The mode as its member, whoever built this (a session file and older callers give the word), so that
+        every comparison is by member; a request (refuse, auto) is not a run's mode."""
+        mode = WorkingMode(self.mode)
+        if mode not in RUN_MODES:
+            raise ValueError(f"a run works at one of {', '.join(RUN_MODES)}; {mode!r} is only asked for")
+        object.__setattr__(self, "mode", mode)
+
     @property
     def writes_full_size(self) -> bool:
-        if self.mode in ("full", "crop", "tiles"):
+        if self.mode in _FULL_SIZE_MODES:
             return True
-        return self.mode == "downscale" and (self.task == Task.INPAINT or self.upscaled)
+        return self.mode == WorkingMode.DOWNSCALE and (self.task == Task.INPAINT or self.upscaled)
 
     def describe(self) -> str:
-        if self.mode == "crop" and self.box is not None:
+        if self.mode == WorkingMode.CROP and self.box is not None:
             return f"a {_wh(self.size)} crop around the damage at x={self.box[2]}, y={self.box[0]}"
-        if self.mode == "downscale":
+        if self.mode == WorkingMode.DOWNSCALE:
             return f"{_wh(self.size)}, downscaled from {_wh(self.full_size)}"
-        if self.mode == "tiles" and self.tiles is not None:
+        if self.mode == WorkingMode.TILES and self.tiles is not None:
             return f"{_wh(self.full_size)}, full size, on {self.tiles.describe()}"
         return f"{_wh(self.size)}, full size"
 
@@ -222,8 +240,8 @@ def plan_working_size(
     super-resolution also get the grid of the largest tiles that fit (``overlap`` px shared by neighbours,
     0 = :func:`~rwgui.core.tiles.default_overlap`).
     """
-    from .device import describe, precision_dtype, resolve_device
-    from .memory import MemoryModel, available_bytes
+    from .device import describe, resolve_device
+    from .memory import MemoryModel, available_bytes, run_dtype
 
     cfg = config.validated()
     device = resolve_device(cfg.device)
@@ -238,7 +256,7 @@ def plan_working_size(
     if budget_bytes is None:
         return fits
     budget = int(budget_bytes)
-    model = MemoryModel(cfg, channels, precision_dtype(cfg.speed.precision, device), device.type)
+    model = MemoryModel(cfg, channels, run_dtype(cfg, size, device, channels), device.type)
     need = model.estimate(size).total_bytes
     where = f"{_wh(size)} needs about {_mb(need):.0f} MB and {describe(device)} has {_mb(budget):.0f} MB to spare"
     if need <= budget:
@@ -289,17 +307,32 @@ def plan_for_problem(
     return plan_working_size(config, problem.size, problem.channels, problem.task, mask, budget_bytes, margin, overlap)
 
 
-def choose_working(plan: WorkingPlan, mode: str) -> Working:
-    """The Working for ``mode`` (one of MODES). A plan that fits always works at full size."""
-    if mode not in MODES:
-        raise ConfigError(f"working size must be one of {', '.join(MODES)}; got {mode!r}")
+def _asked_mode(mode: WorkingMode | str) -> WorkingMode:
+    """``mode`` as the member of MODES it names; anything else is a ConfigError listing them."""
+    asked = next((m for m in MODES if m == mode), None)
+    if asked is None:
+        raise ConfigError(f"working size must be one of {', '.join(MODES)}; got {str(mode)!r}")
+    return asked
+
+
+def auto_mode(plan: WorkingPlan) -> WorkingMode:
+    """What AUTO means for a plan that does not fit: full resolution first, a crop (inpainting) or tiles
+    (denoising, super-resolution) where one fits, else a downscale."""
+    if plan.crop_box is not None:
+        return WorkingMode.CROP
+    return WorkingMode.TILES if plan.tiles is not None else WorkingMode.DOWNSCALE
+
+
+def choose_working(plan: WorkingPlan, mode: WorkingMode | str) -> Working:
+    """The Working for ``mode`` (one of MODES, or its word). A plan that fits always works at full size."""
+    mode = _asked_mode(mode)
     if plan.fits:
-        return Working("full", plan.task, plan.size, plan.size)
-    if mode == "refuse":
+        return Working(WorkingMode.FULL, plan.task, plan.size, plan.size)
+    if mode == WorkingMode.REFUSE:
         raise OutOfMemoryError(plan.sentence)
-    if mode == "auto":  # full resolution first: a crop (inpainting) or tiles (denoising, super-resolution)
-        mode = "crop" if plan.crop_box is not None else "tiles" if plan.tiles is not None else "downscale"
-    if mode == "tiles":
+    if mode == WorkingMode.AUTO:
+        mode = auto_mode(plan)
+    if mode == WorkingMode.TILES:
         if plan.task not in (Task.DENOISE, Task.SR):
             raise WorkingSizeError(
                 "tiles are for denoising and super-resolution; for inpainting, crop around the damage "
@@ -307,8 +340,8 @@ def choose_working(plan: WorkingPlan, mode: str) -> Working:
             )
         if plan.tiles is None:
             raise WorkingSizeError(f"{plan.sentence}; no tile fits either")
-        return Working("tiles", plan.task, plan.size, plan.tiles.tile, tiles=plan.tiles)
-    if mode == "crop":
+        return Working(WorkingMode.TILES, plan.task, plan.size, plan.tiles.tile, tiles=plan.tiles)
+    if mode == WorkingMode.CROP:
         if plan.task != Task.INPAINT:
             raise WorkingSizeError(
                 "cropping around the damage is for inpainting, where the mask says where the "
@@ -318,10 +351,10 @@ def choose_working(plan: WorkingPlan, mode: str) -> Working:
             raise WorkingSizeError(f"{plan.sentence}; the crop does not fit, downscale instead")
         size = plan.crop_size
         assert size is not None
-        return Working("crop", plan.task, plan.size, size, plan.crop_box, plan.margin)
+        return Working(WorkingMode.CROP, plan.task, plan.size, size, plan.crop_box, plan.margin)
     if plan.downscale_size is None:
         raise WorkingSizeError(plan.sentence)
-    return Working("downscale", plan.task, plan.size, plan.downscale_size)
+    return Working(WorkingMode.DOWNSCALE, plan.task, plan.size, plan.downscale_size)
 
 
 def working_problem(problem: Problem, working: Working) -> Problem:
@@ -331,11 +364,11 @@ def working_problem(problem: Problem, working: Working) -> Problem:
     Built by :func:`~rwgui.core.problems.remake`, so the task's parameters and second photo come along: the
     deblur kernel scaled with the photo, flash / no-flash's two photos resized alike, the pre-image's weights.
     A crop is what inpainting's plan offers; any other task but super-resolution can be cropped too."""
-    if working.mode in ("full", "tiles"):
+    if working.mode in (WorkingMode.FULL, WorkingMode.TILES):
         return problem
     gt = None if problem.ground_truth is None else tensor_to_image(problem.ground_truth)
     mask = None if problem.mask is None else problem.mask[0, 0].numpy()
-    if working.mode == "crop":
+    if working.mode == WorkingMode.CROP:
         if working.box is None or (mask is None and problem.task == Task.INPAINT) or problem.task == Task.SR:
             raise WorkingSizeError("cropping around the damage needs an inpainting mask")
         b = working.box
@@ -421,9 +454,9 @@ def to_full(
     :func:`~rwgui.core.compositing.keep_known` with a ``seam_px`` seam; ``seam_px`` None gives the network's
     output as it is (pasted back or upscaled to the full size, known pixels included)."""
     inpaint = working.task == Task.INPAINT and mask is not None
-    if working.mode == "crop" and working.box is not None:
+    if working.mode == WorkingMode.CROP and working.box is not None:
         full = paste_back(photo, result, working.box, working.margin)
-    elif working.mode == "downscale" and (inpaint or working.upscaled):
+    elif working.mode == WorkingMode.DOWNSCALE and (inpaint or working.upscaled):
         full = upscale(result, working.full_size)
     else:
         full = np.asarray(result, dtype=np.float32)
