@@ -186,6 +186,67 @@ def test_a_real_run_is_unsaved_work_until_saved(qtbot, win, tmp_path):
     assert asked == ["Quitting"] and not win.isVisible()
 
 
+# ----- Start clears the timeline for its own run: it asks first ---------------------------------------------
+START = "Starting a new run"
+
+
+def test_start_with_unsaved_iterates_asks_and_cancel_keeps_everything(win):
+    keep_iterates(win)
+    before = state(win)
+    asked = answer(win, "cancel")
+    assert win.start() is None
+    assert asked == [START]
+    assert state(win) == before and win.history.is_pinned(2)
+    assert win.controller.state == "idle" and win.last_error is None
+    win.acts.start.trigger()  # the toolbar's Start asks the same
+    assert asked == [START, START] and state(win) == before
+
+
+def test_start_after_discard_runs_on_an_empty_timeline(qtbot, win):
+    keep_iterates(win)
+    asked = answer(win, "discard")
+    with qtbot.waitSignal(win.controller.run_finished, timeout=60000):
+        assert win.start() is not None
+    assert asked == [START]
+    assert not win.history.is_pinned(2)  # the old run's pin went with its iterates
+    assert win.history.iterations()[-1] == 8 and win.last_summary.iterations == 8  # the new run's own
+
+
+def test_start_after_save_writes_the_result_then_runs(qtbot, win, tmp_path, monkeypatch):
+    keep_iterates(win)
+    expected = win.session.result_pixels()
+    out = tmp_path / "saved.png"
+    save_dialog_gives(monkeypatch, out)
+    asked = answer(win, "save")
+    with qtbot.waitSignal(win.controller.run_finished, timeout=60000):
+        assert win.start() is not None
+    assert asked == [START] and out.exists()
+    np.testing.assert_allclose(imageio.read(out).pixels, expected, atol=0.5 / 255 + 1e-6)
+
+
+def test_a_cancelled_save_at_start_starts_nothing(win, monkeypatch):
+    keep_iterates(win)
+    before = state(win)
+    answer(win, "save")
+    save_dialog_gives(monkeypatch, "")  # the person closes the file dialog
+    assert win.start() is None
+    assert state(win) == before and win.controller.state == "idle"
+
+
+def test_a_second_run_asks_about_the_first_runs_iterates(qtbot, win, tmp_path):
+    asked = answer(win, "cancel")
+    with qtbot.waitSignal(win.controller.run_finished, timeout=60000):
+        assert win.start() is not None  # nothing unsaved yet: no question
+    assert asked == [] and win.session.dirty
+    keys = win.history.keys()
+    assert win.start() is None and asked == [START] and win.history.keys() == keys
+    assert win.save_result(tmp_path / "r.png")  # saved: the next Start has nothing to ask about
+    with qtbot.waitSignal(win.controller.run_finished, timeout=60000):
+        assert win.start() is not None
+    assert asked == [START]
+    win.session.mark_saved()  # the window closes at teardown without a question
+
+
 def test_reset_to_preset_keeps_the_run_and_asks_nothing(win):
     """ "Reset to preset" only puts the settings back; the kept iterates stay, so there is nothing to ask."""
     keep_iterates(win)

@@ -190,6 +190,39 @@ def test_without_ground_truth_the_loss_is_compared_and_the_person_picks(qtbot, s
     assert sig.args[0].image.shape == (40, 40, 3)
 
 
+def test_an_inpainting_result_is_scored_as_it_is_written_with_the_known_pixels_kept(qtbot):
+    """The Lab ranks what Save result (and the CLI) write: the keep-known composite, not the network's output,
+    whose error on the known pixels the run's curves include."""
+    from rwgui.core.compositing import keep_known, result_psnr, result_seam
+    from rwgui.core.metrics import psnr
+    from rwgui.core.pixels import tensor_to_image
+
+    problem = load_sample("inpaint", size=40).problem()
+    cfg = preset("inpaint", prior_params=SMALL, iterations=12, device="cpu", seed=3, stop="es-wmv", auto_stop=False)
+    p = LabPanel()
+    qtbot.addWidget(p)
+    assert p.set_problem(problem, cfg)
+    assert p.add_variant("skip", "none")
+    assert p.run_queue()
+    wait_queue(qtbot, p)
+    (row,) = p.results()
+    result = p.lab_results()[0]
+    seam = result_seam(row["config"])
+    assert seam is not None  # the preset keeps the known pixels
+    gt = tensor_to_image(problem.ground_truth)
+    mask = problem.mask[0, 0].numpy()
+    composite = keep_known(result.image, tensor_to_image(problem.observed), mask, seam)
+    expected = psnr(composite, gt)
+    assert row["psnr_average_pick"] == pytest.approx(expected, abs=1e-9)
+    assert result.psnr == pytest.approx(expected, abs=1e-9)  # what the window shows when the result is taken
+    assert p.table.item(0, 4).text() == f"{expected:.2f} dB"
+    assert result_psnr(result.image, problem, row["config"]) == pytest.approx(expected, abs=1e-9)
+    # not the network's output: 12 iterations reconstruct the known pixels poorly, and they are never written
+    network = psnr(result.image, gt)
+    assert expected > network + 1.0
+    assert row["psnr_average_pick"] != pytest.approx(p._entries[0].data.value_at("psnr_average", row["pick_iteration"]))
+
+
 def test_closing_mid_run_stops_the_thread(qtbot, panel):
     panel.run_box.iterations_spin.setValue(100_000)
     queue_three(panel)

@@ -243,6 +243,9 @@ def main(argv: list[str] | None = None) -> int:
         for label, prior, size, iterations in configs:
             iterations = iterations // 3 if args.quick else int(iterations * args.longer)
             win = MainWindow(settings=store, sample_size=size)
+            # each Start (and the close) would ask Save / Discard / Cancel about the last run's iterates in a modal
+            # box; a benchmark's runs are measurements, nothing to keep
+            win.discard.ask = lambda action: "discard"
             win.resize(1400, 900)
             win.show()
             app.processEvents()

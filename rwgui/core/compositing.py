@@ -29,13 +29,26 @@ network's (a hard paste). The mask's convention is rwgui's: 1 (>= 0.5) = known, 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import cv2
 import numpy as np
 
 from .config import RunConfig
 from .pixels import as_float, float_to_u8, float_to_u16
 
-__all__ = ["WIDE_HOLE_PX", "keep_known", "seam_weights", "result_seam", "describe_result"]
+if TYPE_CHECKING:
+    from .problems import Problem
+
+__all__ = [
+    "WIDE_HOLE_PX",
+    "keep_known",
+    "seam_weights",
+    "result_seam",
+    "describe_result",
+    "problem_result",
+    "result_psnr",
+]
 
 #: A hole part gets a seam when a disk this many pixels across fits inside it (see the module's docstring).
 WIDE_HOLE_PX = 7
@@ -121,6 +134,32 @@ def result_seam(config: RunConfig) -> int | None:
     """The seam an inpainting result is composed with under ``config``: its ``seam_px`` when ``keep_known`` is
     on, None when the result is the network's output as it is."""
     return int(config.seam_px) if config.keep_known else None
+
+
+def problem_result(restored: np.ndarray, problem: Problem, config: RunConfig) -> np.ndarray:
+    """What a person gets from ``restored`` (the network's output for ``problem``, at its size, HxWxC float):
+    for inpainting :func:`keep_known`'s composite with the problem's known pixels under ``config``'s seam (as
+    the CLI and Save result write it), else ``restored`` itself."""
+    seam = result_seam(config)
+    if problem.mask is None or seam is None:
+        return restored
+    from .pixels import tensor_to_image
+
+    mask = problem.mask[0, 0].detach().cpu().numpy()
+    return keep_known(restored, tensor_to_image(problem.observed), mask, seam)
+
+
+def result_psnr(restored: np.ndarray, problem: Problem, config: RunConfig) -> float | None:
+    """PSNR against ``problem``'s ground truth of :func:`problem_result`, what is written, not the network's
+    output (None without a ground truth). A comparison of inpainting variants (the Lab) must score this: the
+    network's reconstruction of the known pixels is never written, and its error there would rank the
+    variants by pixels the person never gets."""
+    if problem.ground_truth is None:
+        return None
+    from .metrics import psnr
+    from .pixels import tensor_to_image
+
+    return float(psnr(problem_result(restored, problem, config), tensor_to_image(problem.ground_truth)))
 
 
 def describe_result(seam_px: int | None) -> str:

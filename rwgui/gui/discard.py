@@ -1,10 +1,11 @@
 """Ask before an action throws away unsaved work: Save / Discard / Cancel, in one place.
 
-A run can take hours and a person picks and pins iterates by hand, so quitting, opening another photo or
-changing the task (which re-makes the sample and clears the timeline) must not drop kept iterates or a chosen
-result silently. What counts as unsaved is the session's (:attr:`~rwgui.core.session.Session.dirty`); this
-module only asks. :meth:`DiscardGuard.confirm` is the one entry point every discarding action calls, and
-:meth:`DiscardGuard.ask` the one place a modal box is shown (tests replace that method, as they replace
+A run can take hours and a person picks and pins iterates by hand, so quitting, opening another photo,
+changing the task (which re-makes the sample and clears the timeline) or starting a new run (which clears the
+timeline for its own iterates) must not drop kept iterates or a chosen result silently. What counts as unsaved
+is the session's (:attr:`~rwgui.core.session.Session.dirty`); this module only asks.
+:meth:`DiscardGuard.confirm` is the one entry point every discarding action calls, and :meth:`DiscardGuard.ask`
+the one place a modal box is shown (tests replace that method, as they replace
 :meth:`~rwgui.gui.working.WorkingSize.choose_working_size`).
 """
 

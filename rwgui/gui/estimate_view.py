@@ -7,6 +7,15 @@ newer request waits for the running one, then only the newest is computed), and 
 (photo, mask's damage, settings, time budget), so going back to earlier settings answers at once. Nothing is
 estimated while a run is going: the estimate would compete with the run for the same cores and measure both
 wrongly; the status line measures the run itself then.
+
+Every other timing the studio needs goes through the same helper (:meth:`Estimator.submit`), one at a time:
+the time budget's and Preview's plan at Start (:meth:`EstimateHookup.time_plan`) and the working-size offer's
+time per option (:mod:`rwgui.gui.working`). Each first asks the timing cache alone (:func:`cached_only`): the
+label's estimate has usually timed the network already, and then nothing waits. When the cache is cold, Start
+waits for the helper in a local event loop behind a window-modal "timing…" dialog with a Cancel button: the
+window keeps painting, nothing can be edited under the plan, and Cancel starts nothing. Start keeps returning
+the run it started (the screenshot script, the benchmarks and the tests rely on that), which is why the wait is
+a local loop and not a callback.
 """
 
 from __future__ import annotations
@@ -14,12 +23,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QEventLoop, QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
+    QApplication,
     QDoubleSpinBox,
     QGridLayout,
     QLabel,
+    QProgressDialog,
     QPushButton,
     QSizePolicy,
     QToolButton,
@@ -30,13 +42,56 @@ from ..core.config import RunConfig
 from ..core.errors import RwguiError
 from ..core.estimate import RunEstimate, TimePlan, estimate_run, plan_time_budget
 from ..core.problems import Problem
-from ..core.vocabulary import Task
+from ..core.vocabulary import Task, WorkingMode
 from ..core.working_size import choose_working, plan_for_problem
 from .forms import hint_style
 
-__all__ = ["StartArea", "Estimator", "EstimateHookup", "EstimateResult", "compute_estimate"]
+__all__ = [
+    "StartArea",
+    "Estimator",
+    "EstimateHookup",
+    "EstimateResult",
+    "HelperJob",
+    "NotTimed",
+    "StartCancelled",
+    "cached_only",
+    "compute_estimate",
+]
 
 DEBOUNCE_MS = 600
+
+
+class NotTimed(Exception):
+    """:func:`cached_only` was asked for a timing the cache does not hold."""
+
+
+class StartCancelled(Exception):
+    """The person cancelled Start while it waited for a timing: nothing was started or changed."""
+
+
+def cached_only(*_: object) -> float:
+    """A timer for :mod:`rwgui.core.estimate` that never times: the cache answers (the timer is asked only on
+    a miss) or :class:`NotTimed` is raised, so the GUI thread can use a timing already made without running a
+    step, and hand a cold one to the helper thread."""
+    raise NotTimed
+
+
+class HelperJob:
+    """One piece of work for the helper thread (:meth:`Estimator.submit`): ``fn``'s value or the exception it
+    raised, set on the helper thread before ``done`` turns True on the GUI thread."""
+
+    def __init__(self, fn: Callable[[], Any], then: Callable[[HelperJob], None] | None = None) -> None:
+        self.fn = fn
+        self.then = then
+        self.done = False
+        self.value: Any = None
+        self.error: BaseException | None = None
+
+    def result(self) -> Any:
+        """The value, or the exception re-raised (on the GUI thread, where the caller can show it)."""
+        if self.error is not None:
+            raise self.error
+        return self.value
 
 
 @dataclass(frozen=True)
@@ -69,7 +124,7 @@ def compute_estimate(problem: Problem, config: RunConfig, minutes: float) -> Est
         note = ""
         working = None
         if not mem.fits:
-            working = choose_working(mem, "auto")
+            working = choose_working(mem, WorkingMode.AUTO)
             note = f"It does not fit in memory at full size; estimated at {working.describe()}."
         return EstimateResult(estimate_run(problem, config, working), working_note=note)
     except RwguiError as exc:
@@ -78,15 +133,21 @@ def compute_estimate(problem: Problem, config: RunConfig, minutes: float) -> Est
 
 class Estimator(QObject):
     """Estimates off the GUI thread, debounced and cached (see the module). ``ready`` carries the request's
-    number and its :class:`EstimateResult`; only the newest request's answer is announced."""
+    number and its :class:`EstimateResult`; only the newest request's answer is announced. Other timings run
+    on the same helper, one at a time, through :meth:`submit`: two timings side by side would share the cores
+    and measure each other."""
 
     ready = Signal(int, object)
+    work_done = Signal()  # an estimate or a job ended (GUI thread): whoever waits looks again
     _computed = Signal(int, object, object)  # request number, key, result: from the helper thread
+    _job_computed = Signal(object)  # a HelperJob, its value or error set: from the helper thread
 
     def __init__(self, parent: QObject | None = None, delay_ms: int = DEBOUNCE_MS) -> None:
         super().__init__(parent)
         self._timer = QTimer(self, singleShot=True, interval=delay_ms, timeout=self._fire)
         self._computed.connect(self._on_computed, Qt.ConnectionType.QueuedConnection)
+        self._job_computed.connect(self._on_job_computed, Qt.ConnectionType.QueuedConnection)
+        self._jobs: list[HelperJob] = []  # submitted, not started; they go before the next estimate
         self._cache: dict[object, EstimateResult] = {}
         self._request: tuple[object, Problem, RunConfig, float] | None = None
         self._number = 0
@@ -113,24 +174,44 @@ class Estimator(QObject):
         self._number += 1
 
     def is_busy(self) -> bool:
-        return self._busy or self._timer.isActive()
+        """An estimate or a job is running, waiting for the edits to pause, or queued."""
+        return self._busy or self._timer.isActive() or bool(self._jobs)
+
+    def submit(self, fn: Callable[[], Any], then: Callable[[HelperJob], None] | None = None) -> HelperJob:
+        """Run ``fn`` on the helper thread, before any estimate not yet started and after the one running;
+        ``then(job)`` is called on the GUI thread when it ends (``work_done`` is emitted too)."""
+        job = HelperJob(fn, then)
+        self._jobs.append(job)
+        self._fire()
+        return job
+
+    def drop_jobs(self) -> None:
+        """Forget the jobs not yet started (the window closes)."""
+        self._jobs.clear()
 
     def _fire(self) -> None:
-        if self._busy or self._request is None:
+        if self._busy:
             return  # the running one's end fires again
+        if self._jobs:
+            job = self._jobs.pop(0)
+            self._busy = True
+            self._start_thread(self._work_job, (job,))
+            return
+        if self._request is None:
+            return
         key, problem, config, minutes = self._request
         self._request = None
         self._busy = True
-        number = self._number
-        thread = threading.Thread(
-            target=self._work, args=(number, key, problem, config, minutes), name="rwgui-estimate", daemon=True
-        )
+        self._start_thread(self._work, (self._number, key, problem, config, minutes))
+
+    def _start_thread(self, target: Callable[..., None], args: tuple) -> None:
+        thread = threading.Thread(target=target, args=args, name="rwgui-estimate", daemon=True)
         self._thread = thread
         thread.start()
 
     def wait(self, timeout: float = 60.0) -> None:
-        """Block until the timing in progress ends. A run must not start beside it: both build an engine, which
-        seeds torch's global random stream, and the run's weights would then depend on the timing's."""
+        """Block until the timing in progress ends: the window is closing, and no helper thread may outlive it
+        (Start waits without blocking: :meth:`EstimateHookup.before_run`)."""
         thread = self._thread
         if thread is not None and thread.is_alive():
             thread.join(timeout)
@@ -145,14 +226,38 @@ class Estimator(QObject):
         except RuntimeError:  # the window closed while this timing ran: nobody is left to tell
             pass
 
+    def _work_job(self, job: HelperJob) -> None:
+        try:
+            job.value = job.fn()
+        except Exception as exc:  # handed to the GUI thread, which re-raises it where the caller can show it
+            job.error = exc
+        try:
+            self._job_computed.emit(job)
+        except RuntimeError:  # the window closed while this timing ran
+            pass
+
     def _on_computed(self, number: int, key: object, result: EstimateResult) -> None:
         self._busy = False
         if result.estimate is not None:
             self._cache[key] = result
         if number == self._number:
             self.ready.emit(number, result)
-        if self._request is not None:
-            self._fire()
+        self._fire_soon()
+        self.work_done.emit()
+
+    def _on_job_computed(self, job: HelperJob) -> None:
+        self._busy = False
+        job.done = True
+        if job.then is not None:
+            job.then(job)
+        self._fire_soon()
+        self.work_done.emit()
+
+    def _fire_soon(self) -> None:
+        """Start the next piece of work once control is back in the event loop, not from the slot that ended
+        the last one: a Start waiting for this one then drops the estimate request first (:meth:`cancel`)
+        instead of waiting for it too."""
+        QTimer.singleShot(0, self, self._fire)
 
 
 class StartArea(QWidget):
@@ -223,8 +328,13 @@ class EstimateHookup(QObject):
         self.estimator = Estimator(self)
         self.estimator.ready.connect(self._on_ready)
         self.last: EstimateResult | None = None
+        self.waiting = False  # Start waits for the helper (a local event loop runs: start nothing else)
+        self.wait_dialog: QProgressDialog | None = None  # shown while it waits, with Cancel
+        self._wait_loop: QEventLoop | None = None
+        self._closing = False
         s = window.session
-        for signal in (s.photo_changed, s.mask_changed, s.settings_changed):
+        # the no-flash photo too: without it a flash estimate is "No estimate", so its arrival must ask again
+        for signal in (s.photo_changed, s.mask_changed, s.settings_changed, s.second_photo_changed):
             signal.connect(self.refresh)
         self.area.budget_changed.connect(self.refresh)
         window.controller.state_changed.connect(self.refresh)
@@ -263,26 +373,71 @@ class EstimateHookup(QObject):
 
     def shutdown(self, timeout: float = 30.0) -> None:
         """The window is closing: start nothing more and let a timing in progress end, so no helper thread
-        outlives the window or emits into deleted objects."""
+        outlives the window or emits into deleted objects (a Start waiting for it gives up)."""
+        self._closing = True
+        if self._wait_loop is not None:
+            self._wait_loop.quit()
         self.estimator.cancel()
+        self.estimator.drop_jobs()
         self.estimator.wait(timeout)
+
+    def wait_until(self, done: Callable[[], bool], what: str) -> bool:
+        """Let the GUI thread's event loop run until ``done()`` (checked whenever the helper ends a piece of
+        work), behind a window-modal dialog saying ``what`` with a Cancel button. False when the person
+        cancelled (or the window closed). The GUI thread never computes here: it waits for the helper."""
+        if done():
+            return True
+        if self._closing:
+            return False
+        loop = QEventLoop(self)
+        dialog = QProgressDialog(what, "Cancel", 0, 0, self.window)  # 0..0: a busy bar, no percentage
+        dialog.setWindowTitle("rwgui")
+        dialog.setWindowModality(Qt.WindowModality.WindowModal)
+        dialog.setAutoClose(False)
+        dialog.setAutoReset(False)
+        dialog.setMinimumDuration(0)
+        cancelled = []
+        dialog.canceled.connect(lambda: cancelled.append(True))
+        dialog.canceled.connect(loop.quit)
+        self.estimator.work_done.connect(loop.quit)
+        self.waiting, self.wait_dialog, self._wait_loop = True, dialog, loop
+        QApplication.setOverrideCursor(Qt.CursorShape.BusyCursor)
+        try:
+            dialog.show()
+            while not done() and not cancelled and not self._closing:
+                loop.exec()
+            ok = done() and not cancelled
+        finally:
+            QApplication.restoreOverrideCursor()
+            self.estimator.work_done.disconnect(loop.quit)
+            self.waiting, self.wait_dialog, self._wait_loop = False, None, None
+            dialog.canceled.disconnect()  # closing a progress dialog says "canceled" too
+            dialog.close()
+            dialog.deleteLater()
+        return ok
+
+    def on_helper(self, fn: Callable[[], Any], what: str) -> Any:
+        """``fn()`` computed on the helper thread while Start waits (:meth:`wait_until`); its exception is
+        raised here, and :class:`StartCancelled` when the person cancels (the timing still ends into the
+        cache, so the next Start has it)."""
+        job = self.estimator.submit(fn)
+        if not self.wait_until(lambda: job.done, what):
+            raise StartCancelled
+        return job.result()
 
     def _on_ready(self, _number: int, result: EstimateResult) -> None:
         self.last = result
         self.area.show_estimate(result)
 
     def before_run(self) -> None:
-        """A run is about to start: drop the estimate not yet started and wait for the one running (see
-        :meth:`Estimator.wait`), with a wait cursor."""
-        from PySide6.QtWidgets import QApplication
-
+        """A run is about to start: drop the estimate not yet started and wait for the timing running, without
+        blocking the window (:meth:`wait_until`): beside the run it would take the run's cores and cache a
+        timing measured under that load. :class:`StartCancelled` when the person cancels the wait; call it
+        before anything of the run changes the session."""
         self.estimator.cancel()
-        if self.estimator.is_busy():
-            QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
-            try:
-                self.estimator.wait()
-            finally:
-                QApplication.restoreOverrideCursor()
+        if not self.wait_until(lambda: not self.estimator.is_busy(), "Waiting for a timing to end before the run…"):
+            self.refresh()  # no run after all: the label's estimate, dropped above, is asked for again
+            raise StartCancelled
 
     def expected_step_s(self, size: tuple[int, int]) -> float | None:
         """The estimate's seconds per step when it was made for this working size (the status line's first
@@ -291,21 +446,25 @@ class EstimateHookup(QObject):
         return e.seconds_per_step if e is not None and e.size == size else None
 
     def time_plan(self, problem: Problem, cfg: RunConfig, working, preview: bool) -> TimePlan | None:
-        """Start with a time budget (or Preview): the plan, timed here with a wait cursor when not cached (the
-        timing is cached per network, so the label's estimate has usually measured it already)."""
-        from PySide6.QtWidgets import QApplication
-
+        """Start with a time budget (or Preview): the plan. From the timing cache when it holds the steps (the
+        label's estimate has usually measured them already), else timed on the helper thread while Start waits
+        (:meth:`on_helper`; :class:`StartCancelled` on Cancel). None without a time budget."""
         from ..core.estimate import plan_preview
 
         minutes = self.area.minutes()
         if not preview and minutes <= 0:
             return None
-        max_side = None if working is None or working.mode == "full" else max(working.size)
-        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
-        try:
-            self.estimator.wait()
+        max_side = None if working is None or working.mode == WorkingMode.FULL else max(working.size)
+
+        def plan(timer=None) -> TimePlan:
             if preview:
-                return plan_preview(problem, cfg)
-            return plan_time_budget(problem, cfg, 60.0 * minutes, max_side=max_side)
-        finally:
-            QApplication.restoreOverrideCursor()
+                return plan_preview(problem, cfg, timer)
+            return plan_time_budget(problem, cfg, 60.0 * minutes, timer, max_side=max_side)
+
+        try:
+            return plan(cached_only)
+        except NotTimed:
+            pass
+        what = "Preview" if preview else "The time budget"
+        result: TimePlan = self.on_helper(plan, f"{what}: timing a few steps of this network…")
+        return result

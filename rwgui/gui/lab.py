@@ -416,6 +416,8 @@ class LabPanel(QWidget):
             e.status = _STATUS_AFTER.get(summary.reason, LabStatus.FAILED)
             e.message = e.message or summary.message
         self._current = None
+        if self._problem is not None:
+            e.score(self._problem)  # what the person gets: an inpainting's known pixels kept
         self._draw(e)
         self.table.update_entry(e, self._best)
         if e.image is not None:

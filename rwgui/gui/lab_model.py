@@ -130,7 +130,8 @@ class Entry:
 
     ``status``: 'queued', 'running', 'done' (completed or stopped by its rule), 'stopped' (by the person)
     or 'failed'. ``settings`` records what the outcome was made with, so a queue run can skip rows
-    that are already done under the same settings.
+    that are already done under the same settings. ``scores`` are the PSNRs of what the person gets from the
+    result, once :meth:`score` has measured them when the run ended.
     """
 
     key: int
@@ -144,11 +145,13 @@ class Entry:
     pick: KeptImage | None = None
     average: KeptImage | None = None
     message: str = ""
+    scores: dict[str, float | None] | None = None
 
     def reset(self) -> None:
         self.status, self.settings, self.config, self.summary = LabStatus.QUEUED, None, None, None
         self.pick = self.average = None
         self.message = ""
+        self.scores = None
         self.data.clear()
 
     @property
@@ -173,9 +176,31 @@ class Entry:
         )
 
     def psnr(self, column: str = "psnr_average") -> float | None:
-        """PSNR of the result image ('psnr_average') or of the raw iterate at the same iteration ('psnr')."""
+        """PSNR of the result image ('psnr_average') or of the raw iterate at the same iteration ('psnr'): as
+        :meth:`score` measured them once the run ended, else the run's curve there."""
+        if self.scores is not None and column in self.scores:
+            return self.scores[column]
         it = self.image_iteration
         return None if it is None else self.data.value_at(column, it)
+
+    def score(self, problem: Problem) -> None:
+        """Measure the PSNRs of what the person gets (:func:`~rwgui.core.compositing.result_psnr`): for
+        inpainting the composite that keeps the known pixels, as the CLI and Save result write it, not the
+        network's output, whose error on pixels that are never written the run's curves include. The raw
+        iterate is scored the same way where the pick's is kept, so the two columns compare alike."""
+        from ..core.compositing import result_psnr
+
+        self.scores = None
+        image, it = self.image, self.image_iteration
+        if image is None or it is None or self.config is None or problem.ground_truth is None:
+            return
+        raw = self.pick.pixels if self.pick is not None and self.pick.average is not None else None
+        self.scores = {
+            "psnr_average": result_psnr(u16_to_float(image), problem, self.config),
+            "psnr": self.data.value_at("psnr", it)
+            if raw is None
+            else result_psnr(u16_to_float(raw), problem, self.config),
+        }
 
     def curve_column(self, psnr: bool) -> str:
         """What the comparison plots: the result's PSNR, else the data term alone (the total loss would add

@@ -21,8 +21,12 @@ COLUMNS = (
     ("Status", "queued, running, completed, ended by its rule, stopped by you, or failed (hover for why)."),
     ("Iterations", "Steps run."),
     ("Pick", "Iteration of the result image: the stopping rule's pick (the last one for 'fixed')."),
-    ("Result PSNR", "PSNR of the result image (the running average at the pick) against the ground truth."),
-    ("Raw PSNR", "PSNR of the raw iterate at the pick, for comparison with the average."),
+    (
+        "Result PSNR",
+        "PSNR of the result image (the running average at the pick) against the ground truth, as Save result "
+        "writes it: for inpainting with the known pixels kept.",
+    ),
+    ("Raw PSNR", "PSNR of the raw iterate at the pick (the same way), for comparison with the average."),
     ("ms / step", "Time per optimisation step (the regulariser's cost shows here)."),
 )
 BEST_BRUSH = QBrush(QColor(255, 196, 0, 70))

@@ -27,13 +27,13 @@ from ..core.photo import Photo
 from ..core.pixels import rgba8_for_display
 from ..core.problems import hole_fraction
 from ..core.session import LabResult, Session
-from ..core.vocabulary import Iterate, RunState, StopReason, Task
+from ..core.vocabulary import Iterate, RunState, StopReason, Task, WorkingMode
 from ..core.working_size import Working, working_problem
 from .actions import build_actions
 from .canvas import CompareView, ImagePane, MaskCanvas
 from .discard import DiscardGuard
 from .document import build_problem, display_image, open_photo, sample_photo
-from .estimate_view import EstimateHookup
+from .estimate_view import EstimateHookup, StartCancelled
 from .files import FileState, paths_from_mime
 from .impedance_view import WhyItWorksHookup
 from .lab_hookup import LabHookup
@@ -121,6 +121,7 @@ class MainWindow(QMainWindow):
         self.status = RunStatus(self.statusBar())
         # the estimate under Start, the time budget and Preview (rwgui.gui.estimate_view)
         self.estimates = EstimateHookup(self)
+        self.working_size.helper = self.estimates.estimator  # the offer's option times are timed there
         self.lab = LabHookup(
             self.session,
             self,
@@ -344,7 +345,7 @@ class MainWindow(QMainWindow):
         p, w = self.session.photo, self.session.working
         if p is None:
             return
-        working = f" — working at {w.describe()}" if w is not None and w.mode != "full" else ""
+        working = f" — working at {w.describe()}" if w is not None and w.mode != WorkingMode.FULL else ""
         self.setWindowTitle(f"rwgui — {p.name}{working}[*]")  # [*]: a star while the session has unsaved work
 
     def _show_photo(self, new: bool = False) -> None:
@@ -525,17 +526,21 @@ class MainWindow(QMainWindow):
     def start(self, preview: bool = False) -> int | None:
         """Snapshot photo, mask and settings, and start a run (the previous one, if any, is stopped).
 
-        A run that does not fit in memory asks first for a working size (downscale, crop around the
-        damage, or tiles at full resolution); Cancel returns None and changes nothing. With a time budget
-        (beside Start) or ``preview``, a smaller working size and fewer iterations are chosen to fit it, the
-        status bar says what was reduced, and the run is also stopped by the clock."""
-        if self.photo is None:
+        A new run clears the kept iterates: unsaved ones are asked about first (Save / Discard / Cancel). A run
+        that does not fit in memory asks for a working size (downscale, crop around the damage, or tiles at
+        full resolution). With a time budget (beside Start) or ``preview``, a smaller working size and fewer
+        iterations are chosen to fit it (timed on the estimate's helper thread while Start waits, when not
+        cached), the status bar says what was reduced, and the run is also stopped by the clock. Cancel at
+        any of these returns None and changes nothing."""
+        if self.photo is None or self.estimates.waiting:  # waiting: a Start already waits for a timing
             return None
         timed = None
         try:
             cfg = self.settings_panel.config()
             mask = self.session.mask if cfg.task == Task.INPAINT else None
             problem = build_problem(self.photo, cfg.task, cfg.factor, mask, cfg.task_params, self.session.second())
+            if not self.confirm_discard("Starting a new run"):
+                return None
             self.noise_note = None if problem.noise_sigma is None else NoiseEstimate(problem.noise_sigma).describe()
             working = self.working_size.fit_to_memory(problem, cfg)
             if working is None:
@@ -544,6 +549,9 @@ class MainWindow(QMainWindow):
             if timed is not None:
                 working = timed.working
             problem = working_problem(problem, working)
+            self.estimates.before_run()  # a timing still going would take the run's cores (and mis-measure)
+        except StartCancelled:
+            return None
         except RwguiError as exc:
             self.show_error(str(exc), "Cannot start")
             return None
@@ -552,13 +560,12 @@ class MainWindow(QMainWindow):
         self.session.begin_run(cfg, working, mask)
         h, w = problem.size
         entry = h * w * problem.channels * 2
-        tiles = working.tiles if working is not None and working.mode == "tiles" else None
+        tiles = working.tiles if working is not None and working.mode == WorkingMode.TILES else None
         total = cfg.iterations * (tiles.count if tiles is not None else 1)  # on tiles: counted over the photo
         expected = timed.step_seconds if timed is not None else self.estimates.expected_step_s(problem.size)
         self.status.begin(total, problem.ground_truth is not None, expected)
         self.curves.set_budget(total)
         self.recon_view.set_title("Restored — starting…" + self.working_size.note())
-        self.estimates.before_run()  # a timing still going would share torch's random stream with the run
         run_id = self.controller.start(
             problem,
             cfg,
@@ -696,7 +703,7 @@ class MainWindow(QMainWindow):
         size shows the known pixels kept (a crop or a downscale shows the working size as it is)."""
         s = self.session
         working, mask = s.working_for(key)
-        if working is None or working.mode != "full" or mask is None:
+        if working is None or working.mode != WorkingMode.FULL or mask is None:
             return rgba
         pixels = s.result_pixels(key)
         return rgba if pixels is None else rgba8_for_display(pixels)

@@ -4,6 +4,11 @@ Drawn with pyqtgraph the cheap way, because redrawing grows with the history and
 tens of times slower without OpenGL: cosmetic width-1 pens, ``autoDownsample`` + ``clipToView``, y values kept
 in preallocated numpy buffers grown by doubling, one ``setData`` per report batch.
 A solid vertical line follows the iterate being viewed; a star and a dashed line mark the rule's pick.
+
+The ranges are set here, not by pyqtgraph's auto range (which would recompute the bounds on every ``setData``):
+x grows in round steps, y in generous ones, so the axes stay put on most redraws. Clearing the curves (a new
+run, a new photo) starts the ranges afresh: the first data after it is fitted exactly, as auto range would,
+instead of being drawn inside the previous run's ranges, where a new run's first points were a flat line.
 """
 
 from __future__ import annotations
@@ -100,10 +105,19 @@ class _Plot:
         self.item.addItem(self.star)
         self.item.disableAutoRange()
         self.follow = True  # manage the y range ourselves until the person zooms or pans
+        self.fresh = True  # no data fitted since the last clear: the next fit ignores the range shown
         self.item.vb.sigRangeChangedManually.connect(self._on_manual)
 
     def _on_manual(self, *_) -> None:
         self.follow = False
+
+    def reset_range(self) -> None:
+        """The curves were cleared: follow the data again, fit the next data from scratch, and show an empty
+        plot's neutral range meanwhile rather than the last run's."""
+        self.follow = True
+        self.fresh = True
+        neutral = (-2.0, 0.0) if self.log_y else (0.0, 1.0)  # a loss of 0.01..1, a linear 0..1
+        self.item.vb.setRange(xRange=(0.0, 10.0), yRange=neutral, padding=0)
 
     def fit_y(self, columns: list[np.ndarray]) -> None:
         """Grow the y range in generous steps (or refit when the data fills under a third of it), so the axes,
@@ -117,6 +131,10 @@ class _Plot:
             return
         lo, hi = float(vals.min()), float(vals.max())
         span = max(hi - lo, 1e-3 if self.log_y else 1e-2)
+        if self.fresh:  # the first data since a clear: its own range, never the last run's
+            self.fresh = False
+            self.item.vb.setYRange(lo - 0.05 * span, hi + 0.05 * span, padding=0)
+            return
         cur_lo, cur_hi = self.item.vb.viewRange()[1]
         if lo >= cur_lo and hi <= cur_hi and span > 0.35 * (cur_hi - cur_lo):
             return
@@ -190,7 +208,7 @@ class CurvesWidget(QWidget):
                 c.setData([], [])
         self.signal.set_log(True)
         for p in self._plots:
-            p.follow = True
+            p.reset_range()  # the last run's x and y ranges go with its curves
         self._x_hi = None
         self.set_pick(None)
         self.set_cursor(None)

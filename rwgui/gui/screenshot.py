@@ -29,7 +29,17 @@ from pathlib import Path
 
 from ..core.vocabulary import RunState
 
-__all__ = ["main"]
+__all__ = ["main", "screenshot_tasks"]
+
+
+def screenshot_tasks() -> list[str]:
+    """The tasks ``--task`` offers: every task of the registry (:mod:`rwgui.core.tasks`) whose damage the bundled
+    sample makes by itself (the mask, the blur, the flash / no-flash pair, the JPEG blocks, the noise), so a new
+    task is offered without touching this script. A task that needs what the script has no way to make (the
+    pre-image's classifier weights) is left out."""
+    from ..core.tasks import TASK_SPECS
+
+    return [str(task) for task, spec in TASK_SPECS.items() if not spec.requires_weights]
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -40,7 +50,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--lab-iterations", type=int, default=80, help="iterations of each Lab variant (default 80)")
     p.add_argument("--size", type=int, default=128, help="side of the sample crop in pixels (default 128)")
     p.add_argument("--sample", default="astronaut", help="bundled sample: astronaut, chelsea or coffee")
-    p.add_argument("--task", default="denoise", choices=("denoise", "sr", "inpaint"))
+    p.add_argument(
+        "--task", default="denoise", choices=screenshot_tasks(), help="the task of the run (default denoise)"
+    )
     p.add_argument("--width", type=int, default=1560)
     p.add_argument("--height", type=int, default=940)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = leave one core for the GUI)")

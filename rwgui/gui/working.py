@@ -13,10 +13,16 @@ view shows the current tile placed in the photo, and the run's result is the ble
 states the work (tiles x iterations, steps at the tile's size) and, like every option, its estimated time from a
 few steps timed beforehand (:func:`option_times`, :mod:`rwgui.core.estimate`); once the run's own first steps are
 measured the status line's ETA covers the whole photo.
+
+The option times come from the timing cache when it holds them (the estimate under Start has usually timed the
+network); otherwise they are timed on the estimate's helper thread (``WorkingSize.helper``, an
+:class:`~rwgui.gui.estimate_view.Estimator`) and the offer opens at once saying "timing…", its lines filled in
+when the times arrive: a timing takes seconds on a CPU, and the GUI thread must never run an engine step.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -28,11 +34,13 @@ from ..core.config import RunConfig
 from ..core.errors import OutOfMemoryError
 from ..core.problems import Problem
 from ..core.session import Session
-from ..core.vocabulary import Task
+from ..core.vocabulary import Task, WorkingMode
 from ..core.working_size import DEFAULT_MARGIN, Working, WorkingPlan, choose_working, plan_for_problem
+from .estimate_view import HelperJob, NotTimed, cached_only
 
 if TYPE_CHECKING:
     from .canvas import ImagePane
+    from .estimate_view import Estimator
 
 __all__ = ["WorkingSize", "working_size_box", "ask_working_size"]
 
@@ -59,28 +67,25 @@ def tiles_line(plan: WorkingPlan, iterations: int | None) -> str:
     )
 
 
-def working_size_box(
-    parent: QWidget | None, plan: WorkingPlan, iterations: int | None = None, times: dict[str, str] | None = None
-) -> tuple[QMessageBox, dict[QAbstractButton, str]]:
-    """The question, not yet shown, and which choice each button means ('tiles', 'downscale', 'crop',
-    'cancel'); ``iterations`` is each run's budget, for the tiles' amount of work; ``times`` the estimated
-    time of each option, in words (:func:`option_times`), added to its line."""
+#: What an option's line says while its time is being measured on the helper thread.
+TIMING = "timing…"
+
+
+def offer_text(
+    plan: WorkingPlan, iterations: int | None = None, times: dict[str, str] | None = None, timing: bool = False
+) -> str:
+    """The offer's lines, one per option, each with its estimated time (``times``, :func:`option_times`), or
+    "timing…" while ``timing`` (the times are being measured; they fill in when they arrive)."""
     times = times or {}
 
     def timed(option: str) -> str:
+        if timing:
+            return f" Estimated time: {TIMING}"
         return f" Estimated beforehand: {times[option]}." if option in times else ""
 
-    text = (
-        f"Restoring this photo at {_wxh(plan.size)} needs about {plan.needed_mb or 0:.0f} MB of memory, "
-        f"but about {plan.budget_mb or 0:.0f} MB are available."
-    )
     lines = ["Run at a size that fits? Your photo, mask and kept iterates stay as they are."]
-    box = QMessageBox(QMessageBox.Icon.Question, "The run does not fit in memory", text, parent=parent)
-    choices: dict[QAbstractButton, str] = {}
     if plan.tiles is not None and plan.task in (Task.DENOISE, Task.SR):
-        lines.append(tiles_line(plan, iterations) + timed("tiles"))
-        button = box.addButton(f"Tiles (full resolution, {plan.tiles.count} tiles)", QMessageBox.ButtonRole.AcceptRole)
-        choices[button] = "tiles"
+        lines.append(tiles_line(plan, iterations) + timed(WorkingMode.TILES))
     if plan.downscale_size is not None:
         d = plan.downscale_size
         saved = (
@@ -88,34 +93,66 @@ def working_size_box(
             if plan.task == Task.INPAINT
             else f"Save result writes {_wxh(d)}"
         )
-        lines.append(f"• Downscale: the whole photo at {_wxh(d)}; {saved}.{timed('downscale')}")
-        choices[box.addButton(f"Downscale to {_wxh(d)}", QMessageBox.ButtonRole.AcceptRole)] = "downscale"
+        lines.append(f"• Downscale: the whole photo at {_wxh(d)}; {saved}.{timed(WorkingMode.DOWNSCALE)}")
     if plan.crop_size is not None:
         c = plan.crop_size
         lines.append(
             f"• Crop: the {_wxh(c)} region around the damage at full resolution; Save result pastes it "
-            "back into the full photo." + timed("crop")
+            "back into the full photo." + timed(WorkingMode.CROP)
         )
-        choices[box.addButton(f"Crop around the damage ({_wxh(c)})", QMessageBox.ButtonRole.AcceptRole)] = "crop"
+    return "\n".join(lines)
+
+
+def working_size_box(
+    parent: QWidget | None,
+    plan: WorkingPlan,
+    iterations: int | None = None,
+    times: dict[str, str] | None = None,
+    timing: bool = False,
+) -> tuple[QMessageBox, dict[QAbstractButton, str]]:
+    """The question, not yet shown, and which choice each button means ('tiles', 'downscale', 'crop',
+    'cancel'); ``iterations`` is each run's budget, for the tiles' amount of work; ``times`` the estimated
+    time of each option, in words (:func:`option_times`), added to its line ("timing…" while ``timing``)."""
+    text = (
+        f"Restoring this photo at {_wxh(plan.size)} needs about {plan.needed_mb or 0:.0f} MB of memory, "
+        f"but about {plan.budget_mb or 0:.0f} MB are available."
+    )
+    box = QMessageBox(QMessageBox.Icon.Question, "The run does not fit in memory", text, parent=parent)
+    choices: dict[QAbstractButton, str] = {}
+    if plan.tiles is not None and plan.task in (Task.DENOISE, Task.SR):
+        button = box.addButton(f"Tiles (full resolution, {plan.tiles.count} tiles)", QMessageBox.ButtonRole.AcceptRole)
+        choices[button] = WorkingMode.TILES
+    if plan.downscale_size is not None:
+        d = plan.downscale_size
+        choices[box.addButton(f"Downscale to {_wxh(d)}", QMessageBox.ButtonRole.AcceptRole)] = WorkingMode.DOWNSCALE
+    if plan.crop_size is not None:
+        c = plan.crop_size
+        button = box.addButton(f"Crop around the damage ({_wxh(c)})", QMessageBox.ButtonRole.AcceptRole)
+        choices[button] = WorkingMode.CROP
     cancel = box.addButton(QMessageBox.StandardButton.Cancel)
     choices[cancel] = "cancel"
     # full resolution first, as the 'auto' working size: a crop (inpainting) or tiles (the other tasks)
-    best = [b for c in ("crop", "tiles", "downscale") for b, chosen in choices.items() if chosen == c]
+    order = (WorkingMode.CROP, WorkingMode.TILES, WorkingMode.DOWNSCALE)
+    best = [b for c in order for b, chosen in choices.items() if chosen == c]
     if best:
         box.setDefaultButton(best[0])  # type: ignore[arg-type]
     box.setEscapeButton(cancel)
-    box.setInformativeText("\n".join(lines))
+    box.setInformativeText(offer_text(plan, iterations, times, timing))
     return box, choices
 
 
-def option_times(plan: WorkingPlan, cfg: RunConfig, channels: int) -> dict[str, str]:
+def option_times(plan: WorkingPlan, cfg: RunConfig, channels: int, timer=None) -> dict[str, str]:
     """Each option's estimated time (:mod:`rwgui.core.estimate`: a few steps timed, cached per network, so
     the estimate under Start has usually measured it already), "usually ..., at most ..." where the stopping
-    rule usually ends a run before its budget. Empty when the timing fails."""
+    rule usually ends a run before its budget. Empty when the timing fails. ``timer`` replaces the real
+    timing: :func:`~rwgui.gui.estimate_view.cached_only` asks the cache alone, and its NotTimed passes
+    through (the GUI thread then hands the timing to the helper thread)."""
     from ..core.estimate import expected_stop, format_duration, step_time
 
     try:
-        model = step_time(cfg, plan.task, channels, plan.size)
+        model = step_time(cfg, plan.task, channels, plan.size, timer)
+    except NotTimed:
+        raise
     except Exception:  # an estimate is a courtesy: the offer stands without it
         return {}
     stop = expected_stop(cfg)
@@ -127,20 +164,32 @@ def option_times(plan: WorkingPlan, cfg: RunConfig, channels: int) -> dict[str, 
 
     out = {}
     if plan.tiles is not None:
-        out["tiles"] = words(plan.tiles.tile, plan.tiles.count)
+        out[WorkingMode.TILES] = words(plan.tiles.tile, plan.tiles.count)
     if plan.downscale_size is not None:
-        out["downscale"] = words(plan.downscale_size)
+        out[WorkingMode.DOWNSCALE] = words(plan.downscale_size)
     if plan.crop_size is not None:
-        out["crop"] = words(plan.crop_size)
+        out[WorkingMode.CROP] = words(plan.crop_size)
     return out
 
 
 def ask_working_size(
-    parent: QWidget | None, plan: WorkingPlan, iterations: int | None = None, times: dict[str, str] | None = None
+    parent: QWidget | None,
+    plan: WorkingPlan,
+    iterations: int | None = None,
+    times: dict[str, str] | None = None,
+    shown: Callable[[QMessageBox | None], None] | None = None,
+    timing: bool = False,
 ) -> str:
-    """Ask, modally, how to run a plan that does not fit: 'tiles', 'downscale', 'crop' or 'cancel'."""
-    box, choices = working_size_box(parent, plan, iterations, times)
-    box.exec()
+    """Ask, modally, how to run a plan that does not fit: 'tiles', 'downscale', 'crop' or 'cancel'. ``shown``
+    hears of the box while it is open (then None), so times arriving meanwhile can fill in its lines."""
+    box, choices = working_size_box(parent, plan, iterations, times, timing)
+    if shown is not None:
+        shown(box)
+    try:
+        box.exec()
+    finally:
+        if shown is not None:
+            shown(None)
     return choices.get(box.clickedButton(), "cancel")
 
 
@@ -159,11 +208,43 @@ class WorkingSize:
         self.iterations: int | None = None  # the budget of the run being planned (the tiles' amount of work)
         self.tile: tuple[int, int] | None = None  # a run on tiles: the tile running (0-based) and the count
         self.times: dict[str, str] = {}  # the estimated time of each option offered (option_times)
+        self.timing = False  # the offered plan's times are being measured on the helper thread
+        #: where option times are measured when the cache lacks them (the window's estimate helper); None: the
+        #: offer goes without times (they are never measured on the GUI thread)
+        self.helper: Estimator | None = None
+        self.box: QMessageBox | None = None  # the offer while it is open
+        self._plan: WorkingPlan | None = None  # the plan being offered
         session.working_changed.connect(self._on_working_changed)
 
     def choose_working_size(self, plan: WorkingPlan) -> str:
         """The person's choice for a plan that does not fit (tests replace this method)."""
-        return ask_working_size(self.parent, plan, self.iterations, self.times)
+        return ask_working_size(self.parent, plan, self.iterations, self.times, self._set_box, self.timing)
+
+    def _set_box(self, box: QMessageBox | None) -> None:
+        self.box = box
+
+    def time_options(self, plan: WorkingPlan, cfg: RunConfig, channels: int) -> None:
+        """``times`` for ``plan``'s options: from the timing cache at once, else measured on the helper thread
+        (``timing`` is True until they arrive; then the open offer's lines are filled in)."""
+        self._plan, self.times, self.timing = plan, {}, False
+        try:
+            self.times = option_times(plan, cfg, channels, cached_only)
+            return
+        except NotTimed:
+            pass
+        if self.helper is None:
+            return
+        self.timing = True
+        self.helper.submit(lambda: option_times(plan, cfg, channels), lambda job: self._on_times(plan, job))
+
+    def _on_times(self, plan: WorkingPlan, job: HelperJob) -> None:
+        """The helper measured ``plan``'s option times (GUI thread): fill in the offer if it still asks."""
+        if plan is not self._plan:
+            return  # answered already, or a later offer replaced it
+        self.timing = False
+        self.times = job.value if job.error is None and job.value else {}
+        if self.box is not None:
+            self.box.setInformativeText(offer_text(plan, self.iterations, self.times))
 
     def fit_to_memory(self, problem: Problem, cfg: RunConfig, tiles: bool = True) -> Working | None:
         """The working size to run ``problem`` at, asking when it does not fit; None when the person cancels.
@@ -175,26 +256,25 @@ class WorkingSize:
         finally:
             QApplication.restoreOverrideCursor()
         if plan.fits:
-            return choose_working(plan, "refuse")
+            return choose_working(plan, WorkingMode.REFUSE)
         if not tiles:
             plan = replace(plan, tiles=None)
         if plan.downscale_size is None and plan.crop_box is None and plan.tiles is None:
             raise OutOfMemoryError(plan.sentence)
         self.iterations = cfg.iterations
-        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)  # timing a few steps, when not cached
+        self.time_options(plan, cfg, problem.channels)  # cached, or timed on the helper while the offer is open
         try:
-            self.times = option_times(plan, cfg, problem.channels)
+            choice = self.choose_working_size(plan)
         finally:
-            QApplication.restoreOverrideCursor()
-        choice = self.choose_working_size(plan)
+            self._plan, self.timing = None, False  # times arriving after the answer fill in nothing
         return None if choice == "cancel" else choose_working(plan, choice)
 
     def _on_working_changed(self, working: Working | None) -> None:
         """Place the result view over what the run works on, and say so in the status bar."""
         self.tile = None
-        if working is None or working.mode in ("full", "tiles"):  # the whole photo, placed as it is
+        if working is None or working.mode in (WorkingMode.FULL, WorkingMode.TILES):  # the whole photo, placed as it is
             self.result_view.set_placement(None)
-            if working is not None and working.mode == "tiles":
+            if working is not None and working.mode == WorkingMode.TILES:
                 self.status_bar.showMessage(
                     f"Working at {working.describe()} to fit in memory: the live view shows the tile being "
                     "restored in the photo; Save result writes the blended tiles at full size.",
@@ -214,12 +294,12 @@ class WorkingSize:
     def note(self) -> str:
         """A suffix for the result view's title while a run works on less than the full photo."""
         w = self.session.working
-        if w is None or w.mode == "full":
+        if w is None or w.mode == WorkingMode.FULL:
             return ""
-        if w.mode == "tiles" and w.tiles is not None:
+        if w.mode == WorkingMode.TILES and w.tiles is not None:
             t = self.tile
             return f" · tile {t[0] + 1} of {t[1]}" if t is not None else f" · full size on {w.tiles.count} tiles"
-        return f" · crop {_wxh(w.size)}" if w.mode == "crop" else f" · downscaled to {_wxh(w.size)}"
+        return f" · crop {_wxh(w.size)}" if w.mode == WorkingMode.CROP else f" · downscaled to {_wxh(w.size)}"
 
     def on_tile(self, index: int, count: int) -> None:
         """A run on tiles moved to tile ``index`` (0-based) of ``count``: the result view's title says so."""
@@ -229,7 +309,7 @@ class WorkingSize:
     def compare_before(self, shown: np.ndarray | None) -> np.ndarray | None:
         """The damaged photo as the compare view needs it: the crop's region when the run worked on a crop."""
         w = self.session.working
-        if shown is None or w is None or w.mode != "crop" or w.box is None:
+        if shown is None or w is None or w.mode != WorkingMode.CROP or w.box is None:
             return shown
         y0, y1, x0, x1 = w.box
         return shown[y0:y1, x0:x1]

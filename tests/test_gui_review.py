@@ -1,0 +1,229 @@
+"""The studio's GUI thread stays free while Start needs a timing, the curves start afresh after a clear, and the
+screenshot script offers every task it can make a photo for."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+import torch
+from PySide6.QtCore import QCoreApplication, QThread, QTimer
+from PySide6.QtWidgets import QApplication, QPushButton
+
+from rwgui.core import estimate
+from rwgui.core.device import precision_dtype
+from rwgui.core.engine import StepReport
+from rwgui.core.memory import MemoryModel
+from rwgui.core.tasks import TASK_SPECS
+
+pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
+
+
+class SlowTimer:
+    """Stands in for the real step timing: sleeps (a timing takes seconds on a CPU) and records whether it was
+    called on the GUI thread."""
+
+    def __init__(self, seconds: float = 0.4, step_s: float = 1e-3) -> None:
+        self.seconds, self.step_s = seconds, step_s
+        self.on_gui_thread: list[bool] = []
+
+    def __call__(self, config, task, channels, factor, size) -> float:
+        self.on_gui_thread.append(QThread.currentThread() is QCoreApplication.instance().thread())
+        time.sleep(self.seconds)
+        return self.step_s
+
+
+@pytest.fixture
+def slow_timer(monkeypatch):
+    """A cold timing cache and the sleeping timer; the cache is emptied again after (its fake timings must not
+    reach another test)."""
+    estimate.clear_cache()
+    timer = SlowTimer()
+    monkeypatch.setattr(estimate, "time_steps", timer)
+    yield timer
+    estimate.clear_cache()
+
+
+class Ticks:
+    """A 20 ms timer on the GUI thread: it ticks only while the GUI thread's event loop runs."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.timer = QTimer(interval=20, timeout=self._tick)
+        self.timer.start()
+
+    def _tick(self) -> None:
+        self.count += 1
+
+
+def _budget_between(cfg, small, big) -> int:
+    """A memory budget (bytes) that ``small`` fits and ``big`` does not: Start offers a working size."""
+    m = MemoryModel(cfg, 3, precision_dtype(cfg.speed.precision, torch.device("cpu")))
+    lo, hi = m.estimate(small).total_bytes, m.estimate(big).total_bytes
+    return (lo + hi) // 2
+
+
+# ----- timing off the GUI thread -------------------------------------------------------------------------------
+def test_start_with_a_time_budget_times_on_the_helper_and_the_window_stays_responsive(
+    qtbot, window, make_config, slow_timer
+):
+    window.settings_panel.set_config(make_config(iterations=30))
+    window.settings_panel.start_area.budget.setValue(0.5)  # about 30 s: Start plans the run from a timing
+    ticks = Ticks()
+    before = ticks.count
+    with qtbot.waitSignal(window.controller.run_finished, timeout=60000):
+        assert window.start() is not None, window.last_error
+        during = ticks.count - before
+        said = window.statusBar().currentMessage()
+    assert slow_timer.on_gui_thread, "Start timed nothing"
+    assert not any(slow_timer.on_gui_thread), "a step was timed on the GUI thread"
+    # Start waited at least one sleeping timing (0.4 s) with the event loop running: the timer kept ticking
+    assert during >= 5
+    assert said.startswith("Time budget:")  # the run was planned from the timing
+
+
+def test_a_cancelled_wait_for_the_timing_starts_nothing(qtbot, window, make_config, slow_timer):
+    window.settings_panel.set_config(make_config(iterations=30))
+    window.settings_panel.start_area.budget.setValue(0.5)
+    seen = []
+
+    def cancel_when_shown() -> None:
+        dialog = window.estimates.wait_dialog
+        if dialog is None:
+            QTimer.singleShot(20, cancel_when_shown)
+            return
+        seen.append(dialog.labelText())
+        dialog.findChild(QPushButton).click()  # the person presses Cancel
+
+    QTimer.singleShot(20, cancel_when_shown)
+    assert window.start() is None
+    assert seen and "timing" in seen[0]
+    assert window.controller.state == "idle" and len(window.history) == 0 and window.last_error is None
+    assert not window.estimates.waiting
+    qtbot.waitUntil(lambda: not window.estimates.estimator.is_busy(), timeout=20000)  # the timing ends anyway
+
+
+def test_the_working_size_offer_opens_at_once_and_fills_in_its_times(qtbot, window, make_config, slow_timer):
+    cfg = make_config("denoise", iterations=4)
+    window.settings_panel.set_config(cfg)
+    ws = window.working_size
+    ws.memory_budget = _budget_between(cfg, (40, 40), (64, 64))
+    texts: list[str] = []
+    ticks = Ticks()
+
+    def answer() -> None:
+        box = ws.box
+        if box is None:
+            QTimer.singleShot(20, answer)
+            return
+        texts.append(box.informativeText())
+        if "timing…" in texts[-1]:
+            QTimer.singleShot(20, answer)  # look again when the times have had time to arrive
+            return
+        downscale = next(b for b in box.buttons() if b.text().startswith("Downscale"))
+        downscale.click()
+
+    QTimer.singleShot(20, answer)
+    before = ticks.count
+    with qtbot.waitSignal(window.controller.run_finished, timeout=60000):
+        assert window.start() is not None, window.last_error
+    assert "timing…" in texts[0]  # the offer was shown before the timing ended
+    assert "Estimated beforehand: about" in texts[-1] and "timing…" not in texts[-1]
+    assert slow_timer.on_gui_thread and not any(slow_timer.on_gui_thread)
+    assert ticks.count - before >= 5
+    assert window.working.mode == "downscale"
+
+
+def test_the_offer_uses_cached_times_without_waiting(qtbot, window, make_config, slow_timer, monkeypatch):
+    cfg = make_config("denoise", iterations=4)
+    window.settings_panel.set_config(cfg)
+    ws = window.working_size
+    ws.memory_budget = _budget_between(cfg, (40, 40), (64, 64))
+    offered = []
+
+    def choose(plan):
+        offered.append((dict(ws.times), ws.timing))
+        return "cancel"
+
+    monkeypatch.setattr(ws, "choose_working_size", choose)
+    assert window.start() is None  # cold: the offer is asked at once, its times still being measured
+    assert offered[0] == ({}, True) and not any(slow_timer.on_gui_thread)
+    qtbot.waitUntil(lambda: not window.estimates.estimator.is_busy(), timeout=20000)
+    assert ws.times == {}  # the answer came first: times arriving later fill in nothing
+    calls = len(slow_timer.on_gui_thread)
+    assert window.start() is None  # warm: the cache answers on the GUI thread, nothing is timed again
+    times, timing = offered[1]
+    assert not timing and times["downscale"].startswith("about") and len(slow_timer.on_gui_thread) == calls
+
+
+# ----- curves after a clear ---------------------------------------------------------------------------------
+def _reports(iterations, psnr, loss):
+    return [
+        StepReport(int(i), float(lo), {}, float(p), float(p), None, None, 0.01)
+        for i, p, lo in zip(iterations, psnr, loss)
+    ]
+
+
+def test_curves_fit_the_new_run_after_a_clear_not_the_old_ranges(qtbot):
+    from rwgui.gui.plots import CurvesWidget
+
+    w = CurvesWidget()
+    qtbot.addWidget(w)
+    w.resize(340, 600)
+    w.show()
+    n = 2000
+    its = np.arange(1, n + 1)
+    w.set_budget(n)
+    w.append(_reports(its, np.linspace(12.0, 34.0, n), np.geomspace(1.0, 1e-3, n)))
+    w.redraw()
+    old_x = w.loss.item.vb.viewRange()[0]
+    old_psnr_y = w.psnr.item.vb.viewRange()[1]
+    assert old_x[1] > 1000 and old_psnr_y[1] - old_psnr_y[0] > 15
+
+    w.clear()  # a new run
+    assert w.psnr.item.vb.viewRange()[0][1] < 100  # the empty plots no longer show the old run's ranges
+    w.set_budget(n)
+    # the new run's first points span much of the old ranges: drawn inside those, they looked like a flat line
+    psnr, loss = [14.0, 19.0, 22.0, 25.0, 26.0], [0.9, 0.3, 0.1, 0.05, 0.02]
+    w.append(_reports([1, 2, 3, 4, 5], psnr, loss))
+    w.redraw()
+    x_lo, x_hi = w.loss.item.vb.viewRange()[0]
+    assert x_hi <= 15  # x follows the five new iterations
+    y_lo, y_hi = w.psnr.item.vb.viewRange()[1]
+    assert 13.0 < y_lo <= 14.0 and 26.0 <= y_hi < 27.0  # y fits the new PSNR, not the old 12..34
+    l_lo, l_hi = w.loss.item.vb.viewRange()[1]  # log10 of the loss
+    lo, hi = np.log10(min(loss)), np.log10(max(loss))
+    assert lo - 0.1 < l_lo <= lo and hi <= l_hi < hi + 0.1  # not the old 1e-3..1
+
+
+# ----- the screenshot script's tasks ------------------------------------------------------------------------
+def test_the_screenshot_offers_every_task_it_can_make_a_photo_for():
+    from rwgui.gui.screenshot import _parse, screenshot_tasks
+
+    tasks = screenshot_tasks()
+    assert set(tasks) == {str(t) for t, spec in TASK_SPECS.items() if not spec.requires_weights}
+    assert {"denoise", "sr", "inpaint", "deblur", "flash", "jpeg", "real-noise"} <= set(tasks)
+    for task in tasks:
+        assert _parse(["out.png", "--task", task]).task == task
+    with pytest.raises(SystemExit):
+        _parse(["out.png", "--task", "preimage"])  # needs classifier weights the script does not have
+
+
+@pytest.mark.parametrize("task", ["deblur", "flash"])
+def test_the_screenshot_of_a_task_beyond_the_first_three_is_written(qtbot, tmp_path, task):
+    """The tasks the registry added (here deblurring and flash / no-flash, which needs a second photo: the
+    sample makes one) run and grab like the first three."""
+    from PySide6.QtCore import QSettings
+
+    from rwgui.gui.screenshot import _parse, _Shots
+
+    out = tmp_path / f"{task}.png"
+    args = _parse([str(out), "--task", task, "--iterations", "3", "--size", "48", "--threads", "1"])
+    shots = _Shots(args, QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat), QApplication.instance())
+    try:
+        assert shots.win.task() == task
+        assert shots.run() and shots.win.last_summary is not None and shots.win.last_summary.iterations == 3
+        assert shots.grab(out) and out.stat().st_size > 1000
+    finally:
+        shots.close()
