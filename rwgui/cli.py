@@ -27,7 +27,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +50,7 @@ from .core.config import (
 )
 from .core.engine import Engine, RunControl, RunResult
 from .core.errors import ConfigError, OutOfMemoryError, OutputPathError, RwguiError, WeightsError
-from .core.estimate import TimePlan, estimate_run, plan_preview, plan_time_budget
+from .core.estimate import FIXED_SIZE, TimePlan, estimate_run, plan_preview, plan_time_budget
 from .core.kernels import parse_kernel_spec
 from .core.metrics import psnr
 from .core.noise_estimate import NoiseEstimate
@@ -59,7 +59,7 @@ from .core.paths import check_output_path, check_writable, default_output_name, 
 from .core.pixels import tensor_to_image
 from .core.problems import Problem, hole_fraction, make_problem
 from .core.tasks import TASK_SPECS, all_task_params, presets_table, task_spec
-from .core.vocabulary import Iterate, StopReason, Task
+from .core.vocabulary import Iterate, StopReason, Task, WorkingMode
 from .core.working_size import (
     WORKING_PARAMS,
     Working,
@@ -177,7 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         metavar="MINUTES",
         help="end in about this many minutes with the best result: a smaller working size (the result upscaled "
-        "back; inpainting: the crop around the damage) and fewer iterations where needed, and a wall-clock cap",
+        "back; inpainting: the crop around the damage; the pre-image keeps its size) and fewer iterations where "
+        "needed, and a wall-clock cap",
     )
     ap.add_argument(
         "--preview",
@@ -203,8 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
     for _, reg, prefix in registries:
         group = ap.add_argument_group(f"{reg.kind} parameters ({', '.join(reg.names())})")
         for variant in reg:
-            for p in variant.params:
-                _add_param_flag(group, p, prefix, seen)
+            for p in variant.params:  # one flag per name: its help gives each variant's meaning
+                _add_param_flag(group, replace(p, help=reg.flag_help(p.name)), prefix, seen)
     return ap
 
 
@@ -430,11 +431,15 @@ def fit_to_memory(args: argparse.Namespace, problem: Problem, cfg: RunConfig) ->
     try:
         return choose_working(plan, opts["working_size"]), plan
     except OutOfMemoryError as exc:
-        offers = (("crop", plan.crop_box), ("tiles", plan.tiles), ("downscale", plan.downscale_size))
+        offers = (
+            (WorkingMode.CROP, plan.crop_box),
+            (WorkingMode.TILES, plan.tiles),
+            (WorkingMode.DOWNSCALE, plan.downscale_size),
+        )
         ways = [m for m, offer in offers if offer is not None]
         if not ways:
             raise
-        hint = " or ".join(f"--working-size {m}" for m in ([*ways, "auto"] if len(ways) == 2 else ways))
+        hint = " or ".join(f"--working-size {m}" for m in ([*ways, WorkingMode.AUTO] if len(ways) == 2 else ways))
         raise type(exc)(f"{exc}; run again with {hint}") from None
 
 
@@ -448,7 +453,12 @@ def fit_to_time(
     if args.time_budget is not None and args.time_budget <= 0:
         raise ConfigError(f"--time-budget must be a positive number of minutes; got {args.time_budget}")
     max_side = None
-    if working.mode != "full":  # memory allows less than the whole photo: at most the downscale that fits
+    if working.mode != WorkingMode.FULL and problem.task in FIXED_SIZE:  # the plan keeps the photo's size: it won't fit
+        raise ConfigError(
+            f"{plan.sentence}; a time budget keeps the {problem.task} task at the photo's size "
+            f"({FIXED_SIZE[problem.task]}): free memory or give a smaller photo"
+        )
+    if working.mode != WorkingMode.FULL:  # memory allows less than the whole photo: at most the downscale that fits
         if plan.downscale_size is None:
             raise ConfigError(
                 f"{plan.sentence}; a time budget needs a downscaled working size that fits, and none does"
@@ -571,8 +581,8 @@ def restore(args: argparse.Namespace, out_path: str, control: RunControl | None 
         working, cfg = timed.working, timed.config(cfg)
         print(f"rwgui-restore: {timed.message}", file=sys.stderr)
     full_problem, problem = problem, working_problem(problem, working)
-    if working.mode != "full" and timed is None:
-        how = {"crop": "pasted back into the full photo", "tiles": "blended at full size"}.get(
+    if working.mode != WorkingMode.FULL and timed is None:
+        how = {WorkingMode.CROP: "pasted back into the full photo", WorkingMode.TILES: "blended at full size"}.get(
             working.mode,
             "upscaled into the holes of the full photo" if working.writes_full_size else "written at that size",
         )
@@ -580,7 +590,7 @@ def restore(args: argparse.Namespace, out_path: str, control: RunControl | None 
             f"rwgui-restore: {plan.sentence}; working at {working.describe()} (the result is {how})",
             file=sys.stderr,
         )
-    if working.mode == "tiles":
+    if working.mode == WorkingMode.TILES:
         return _restore_tiles(args, cfg, problem, photo, working, plan, out_path, control)
     engine = Engine(problem, cfg)
     progress = Progress(cfg.iterations, not args.quiet)
@@ -641,8 +651,6 @@ def _restore_tiles(
     """``--working-size tiles``: each tile its own run of the engine's loop (:mod:`rwgui.core.tiles`), one
     progress bar for the whole photo, the blend written at full size (also after Ctrl+C: tiles not yet run
     keep the naive answer)."""
-    from dataclasses import replace
-
     from .core.tiles import TileEvent, run_tiled
 
     assert working.tiles is not None

@@ -178,6 +178,7 @@ def test_time_budget_switches_to_the_faster_network_only_where_the_plan_gains():
     assert plan.preset == "denoise-fast" and "denoise-fast" in plan.message
     assert plan.config(cfg).prior_params["channels_down"][0] == fast_width
     assert plan.config(cfg).preset == "denoise-fast" and plan.config(cfg).iterations == plan.iterations
+    assert plan.config(cfg).reg_noise_std == preset("denoise-fast").reg_noise_std  # its jitter comes with it
     estimate.clear_cache()
     quick = WidthTimer(1e-3 / (256 * 256))  # the whole photo and the preset's budget fit: nothing to gain
     plan = estimate.plan_time_budget(p, cfg, 120.0, timer=quick)
@@ -189,6 +190,10 @@ def test_time_budget_switches_to_the_faster_network_only_where_the_plan_gains():
     estimate.clear_cache()
     own = preset("denoise", device="cpu", prior_params={"channels_down": (96,), "channels_up": (96,)})
     assert estimate.plan_time_budget(p, own, 120.0, timer=WidthTimer(1.0 / (256 * 256))).preset is None
+    estimate.clear_cache()
+    jitter = preset("denoise", device="cpu", reg_noise_std=0.05)  # a person's own jitter is kept: no switch
+    plan = estimate.plan_time_budget(p, jitter, 120.0, timer=WidthTimer(1.0 / (256 * 256)))
+    assert plan.preset is None and plan.config(jitter).reg_noise_std == 0.05
 
 
 # ----- the wall-clock cap -----------------------------------------------------------------------------------
@@ -237,3 +242,178 @@ def test_studio_shows_an_estimate_beside_start_computed_off_the_gui_thread(qtbot
     assert "Estimate:" in label.text() and "MB" in label.text()
     assert timer.threads and all(t is not threading.main_thread() for t in timer.threads)
     assert win.settings_panel.start_area.start_button.defaultAction() is win.acts.start
+
+
+# ----- every task: flash / no-flash and the pre-image -------------------------------------------------------
+#: A prior small enough that a real timing of a few steps takes a fraction of a second.
+SMALL = ["--num-scales", "3", "--channels-down", "8", "--channels-up", "8", "--channels-skip", "4"]
+SMALL += ["--filter-size-down", "3", "--filter-size-up", "3"]
+
+
+def _flash_pair(tmp_path, size=(40, 56)) -> tuple[str, str]:
+    from rwgui.core.problems import flash_pair
+
+    flash, no_flash = flash_pair(_noisy(size), seed=0)
+    paths = tmp_path / "flash.png", tmp_path / "noflash.png"
+    imageio.write(paths[0], flash)
+    imageio.write(paths[1], no_flash)
+    return str(paths[0]), str(paths[1])
+
+
+def _weights(path, widths=(8, 8, 8, 8, 8)) -> str:
+    """A small AlexNet-shaped classifier saved as a state dict, as a person's weights file would be."""
+    import torch
+
+    from rwgui.core.classifiers import alexnet
+
+    torch.manual_seed(0)
+    torch.save(alexnet(widths, hidden=16, classes=10).state_dict(), path)
+    return str(path)
+
+
+class BuildingTimer(FakeTimer):
+    """:class:`FakeTimer` that first builds the synthetic problem the real timing would time (so a task it cannot
+    build fails here as it would there), and records each one."""
+
+    def __init__(self, rate: float) -> None:
+        super().__init__(rate)
+        self.problems: list = []
+
+    def __call__(self, config, task, channels, factor, size) -> float:
+        self.problems.append(estimate._synthetic_problem(task, channels, factor, size, config.task_params))
+        return super().__call__(config, task, channels, factor, size)
+
+
+def _three_lines(out: str, size: str) -> list[str]:
+    lines = out.strip().splitlines()
+    assert len(lines) == 3, lines
+    assert re.match(rf"^seconds per step: \d+\.\d{{3}} at {size} \(timed over 3 steps at .+ px on ", lines[0])
+    assert re.match(r"^total time: .+ for the budget of \d+ iterations", lines[1])
+    assert re.match(r"^memory: about \d+ MB$", lines[2])
+    return lines
+
+
+def test_flash_estimate_times_a_flash_problem(tmp_path, capsys):
+    flash, no_flash = _flash_pair(tmp_path)
+    assert cli.run(["flash", flash, "--no-flash", no_flash, "--estimate", *SMALL]) == 0  # the real timing
+    lines = _three_lines(capsys.readouterr().out, "56x40")
+    assert "budget of 600 iterations" in lines[1]  # the flash preset's
+    assert not list(tmp_path.glob("*_restored*"))
+
+
+def test_flash_synthetic_problem_has_a_second_photo():
+    p = estimate._synthetic_problem("flash", 3, 1, (32, 48))
+    assert p.task == "flash" and p.size == (32, 48)
+    assert p.code_image is not None and p.code_image.shape == p.observed.shape  # two photos of one size
+
+
+def test_preimage_estimate_times_the_runs_own_classifier(tmp_path, capsys):
+    photo = _write_photo(tmp_path, (64, 64))
+    weights = _weights(tmp_path / "w.pth")
+    argv = ["preimage", photo, "--weights", weights, "--layer", "relu2", "--estimate", *SMALL]
+    assert cli.run(argv) == 0  # the real timing, on a target made by this classifier
+    lines = _three_lines(capsys.readouterr().out, "64x64")
+    assert "budget of 3000 iterations" in lines[1]  # the pre-image preset's
+
+
+def test_preimage_timing_uses_the_weights_layer_and_file(tmp_path):
+    from rwgui.core.operators import Features
+
+    weights = _weights(tmp_path / "w.pth")
+    params = {"weights": weights, "layer": "relu2"}
+    p = make_problem("preimage", _noisy((64, 64)), task_params=params)
+    timer = BuildingTimer(1e-6)
+    e = estimate.estimate_run(p, preset("preimage", prior_params=TINY | {"num_scales": 2}), timer=timer)
+    built = timer.problems[0]
+    assert isinstance(built.operator, Features) and built.operator.net.layer == "features.4"  # relu2, the run's
+    assert built.observed.shape[1] == 8  # the classifier's features, not the photo
+    assert e.memory_mb is not None
+    weights_mb = sum(t.numel() * 4 for t in p.operator.parameters()) / 2**20
+    assert estimate._operator_mb(p, (64, 64)) > weights_mb  # the classifier's weights and what it saves
+    assert estimate._operator_mb(make_problem("denoise", _noisy()), (64, 64)) == 0
+    cfg = preset("preimage", task_params=params)
+    key = estimate._network_key(cfg, "preimage", 3)
+    assert key != estimate._network_key(preset("preimage", task_params={**params, "layer": "relu5"}), "preimage", 3)
+    _weights(tmp_path / "w.pth", widths=(16, 16, 16, 16, 16))  # another network under the same name
+    import os
+
+    os.utime(weights, ns=(1, 1))  # a different time too, whatever the file system's resolution
+    assert estimate._network_key(cfg, "preimage", 3) != key
+
+
+def test_preimage_time_budget_keeps_the_photos_size_and_sets_iterations(tmp_path):
+    weights = _weights(tmp_path / "w.pth")
+    p = make_problem("preimage", _noisy((96, 96)), task_params={"weights": weights, "layer": "relu2"})
+    cfg = preset("preimage")
+    plan = estimate.plan_time_budget(p, cfg, 60.0, timer=BuildingTimer(1.0 / (96 * 96)))  # 1 s a step at 96²
+    assert plan.working.mode == "full" and plan.working.size == (96, 96)  # no downscale: the classifier's input
+    assert plan.iterations < cfg.iterations and plan.reduced
+    assert "classifier's input" in plan.message and "downscaled" not in plan.message
+    estimate.clear_cache()
+    preview = estimate.plan_preview(p, cfg, timer=BuildingTimer(0.1 / (96 * 96)))
+    assert preview.working.size == (96, 96) and preview.iterations * preview.step_seconds < 60
+
+
+def test_preimage_time_budget_from_the_cli_says_so(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(estimate, "time_steps", BuildingTimer(0.5 / (64 * 64)))
+    photo = _write_photo(tmp_path, (64, 64))
+    weights = _weights(tmp_path / "w.pth")
+    argv = ["preimage", photo, "--weights", weights, "--layer", "relu2", "--estimate", "--time-budget", "1"]
+    assert cli.run(argv) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 4 and lines[3].startswith("time budget: full size, 64x64 (the pre-image is the classifier")
+    assert re.match(r"^total time: .+ for the budget of \d+ iterations", lines[1])
+
+
+def test_preimage_time_budget_refuses_the_downscale_memory_would_need(tmp_path):
+    from rwgui.core.errors import ConfigError
+    from rwgui.core.working_size import Working, WorkingPlan
+
+    weights = _weights(tmp_path / "w.pth")
+    p = make_problem("preimage", _noisy((96, 96)), task_params={"weights": weights, "layer": "relu2"})
+    plan = WorkingPlan(False, (96, 96), "preimage", 500.0, 400.0, (64, 64), None, None, 64, "96x96 does not fit")
+    args = cli.build_parser().parse_args(["preimage", _write_photo(tmp_path), "--time-budget", "1"])
+    small = Working("downscale", "preimage", (96, 96), (64, 64))
+    with pytest.raises(ConfigError, match="keeps the preimage task at the photo's size"):
+        cli.fit_to_time(args, p, preset("preimage"), small, plan)
+
+
+def test_flash_time_budget_downscales_both_photos_and_writes_the_full_size(tmp_path, monkeypatch, capsys):
+    import json
+
+    timer = BuildingTimer(10.0 / (40 * 56))  # 10 s a step at the photos' size: the budget downscales
+    monkeypatch.setattr(estimate, "time_steps", timer)
+    flash, no_flash = _flash_pair(tmp_path)
+    out, report = tmp_path / "out.png", tmp_path / "r.json"
+    argv = ["flash", flash, "--no-flash", no_flash, "-o", str(out), "--report", str(report), "--quiet"]
+    assert cli.run([*argv, "--time-budget", "0.5", *SMALL]) == 0
+    err = capsys.readouterr().err
+    assert "downscaled to" in err and "upscaled back to 56x40" in err
+    assert all(p.task == "flash" and p.code_image is not None for p in timer.problems)
+    data = json.loads(report.read_text())
+    assert data["time_budget"]["reduced"] and data["working_size"]["upscaled"]
+    assert data["working_size"]["mode"] == "downscale"
+    assert imageio.read(str(out)).pixels.shape[:2] == (40, 56)  # the flash photo's full size
+
+
+def test_studio_shows_an_estimate_for_flash_and_the_preimage(qtbot, monkeypatch, make_config, tmp_path):
+    from rwgui.gui.main_window import MainWindow
+
+    timer = BuildingTimer(1e-6)
+    monkeypatch.setattr(estimate, "time_steps", timer)
+    win = MainWindow(sample_size=64)
+    qtbot.addWidget(win)
+    win.show()
+    label = win.settings_panel.start_area.estimate_label
+    win.settings_panel.set_task("flash")  # the sample brings its no-flash photo
+    win.settings_panel.set_config(make_config("flash"))
+    qtbot.waitUntil(lambda: "s/step" in label.text(), timeout=20000)
+    assert any(p.task == "flash" for p in timer.problems)
+    weights = _weights(tmp_path / "w.pth")
+    win.set_classifier_weights(weights)
+    win.settings_panel.set_task("preimage")
+    cfg = make_config("preimage", prior_params=TINY | {"num_scales": 2}, task_params={"weights": weights})
+    win.settings_panel.set_config(cfg.replace(task_params={"weights": weights, "layer": "relu2"}))
+    qtbot.waitUntil(lambda: any(p.task == "preimage" for p in timer.problems), timeout=20000)
+    qtbot.waitUntil(lambda: "s/step" in label.text(), timeout=20000)
+    assert "No estimate" not in label.text()

@@ -1,6 +1,6 @@
 """Does ``--time-budget`` keep its promise, and does a smaller network pay on a CPU?
 
-Two measurements (``python -m rwgui.bench.time_budget --help``):
+Three measurements (``python -m rwgui.bench.time_budget --help``):
 
 * ``budget`` (default): ``rwgui-restore denoise NOISY --time-budget MINUTES`` on 512x512 photos with σ = 25
   noise, run through the CLI's own code path in this process; the wall time of the whole command (loading,
@@ -11,6 +11,11 @@ Two measurements (``python -m rwgui.bench.time_budget --help``):
   the same wall-clock time (or, with ``--iterations``, the same number of iterations): seconds per step, and the
   PSNR of the running average (what the CLI writes) at the rule's pick, at the end and at its best. A narrower
   network earns a preset if it reaches about the same PSNR in less time.
+* ``curves``: what a time budget trades. For each working side (the 512x512 photo downscaled to it, as a
+  budget's plan would), a preset and ``--set`` overrides, the PSNR of the running average *upscaled back to
+  512x512* against the clean photo every 100 iterations, and the seconds a step took. PSNR against iterations
+  does not depend on the host's load, so it can be measured on a busy machine; the seconds say how many
+  iterations a budget buys at each side (time them on a quiet one).
 
 Wall-clock figures depend on the host: the development machine is shared, so each row says what it measured.
 """
@@ -124,9 +129,57 @@ def run_networks(
     return rows
 
 
+def run_curves(
+    sides: list[int], iterations: int, names: list[str], sigma: float, preset_name: str, overrides: dict
+) -> list[dict]:
+    """PSNR of the upscaled running average against iterations, per photo and working side (see the module)."""
+    from ..core.resample import downscale, upscale
+
+    rows = []
+    for name, clean in photos_512().items():
+        if names and name not in names:
+            continue
+        noisy = np.round(np.clip(add_gaussian_noise(clean, sigma / 255, 0), 0, 1) * 255) / 255  # 8-bit, as read
+        full = clean.shape[:2]
+        for side in sides:
+            small = noisy if (side, side) == full else downscale(noisy, (side, side))
+            cfg = preset(preset_name, iterations=iterations, stop="fixed", **overrides)
+            engine = Engine(denoise_problem(small, None), cfg)
+            curve: list[tuple[int, float]] = []
+            t0 = time.perf_counter()
+            for _ in engine.steps(RunControl(None)):
+                it = engine.iteration
+                if it % 100 == 0 and (not curve or curve[-1][0] != it):
+                    avg = engine.image(Iterate.AVERAGE)
+                    up = avg if (side, side) == full else upscale(avg, full)
+                    curve.append((it, round(psnr(np.clip(up, 0, 1), clean), 2)))
+            row = {
+                "photo": name,
+                "side": side,
+                "preset": preset_name,
+                "set": overrides,
+                "s_per_step": round((time.perf_counter() - t0) / max(1, engine.iteration), 3),
+                "psnr_noisy": round(psnr(noisy, clean), 2),
+                "curve": curve,
+            }
+            rows.append(row)
+            print(row, flush=True)
+    return rows
+
+
+def _overrides(pairs: list[str]) -> dict:
+    import json
+
+    out = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        out[key] = json.loads(value)
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("mode", nargs="?", choices=("budget", "networks"), default="budget")
+    ap.add_argument("mode", nargs="?", choices=("budget", "networks", "curves"), default="budget")
     ap.add_argument("--minutes", type=float, default=2.0, help="budget mode: the --time-budget")
     ap.add_argument("--images", default="", help="comma-separated photo names (default: all)")
     ap.add_argument("--sigma", type=float, default=25.0)
@@ -140,9 +193,22 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--iterations", type=int, default=0, help="networks mode: run this many iterations each instead of --seconds"
     )
+    ap.add_argument("--sides", default="256,320", help="curves mode: working sides to downscale the 512 px photo to")
+    ap.add_argument(
+        "--set", action="append", default=[], metavar="KEY=JSON", help="curves mode: a RunConfig override (repeatable)"
+    )
     ap.add_argument("--json", help="write the rows here")
     args = ap.parse_args(argv)
     names = [n for n in args.images.split(",") if n]
+    if args.mode == "curves":
+        sides = [int(v) for v in args.sides.split(",")]
+        preset_name = args.preset or "denoise-fast"
+        rows = run_curves(sides, args.iterations or 1600, names, args.sigma, preset_name, _overrides(args.set))
+        for r in rows:
+            marks = ", ".join(f"{it}: {p}" for it, p in r["curve"] if it % 300 == 0 or it == r["curve"][-1][0])
+            print(f"{r['photo']} {r['side']}px {r['s_per_step']} s/step (noisy {r['psnr_noisy']}): {marks}")
+        write_json(args.json, rows)
+        return
     if args.mode == "budget":
         extra = (["--preset", args.preset] if args.preset else []) + args.cli.split()
         rows = run_budget(args.minutes, names, args.sigma, extra)

@@ -360,7 +360,8 @@ _CDC = dict(loss_prior="cdc", loss_prior_params={"weight": 0.1})
 #: patience 1000) never stopped early, its pick came late (iteration 1706-2000 of 2000, 1198-1200 of
 #: 1200) and its running average was the fixed budget's within 0.02 dB: no time saved, nothing gained. A
 #: patience of 100 would stop early but end up to 1.42 dB (sr-x4) and 1.32 dB (inpaint-pixels) below them.
-#: sr-x2, sr-x8 and inpaint-large were not measured and follow their kin.
+#: sr-x2 and sr-x8 were not measured and follow their kin; on inpaint-large es-wmv (patience 1000) never fired in
+#: 1500 iterations on three 96x96 large-hole runs (rwgui/bench/README.md, "A large hole").
 _PAPER_BUDGET = dict(stop="fixed")
 
 #: The paper's settings per task (Ulyanov et al., the reference notebooks), the one source of every default:
@@ -384,6 +385,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     # restoration.ipynb, 50 % missing pixels (barbara): the default net, LR 0.001, 11000 its.
     "inpaint-pixels": dict(task=Task.INPAINT, lr=0.001, iterations=11000, reg_noise_std=0.03, **_PAPER_BUDGET, **_CDC),
     # inpainting.ipynb, large hole (vase): hourglass without skips on a meshgrid input, 5000 its.
+    # Measured against the inpaint preset on one centred 32x32 hole in 96x96 crops, both at 1500 its: PSNR in the hole
+    # +0.54 / -4.75 / +6.63 dB (astronaut, chelsea, coffee), no clear winner (rwgui/bench/README.md, "A large hole").
     "inpaint-large": dict(
         task=Task.INPAINT,
         prior="hourglass",
@@ -416,7 +419,16 @@ PRESETS.update(
         # 28.68 / 29.02 / 30.96 dB (astronaut, chelsea, coffee) against 25.30 / 27.83 / 28.77 for 128 channels
         # and 27.33 / 29.01 / 30.19 for 64; as good as 128 channels' best at 1200 iterations (28.76 / 29.03 /
         # 30.59) in a third of the time: rwgui/bench/README.md ("Time told before Start, and time budgets").
-        "denoise-fast": dict(task=Task.DENOISE, prior_params={"channels_down": (32,), "channels_up": (32,)}),
+        # No input jitter: a time budget gives it few iterations, and the jitter (1/30, as large as the code
+        # itself) slows the narrow network's fit most of all. 512x512 photos downscaled as a 2-minute budget's
+        # plan does, σ = 25, PSNR of the upscaled running average against the clean photo after 700 iterations
+        # (`python -m rwgui.bench.time_budget curves`): with jitter 22.65 dB (astronaut, 256 px) and 23.31
+        # (immunohistochemistry, 320 px), without 26.36 and 27.80; retina (256 px) 36.51 without, past its
+        # 37.35 peak at 500. Without jitter the network overfits sooner (astronaut's 256 px crop at full size:
+        # peak 27.85 at 739, 26.35 at 2000), which es-wmv catches (picked 378: 27.08; stopped at 1378).
+        "denoise-fast": dict(
+            task=Task.DENOISE, prior_params={"channels_down": (32,), "channels_up": (32,)}, reg_noise_std=0.0
+        ),
         # Blind denoising at an unknown level: the denoise preset as it is. es-wmv needs no sigma, so the
         # estimate (rwgui.core.noise_estimate) is only shown; SURE would use it but needs the photo as input code.
         "real-noise": dict(task=Task.REAL_NOISE),

@@ -16,12 +16,25 @@ before the budget, times the iteration it usually ends at: the rule's *typical p
 stopping benchmark's ten denoising runs, ``TYPICAL_PICK``) plus its patience. That is what the person can plan on;
 the budget is the most it will take.
 
-**The memory** is :class:`~rwgui.core.memory.MemoryModel`'s estimate at the working size.
+Every task of the registry (:mod:`rwgui.core.tasks`) is timed on its own kind of problem, built by
+:func:`~rwgui.core.problems.make_problem` like the run's: flash / no-flash with a synthetic second photo (its input
+code is the flash photo, so the code's channels are the photo's), deblurring with the run's kernel, the pre-image
+with a synthetic target made by the run's own classifier (its weights file and layer: every step runs the classifier
+forward and backward, so its architecture is part of a step's cost). So the cache key holds the task's parameters
+and, for a parameter that names a file, the file's size and modification time: the same path may hold another
+network next time.
+
+**The memory** is :class:`~rwgui.core.memory.MemoryModel`'s estimate at the working size, plus, where the
+operator is itself a network (the pre-image's classifier), its weights and the activations autograd keeps
+through it for the backward pass, counted on one forward pass.
 
 **A time budget** (:func:`plan_time_budget`) picks the largest working size whose step time leaves at least the
 task's ``MIN_ITERATIONS`` in the time (the whole photo; for inpainting the crop around the damage next; then the
 photo downscaled, the result upscaled back) and the iterations the time allows at that size, never more than the
-preset's and never fewer than ``ITERATION_FLOOR``. The run honours it with a wall-clock cap as well
+preset's and never fewer than ``ITERATION_FLOOR``. Flash / no-flash downscales both photos alike
+(:func:`~rwgui.core.problems.remake`). The pre-image is never downscaled (``FIXED_SIZE``): the photo is the
+classifier's input, and a smaller one is a different input to it, with other features to match, so there the
+budget sets only the iterations. The run honours it with a wall-clock cap as well
 (:class:`~rwgui.core.engine.RunControl`), so a machine that slows down mid-run still ends on time. A *preview*
 (:func:`plan_preview`) is the same with a side of at most ``PREVIEW_SIDE`` and ``PREVIEW_SECONDS``. On a CPU, where
 the preset's network would be reduced, the plan also times the preset's narrower network (``CPU_FAST_PRESETS``:
@@ -33,16 +46,18 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from .config import PRESETS, RunConfig, preset
 from .problems import Problem, make_problem
-from .vocabulary import Task
+from .vocabulary import Task, WorkingMode
 from .working_size import DEFAULT_MARGIN, Working, hole_box
 
 __all__ = [
@@ -59,6 +74,7 @@ __all__ = [
     "plan_time_budget",
     "plan_preview",
     "format_duration",
+    "FIXED_SIZE",
 ]
 
 #: Sides of the two square sizes a step is timed at; 256 is where the paper's network stops fitting a CPU's
@@ -114,9 +130,27 @@ def _wxh(size: tuple[int, int]) -> str:
     return f"{size[1]}x{size[0]}"
 
 
-def _synthetic_problem(task: str, channels: int, factor: int, size: tuple[int, int]) -> Problem:
-    """A problem of ``task`` at ``size`` (the restored image's) with random pixels: a step's cost does not depend
-    on the pixels, only on the shapes (inpainting: a mask with a fifth of the pixels missing)."""
+#: Tasks whose working size is the photo's, whatever the time: the pre-image's photo is the classifier's input,
+#: and a downscaled one is another input to it (the features it matches are of other sizes and content), so a
+#: time budget or a preview sets only the iterations there. The words say why, in the plan's message.
+FIXED_SIZE: dict[str, str] = {
+    Task.PREIMAGE: "the pre-image is the classifier's input, and a smaller one would change the features it "
+    "matches, so the time only sets the iterations",
+}
+
+
+def _synthetic_problem(
+    task: str,
+    channels: int,
+    factor: int,
+    size: tuple[int, int],
+    task_params: Mapping[str, Any] | None = None,
+) -> Problem:
+    """A problem of ``task`` at ``size`` (the restored image's) with random pixels, built by ``make_problem``
+    like the run's: a step's cost does not depend on the pixels, only on the shapes and on the operator, so
+    ``task_params`` (the deblur kernel, the pre-image's weights and layer) are the run's. Inpainting gets a mask
+    with a fifth of the pixels missing, flash / no-flash a random second photo, the pre-image a target made by
+    its own classifier from the random photo."""
     rng = np.random.default_rng(0)
     h, w = size
     if task == Task.SR:
@@ -124,26 +158,53 @@ def _synthetic_problem(task: str, channels: int, factor: int, size: tuple[int, i
         return make_problem(Task.SR, lr, factor=factor)
     pixels = rng.random((h, w, channels), dtype=np.float32)
     mask = (rng.random((h, w)) > 0.2).astype(np.float32) if task == Task.INPAINT else None
-    return make_problem(task, pixels, mask=mask)
+    second = rng.random((h, w, channels), dtype=np.float32) if task == Task.FLASH else None
+    return make_problem(task, pixels, mask=mask, second=second, task_params=task_params)
 
 
 def time_steps(config: RunConfig, task: str, channels: int, factor: int, size: tuple[int, int]) -> float:
     """Seconds per step of the real engine at ``size``: :func:`rwgui.core.autotune.measure_step_seconds` (the
     one short timing, which also resolves "auto" speed settings as the run will) on a synthetic problem of the
-    run's task, ``WARMUP_STEPS`` untimed, the median of ``TIMED_STEPS``. The engine it builds seeds its weights
-    under :mod:`rwgui.core.rng`'s lock, so a run built at the same time on another thread keeps its own seed."""
+    run's task and task parameters, ``WARMUP_STEPS`` untimed, the median of ``TIMED_STEPS``. The engine it
+    builds seeds its weights under :mod:`rwgui.core.rng`'s lock, so a run built at the same time on another
+    thread keeps its own seed."""
     from .autotune import measure_step_seconds
 
-    problem = _synthetic_problem(task, channels, factor, size)
+    problem = _synthetic_problem(task, channels, factor, size, config.task_params)
     return measure_step_seconds(problem, config, TIMED_STEPS, warmup=WARMUP_STEPS)
 
 
+#: Task parameters that name a file whose content changes a step's cost.
+_FILE_PARAMS = ("weights", "kernel_file")
+
+
+def _file_identity(path: str) -> list[int] | None:
+    """A file's size and modification time: a weights file replaced under the same name is another network."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns]
+
+
 def _network_key(config: RunConfig, task: str, channels: int) -> str:
-    """What a step's cost depends on: everything but the seed, the budget and the learning rate's value."""
+    """What a step's cost depends on: everything but the seed, the budget and the learning rate's value. The
+    task's parameters are part of it (the pre-image's classifier and layer, the deblur kernel), and a parameter
+    that names a file (the weights, a kernel image) adds the file's identity (:func:`_file_identity`)."""
     d = config.validated().to_dict()
     for k in ("iterations", "seed", "lr", "preset", "exp_weight", "guard_ratio", "seam_px", "keep_known"):
         d.pop(k, None)
-    return json.dumps({"task": str(task), "channels": channels, **d}, sort_keys=True, default=str)
+    files = {k: _file_identity(v) for k, v in dict(config.task_params).items() if k in _FILE_PARAMS and v}
+    return json.dumps({"task": str(task), "channels": channels, "files": files, **d}, sort_keys=True, default=str)
+
+
+def _with_task_params(config: RunConfig, problem: Problem) -> RunConfig:
+    """``config`` with the task parameters ``problem`` was built from: the timing must build its synthetic
+    problem from the same classifier or kernel as the run's, even where the caller's settings leave them at
+    their defaults (a benchmark, a test, a problem built before the settings)."""
+    if problem.task_params is None or dict(problem.task_params) == dict(config.task_params):
+        return config
+    return config.replace(task_params=dict(problem.task_params)).validated()
 
 
 _cache: dict[tuple[str, tuple[int, int]], float] = {}
@@ -323,6 +384,41 @@ def _memory_mb(config: RunConfig, channels: int, size: tuple[int, int]) -> float
         return None
 
 
+#: The operator's activations are counted on a forward pass at the working size, or, above this area, at this
+#: area (same aspect) and scaled by area: a convolutional classifier's activations grow with the input's area.
+OPERATOR_PROBE_AREA = 256 * 256
+
+
+def _operator_mb(problem: Problem, size: tuple[int, int]) -> float:
+    """The memory an operator with weights adds to the prior's (the pre-image's classifier; 0 for the others):
+    its weights, which the run holds but never trains, and the tensors autograd saves through it for the
+    backward pass, counted on one forward pass like :mod:`rwgui.core.memory` counts the prior's."""
+    import torch
+
+    op = problem.operator
+    params = list(op.parameters())
+    if not params:
+        return 0.0
+    weights = sum(p.numel() * p.element_size() for p in params)
+    h, w = size
+    s = min(1.0, math.sqrt(OPERATOR_PROBE_AREA / (h * w)))
+    probe = (max(1, round(h * s)), max(1, round(w * s)))
+    saved = 0
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        nonlocal saved
+        saved += t.numel() * t.element_size()
+        return t
+
+    x = torch.zeros(1, problem.channels, *probe, device=params[0].device, requires_grad=True)
+    try:
+        with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            op(x)
+    except RuntimeError:  # too small for the network: the run says so itself; count the weights
+        saved = 0
+    return (weights + saved * (h * w) / (probe[0] * probe[1])) / 2**20
+
+
 def estimate_run(
     problem: Problem,
     config: RunConfig,
@@ -331,18 +427,21 @@ def estimate_run(
     model: StepTime | None = None,
 ) -> RunEstimate:
     """The estimate for ``problem`` with ``config`` at ``working``'s size (the whole photo by default; tiles:
-    each tile's run, times the tiles)."""
-    cfg = config.validated()
+    each tile's run, times the tiles). The timing uses the task parameters ``problem`` was built from."""
+    cfg = _with_task_params(config.validated(), problem)
     size = problem.size if working is None else working.size
     runs = working.tiles.count if working is not None and working.tiles is not None else 1
     model = model or step_time(cfg, problem.task, problem.channels, size, timer)
+    memory = _memory_mb(cfg, problem.channels, size)
+    if memory is not None:
+        memory += _operator_mb(problem, size)
     return RunEstimate(
         size=size,
         seconds_per_step=model.at(size),
         iterations=cfg.iterations,
         runs=runs,
         expected_stop=expected_stop(cfg),
-        memory_mb=_memory_mb(cfg, problem.channels, size),
+        memory_mb=memory,
         stop=cfg.stop if cfg.auto_stop else "none",
         method=model.describe(),
         scaled=model.padded_area(size) not in [a for a, _ in model.points],
@@ -362,10 +461,10 @@ class TimePlan:
     preset: str | None = None  # a CPU's faster network (CPU_FAST_PRESETS) the run switches to; None: keep it
 
     def config(self, config: RunConfig) -> RunConfig:
-        if self.preset is not None:
-            fast = PRESETS[self.preset]
-            config = config.replace(preset=self.preset, prior=fast.get("prior", config.prior),
-                                    prior_params=fast.get("prior_params", {}))  # fmt: skip
+        if self.preset is not None:  # the fast preset's network and input jitter (see _fast_network)
+            fast = preset(self.preset)
+            config = config.replace(preset=self.preset, prior=fast.prior, prior_params=fast.prior_params,
+                                    reg_noise_std=fast.reg_noise_std)  # fmt: skip
         return config.replace(iterations=self.iterations).validated()
 
 
@@ -379,14 +478,16 @@ def _scaled(size: tuple[int, int], area: float, unit: int) -> tuple[int, int]:
 
 def _fast_network(config: RunConfig) -> str | None:
     """The CPU_FAST_PRESETS entry a time budget may switch ``config`` to: on a CPU, while the run uses its
-    preset's own network; None otherwise."""
+    preset's own network and input jitter (the switch takes the fast preset's, so a person's own choice of
+    either is kept by not switching); None otherwise."""
     from .device import resolve_device
 
     fast = CPU_FAST_PRESETS.get(config.preset)
     if fast is None or fast not in PRESETS or resolve_device(config.device).type != "cpu":
         return None
     own = preset(config.preset)
-    return fast if (config.prior, config.prior_params) == (own.prior, own.prior_params) else None
+    mine = (config.prior, config.prior_params, config.reg_noise_std)
+    return fast if mine == (own.prior, own.prior_params, own.reg_noise_std) else None
 
 
 def plan_time_budget(
@@ -401,7 +502,8 @@ def plan_time_budget(
 ) -> TimePlan:
     """The working size and iterations for a run that should end in about ``seconds`` (see the module).
 
-    ``max_side`` caps the working size's longer side (a preview); ``min_iterations`` replaces the task's
+    ``max_side`` caps the working size's longer side (a preview; not for a ``FIXED_SIZE`` task, which works at
+    its own size and gets only its iterations from the time); ``min_iterations`` replaces the task's
     ``MIN_ITERATIONS``. On a CPU, where the preset's network must be reduced, the preset's faster network
     (``CPU_FAST_PRESETS``) is planned too, its short timing counted in the budget, and taken where it buys a
     larger working size or, at the same size, more of the iterations the task wants."""
@@ -416,7 +518,7 @@ def plan_time_budget(
     need = min(cfg.iterations, min_iterations or MIN_ITERATIONS.get(problem.task, 1000))
     area, fast_area = (math.prod(p.working.size) for p in (plan, other))
     if fast_area > area or (fast_area == area and plan.iterations < need and other.iterations > plan.iterations):
-        why = f"with the {fast} preset's network, faster on a CPU at about the same quality"
+        why = f"with the {fast} preset (a narrower network without input jitter: more done per second on a CPU)"
         return dataclasses.replace(other, preset=fast, message=f"{other.message}; {why}")
     return plan
 
@@ -433,6 +535,7 @@ def _plan(
     already: float = 0.0,
 ) -> TimePlan:
     """:func:`plan_time_budget` for ``cfg``'s own network; ``already``: seconds of the budget spent before."""
+    cfg = _with_task_params(cfg, problem)
     task = problem.task
     full = problem.size
     t0 = time.monotonic()
@@ -448,8 +551,8 @@ def _plan(
 
     capped = max_side is not None and max(full) > max_side
     working: Working | None = None
-    if not capped and sm.at(full) <= fits:
-        working = Working("full", task, full, full)
+    if task in FIXED_SIZE or (not capped and sm.at(full) <= fits):
+        working = Working(WorkingMode.FULL, task, full, full)
     mask = None if problem.mask is None else problem.mask[0, 0].numpy()
     if working is None and task == Task.INPAINT and mask is not None:
         box = hole_box(mask, margin)
@@ -457,7 +560,7 @@ def _plan(
             size = (box[1] - box[0], box[3] - box[2])
             small_enough = max_side is None or max(size) <= max_side
             if size != full and small_enough and sm.at(size) <= fits:
-                working = Working("crop", task, full, size, box, margin)
+                working = Working(WorkingMode.CROP, task, full, size, box, margin)
     if working is None:
         lo = float(max(MIN_WORKING_SIDE**2, MIN_SCALE**2 * full[0] * full[1]))
         hi = float(full[0] * full[1])
@@ -471,20 +574,22 @@ def _plan(
                 hi = mid
         size = _scaled(full, lo, unit)
         if size[0] >= full[0] and size[1] >= full[1]:
-            working = Working("full", task, full, full)
+            working = Working(WorkingMode.FULL, task, full, full)
         else:
-            working = Working("downscale", task, full, size, upscaled=True)
+            working = Working(WorkingMode.DOWNSCALE, task, full, size, upscaled=True)
     if sm.padded_area(working.size) < sm.points[0][0]:  # below the probes: time the size itself
         measured = _timed(timer or time_steps, cfg, task, problem.channels, working.size)
         sm = StepTime(((sm.padded_area(working.size), measured), *sm.points), sm.multiple, sm.device)
     iterations = iterations_at(working.size)
     step_s = sm.at(working.size)
-    reduced = working.mode != "full" or iterations < cfg.iterations
+    reduced = working.mode != WorkingMode.FULL or iterations < cfg.iterations
     what = []
-    if working.mode == "downscale":
+    if working.mode == WorkingMode.DOWNSCALE:
         what.append(f"downscaled to {_wxh(working.size)} (upscaled back to {_wxh(full)} when written)")
-    elif working.mode == "crop":
+    elif working.mode == WorkingMode.CROP:
         what.append(f"the {_wxh(working.size)} crop around the damage at full resolution")
+    elif task in FIXED_SIZE:
+        what.append(f"full size, {_wxh(full)} ({FIXED_SIZE[task]})")
     else:
         what.append(f"full size, {_wxh(full)}")
     what.append(
@@ -503,8 +608,8 @@ def plan_preview(
     timer: TimeSteps | None = None,
     model: StepTime | None = None,
 ) -> TimePlan:
-    """A first look in under a minute: at most ``PREVIEW_SIDE`` px a side, as many iterations as
-    ``PREVIEW_SECONDS`` allow (at least ``ITERATION_FLOOR``)."""
+    """A first look in under a minute: at most ``PREVIEW_SIDE`` px a side (a ``FIXED_SIZE`` task keeps its size),
+    as many iterations as ``PREVIEW_SECONDS`` allow (at least ``ITERATION_FLOOR``)."""
     return plan_time_budget(
         problem, config, PREVIEW_SECONDS, timer, model, max_side=PREVIEW_SIDE, min_iterations=ITERATION_FLOOR
     )
