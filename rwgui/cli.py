@@ -22,6 +22,7 @@ import argparse
 import contextlib
 import json
 import math
+import os
 import signal
 import sys
 import threading
@@ -762,6 +763,9 @@ def main(argv: Iterable[str] | None = None) -> None:
     except KeyboardInterrupt:  # Ctrl+C before the run started, or a second one during it: no result to write
         print("rwgui-restore: interrupted (Ctrl+C)", file=sys.stderr)
         code = EXIT_INTERRUPTED
+    except BrokenPipeError:  # the reader closed stdout early (`--estimate | head -1`): nothing left to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush cannot fail again
+        code = 1
     sys.exit(code)
 
 

@@ -417,3 +417,21 @@ def test_studio_shows_an_estimate_for_flash_and_the_preimage(qtbot, monkeypatch,
     qtbot.waitUntil(lambda: any(p.task == "preimage" for p in timer.problems), timeout=20000)
     qtbot.waitUntil(lambda: "s/step" in label.text(), timeout=20000)
     assert "No estimate" not in label.text()
+
+
+def test_estimate_piped_into_a_reader_that_stops_early_ends_without_a_traceback(tmp_path):
+    """`rwgui-restore ... --estimate | head -1`: the reader is gone before the other lines; the command must say
+    nothing more (no BrokenPipeError traceback on the terminal)."""
+    import subprocess
+    import sys
+
+    photo = _write_photo(tmp_path)
+    cmd = [sys.executable, "-c", "from rwgui.cli import main; main()", "denoise", photo, "--estimate",
+           "--iterations", "50", "--channels-down", "8", "--channels-up", "8", "--device", "cpu"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the reader leaves before the estimate is printed
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=300)
+    assert "Traceback" not in err and "BrokenPipe" not in err
+    assert proc.returncode == 1

@@ -369,14 +369,14 @@ class RunEstimate:
 
 
 def _memory_mb(config: RunConfig, channels: int, size: tuple[int, int]) -> float | None:
-    from .device import precision_dtype, resolve_device
-    from .memory import MemoryModel
+    from .device import resolve_device
+    from .memory import MemoryModel, run_dtype
 
     cfg = config.validated()
     device = resolve_device(cfg.device)
-    try:
+    try:  # the precision the run will compute in (autotune's choice), not what the device could do
         return (
-            MemoryModel(cfg, channels, precision_dtype(cfg.speed.precision, device), device.type)
+            MemoryModel(cfg, channels, run_dtype(cfg, size, device, channels), device.type)
             .estimate(size)
             .total_mb
         )
