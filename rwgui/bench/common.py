@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -29,8 +30,8 @@ def photos() -> dict[str, np.ndarray]:
     try:
         from skimage import data
     except ImportError:
-        data = None
-    if data is not None:
+        pass
+    else:
         for name in ("astronaut", "chelsea", "coffee"):
             out[name] = getattr(data, name)().astype(np.float32) / 255.0
     if not out:
@@ -62,7 +63,7 @@ def write_json(path: str | None, data: object) -> None:
             json.dump(data, f, indent=1)
 
 
-def table(headers: list[str], rows: list[list[object]]) -> str:
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     """A Markdown table (pastes straight into the README)."""
 
     def fmt(v: object) -> str:

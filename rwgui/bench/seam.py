@@ -86,7 +86,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--json")
     args = ap.parse_args(argv)
     imgs = test_photos(args.size)
-    rows, raw = [], []
+    rows: list[list[object]] = []
+    raw: list[dict[str, object]] = []
     sums: dict[str, list[float]] = {}
     for mask_name in args.masks.split(","):
         for i, name in enumerate(args.photos.split(",")):
@@ -112,7 +113,7 @@ def main(argv: list[str] | None = None) -> None:
             raw.append({"mask": mask_name, "photo": name, "seconds": time.perf_counter() - t0, "scores": scores})
             print(" ".join(str(v) for v in row), f"({time.perf_counter() - t0:.0f} s)", flush=True)
     n = len(rows)
-    rows.append(["mean", "", ""] + [f"{p / n:.2f} / {e / n:.1f}" for p, e in sums.values()])
+    rows.append(["mean", "", "", *[f"{p / n:.2f} / {e / n:.1f}" for p, e in sums.values()]])
     print()
     print(table(["mask", "photo", "hole %", *(f"{k}: PSNR / edge RMS" for k in sums)], rows))
     write_json(args.json, raw)

@@ -59,10 +59,10 @@ def ab(size: int, rounds: int, steps: int) -> None:
                     e.step()
                 times[(name, on)].append((time.perf_counter() - t0) / steps)
     for name in engines:
-        off, on = times[(name, False)], times[(name, True)]
-        ratios = [a / b for a, b in zip(off, on)]
+        conv, route = times[(name, False)], times[(name, True)]
+        ratios = [a / b for a, b in zip(conv, route)]
         print(
-            f"{name}: conv {statistics.median(off):.3f} s, route {statistics.median(on):.3f} s a step; speed-up "
+            f"{name}: conv {statistics.median(conv):.3f} s, route {statistics.median(route):.3f} s a step; speed-up "
             f"median {statistics.median(ratios):.3f} ({min(ratios):.3f}-{max(ratios):.3f}), "
             f"faster in {sum(x > 1 for x in ratios)}/{len(ratios)} rounds"
         )

@@ -74,10 +74,10 @@ def worker_only(problem, cfg) -> float:
     """Iterations per second of the worker thread with nobody drawing: the worker's own streaming cost."""
     from PySide6.QtCore import QEventLoop, QObject, Slot
 
-    from rwgui.gui.worker import RunController
+    from rwgui.gui.worker import RunController, RunSummary
 
     class _Sink(QObject):
-        summary = None
+        summary: RunSummary | None = None
 
         @Slot(object)
         def on_finished(self, s) -> None:
@@ -89,6 +89,7 @@ def worker_only(problem, cfg) -> float:
     ctrl.start(problem, cfg)
     loop.exec()
     ctrl.shutdown()
+    assert sink.summary is not None  # run_finished, connected before loop.quit, has set it
     return sink.summary.iterations_per_second
 
 
@@ -105,7 +106,8 @@ class DutyCycle:
     def __init__(self, block_s: float = 3.0, settle_s: float = 1.2) -> None:
         self.block_s, self.settle_s = block_s, settle_s
         self.loud = False
-        self.start = self.prev = None
+        self.start: float | None = None  # when the current block began; None before the first step
+        self.prev = 0.0  # the previous step's time (read only once start is set)
         self.blocks: list[tuple[bool, list[float]]] = [(False, [])]
 
     def enabled(self, now: float) -> bool:
@@ -168,7 +170,8 @@ def gui_python_share(win, cfg, top: int = 0) -> float:
     prof.disable()
     wall = time.perf_counter() - t0
     stats = pstats.Stats(prof)
-    idle = sum(v[2] for k, v in stats.stats.items() if k[2].startswith("<method 'exec' of 'PySide6"))
+    table = stats.stats  # type: ignore[attr-defined]  # Stats.stats, the profile's table, is missing from typeshed
+    idle = sum(v[2] for k, v in table.items() if k[2].startswith("<method 'exec' of 'PySide6"))
     if top:
         stats.sort_stats("tottime").print_stats(top)
     return (wall - idle) / wall
@@ -245,13 +248,17 @@ def main(argv: list[str] | None = None) -> int:
             win = MainWindow(settings=store, sample_size=size)
             # each Start (and the close) would ask Save / Discard / Cancel about the last run's iterates in a modal
             # box; a benchmark's runs are measurements, nothing to keep
-            win.discard.ask = lambda action: "discard"
+            win.discard.ask = lambda action: "discard"  # type: ignore[method-assign]  # the hook discard.py offers
             win.resize(1400, 900)
             win.show()
             app.processEvents()
             problem = load_sample("denoise", size=size).problem()
             cfg = _config(prior, iterations)
-            hl, wo, gui, frames, batches = [], [], [], [], []
+            hl: list[float] = []
+            wo: list[float] = []
+            gui: list[float] = []
+            frames: list[float] = []
+            batches: list[float] = []
             headless(problem, cfg)  # warm-up: the first run in a process pays for kernel selection
             for r in range(rounds):  # the order alternates, so a drift in the machine's speed hits both alike
                 for which in ("headless", "gui") if r % 2 == 0 else ("gui", "headless"):
@@ -262,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
                 if not args.no_worker_only:
                     wo.append(worker_only(problem, cfg))
             python_share = gui_python_share(win, cfg, args.profile_gui) if args.profile_gui else float("nan")
-            duty = []
+            duty: list[float] = []
             if args.in_run_seconds > 0 and not args.quick:
                 torch.set_num_threads(threads)
                 duty = sorted(duty_cycled(win, _config(prior, 10**6), args.in_run_seconds, args.block))
@@ -296,14 +303,14 @@ def main(argv: list[str] | None = None) -> int:
         f"{'GUI/headless (IQR)':>26}{'frames/s':>10}{'batches/s':>11}{'in-run loud/quiet (IQR, blocks)':>36}"
         f"{'GUI Python':>12}"
     )
-    for label, size, its, h, wo, g, ratio, q1, q3, fps, bps, duty, share in rows:
+    for label, size, its, h, w_only, g, ratio, q1, q3, fps, bps, duty, share in rows:
         in_run = (
             f"{statistics.median(duty):>14.3f} ({duty[len(duty) // 4]:.3f}-{duty[3 * len(duty) // 4]:.3f}, {len(duty)})"
             if duty
             else f"{'-':>14}"
         )
         print(
-            f"{label:<26}{size:>5}{its:>6}{h:>10.2f}{wo:>13.2f}{g:>8.2f}{ratio:>12.3f} ({q1:.3f}-{q3:.3f})"
+            f"{label:<26}{size:>5}{its:>6}{h:>10.2f}{w_only:>13.2f}{g:>8.2f}{ratio:>12.3f} ({q1:.3f}-{q3:.3f})"
             f"{fps:>10.1f}{bps:>11.1f}{in_run}" + (f"{100 * share:>10.1f} %" if share == share else f"{'-':>12}")
         )
     print(

@@ -5,6 +5,7 @@ Every action calls a method of the window; the window enables and hides them fro
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from types import SimpleNamespace
 from typing import TYPE_CHECKING
@@ -186,7 +187,7 @@ def build_actions(win: MainWindow) -> SimpleNamespace:
     a.recent_menu = file.addMenu("Open &Recent")
     samples = file.addMenu("Open sa&mple")
     for name in SAMPLES:
-        samples.addAction(name.capitalize(), lambda n=name: win.open_sample(n))
+        samples.addAction(name.capitalize(), functools.partial(win.open_sample, name))
     file.addAction(a.open_gt)
     file.addAction(a.open_no_flash)
     file.addAction(a.classifier_weights)

@@ -695,10 +695,10 @@ class MaskCanvas(ImagePane):
         super().leaveEvent(ev)
 
     def _update_cursor(self) -> None:
-        show = self._cursor_pos is not None and self._tool in ("brush", "eraser")
+        p = self._cursor_pos
+        show = p is not None and self._tool in ("brush", "eraser")
         for item in self._cursor:
             item.setVisible(show)
-            if show:
+            if show and p is not None:
                 r = self._brush_size / 2
-                p = self._cursor_pos
                 item.setRect(QRectF(p.x() - r, p.y() - r, 2 * r, 2 * r))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from PySide6.QtCore import QEvent, QObject, QSignalBlocker, Qt, Signal
 from PySide6.QtGui import QColor, QPalette, QValidator
@@ -81,7 +81,8 @@ def hint_style(palette: QPalette | None = None) -> str:
 
     pal = palette if palette is not None else QApplication.palette()
     fg, bg = pal.color(QPalette.ColorRole.WindowText), pal.color(QPalette.ColorRole.Window)
-    mix = QColor(*(round(0.65 * a + 0.35 * b) for a, b in zip(fg.getRgb()[:3], bg.getRgb()[:3])))
+    rgb = lambda c: (c.red(), c.green(), c.blue())  # getRgb() is typed as returning object
+    mix = QColor(*(round(0.65 * a + 0.35 * b) for a, b in zip(rgb(fg), rgb(bg))))
     return f"color: {mix.name()}; font-size: small;"
 
 
@@ -235,31 +236,37 @@ class ParamForm(QWidget):
 
     # -- editors ---------------------------------------------------------------------------------
     def _make_editor(self, p: Param) -> QWidget:
+        w: QWidget
         if p.choices:  # a choice, or a number limited to a few values: a combo of them
-            w: QWidget = QComboBox(self)
-            w.addItems([str(c) for c in p.choices])
-            w.currentIndexChanged.connect(self._on_edited)
+            combo = QComboBox(self)
+            combo.addItems([str(c) for c in p.choices])
+            combo.currentIndexChanged.connect(self._on_edited)
+            w = combo
         elif p.kind == "int":
-            w = QSpinBox(self)
+            spin = QSpinBox(self)
             lo = -_INT32 if p.min is None else max(-_INT32, int(math.ceil(p.min)))
             hi = _INT32 if p.max is None else min(_INT32, int(math.floor(p.max)))
-            w.setRange(lo, hi)
-            w.setAccelerated(True)
-            w.valueChanged.connect(self._on_edited)
+            spin.setRange(lo, hi)
+            spin.setAccelerated(True)
+            spin.valueChanged.connect(self._on_edited)
+            w = spin
         elif p.kind == "float":
-            w = _FloatSpin(p, self)
-            w.valueChanged.connect(self._on_edited)
+            fspin = _FloatSpin(p, self)
+            fspin.valueChanged.connect(self._on_edited)
+            w = fspin
         elif p.kind == "bool":
-            w = QCheckBox(self)
-            w.toggled.connect(self._on_edited)
+            check = QCheckBox(self)
+            check.toggled.connect(self._on_edited)
+            w = check
         else:  # ints, str
-            w = QLineEdit(self)
+            line = QLineEdit(self)
             if p.kind == "ints":
                 # one value for every scale or one per scale: a list a spin box cannot hold; as tall as the spin
                 # boxes beside it, and text that is no list of integers is marked (see _on_text_edited)
-                w.setPlaceholderText("e.g. 128 or 16, 32, 64")
-                w.setMinimumHeight(QSpinBox().sizeHint().height())
-            w.textEdited.connect(self._on_text_edited)
+                line.setPlaceholderText("e.g. 128 or 16, 32, 64")
+                line.setMinimumHeight(QSpinBox().sizeHint().height())
+            line.textEdited.connect(self._on_text_edited)
+            w = line
         if isinstance(w, (QSpinBox, QDoubleSpinBox, QComboBox)):
             w.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
             w.installEventFilter(self._wheel_guard)
@@ -276,7 +283,7 @@ class ParamForm(QWidget):
             return w.isChecked()
         if isinstance(w, QComboBox):
             return w.currentText()
-        return w.text()  # QLineEdit
+        return cast(QLineEdit, w).text()  # the only other editor _make_editor makes
 
     def _show(self, p: Param, w: QWidget, value: Any) -> None:
         if isinstance(w, _FloatSpin):
@@ -288,9 +295,9 @@ class ParamForm(QWidget):
         elif isinstance(w, QComboBox):
             w.setCurrentIndex(w.findText(str(value)))
         elif p.kind == "ints":
-            w.setText(", ".join(str(v) for v in value))
+            cast(QLineEdit, w).setText(", ".join(str(v) for v in value))
         else:
-            w.setText(value)
+            cast(QLineEdit, w).setText(value)
 
     def _mark(self, p: Param, error: str | None) -> None:
         w = self._editors[p.name]

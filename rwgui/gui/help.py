@@ -203,7 +203,8 @@ def build_help_menu(win: MainWindow) -> QMenu:
 
     def show(make) -> None:
         dialog = make()
-        win._help_dialog = dialog  # kept for tests and so it is not collected while open
+        # kept for tests and so it is not collected while open; the ignore goes once MainWindow declares it
+        win._help_dialog = dialog  # type: ignore[attr-defined]
         dialog.show()
 
     shortcuts = menu.addAction("&Keyboard shortcuts", lambda: show(lambda: ShortcutsDialog(win)))

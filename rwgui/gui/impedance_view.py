@@ -165,7 +165,8 @@ class WhyItWorksWindow(QWidget):
         lay.addWidget(self.table)
         lay.addLayout(buttons)
 
-        self._redraw_timer = QTimer(self, singleShot=True, interval=self.REDRAW_MS, timeout=self.redraw)
+        self._redraw_timer = QTimer(self, singleShot=True, interval=self.REDRAW_MS)
+        self._redraw_timer.timeout.connect(self.redraw)
         c = self.controller
         c.reports_ready.connect(self._on_reports)
         c.frame_ready.connect(self._on_frame)
@@ -322,9 +323,12 @@ class WhyItWorksWindow(QWidget):
                 self.table.setItem(row, col, cell)
 
     def table_text(self) -> list[list[str]]:
-        """The table's cells as shown (tests read them)."""
+        """The table's cells as shown (tests read them); _fill_table fills every cell, "" stands for none."""
         return [
-            [self.table.item(r, c).text() for c in range(self.table.columnCount())]
+            [
+                item.text() if (item := self.table.item(r, c)) is not None else ""
+                for c in range(self.table.columnCount())
+            ]
             for r in range(self.table.rowCount())
         ]
 

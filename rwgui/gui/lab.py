@@ -370,6 +370,7 @@ class LabPanel(QWidget):
         if self._best is not None:
             self.select(self._best)
             best = self._entry(self._best)
+            assert best is not None  # _best is the key of one of the entries, picked just above
             self.status_label.setText(
                 ("Queue stopped. " if self._stopped else "") + f"Best by PSNR: {best.label} ({best.psnr():.2f} dB). "
                 "Select another row to choose it instead."
@@ -442,9 +443,12 @@ class LabPanel(QWidget):
         self.plot.set_marker(e.key, e.color, it, None if it is None else e.data.value_at(col, it))
 
     def _show_thumb(self, e: Entry) -> None:
+        image = e.image
+        if image is None:  # the callers show only entries with a result
+            return
         p = e.psnr()
         text = f"{e.variant.prior}\n{e.variant.loss} · {e.variant.stop}" + (f"\n{p:.2f} dB" if p is not None else "")
-        self.strip.set_result(e.key, e.image, text, e.color, f"{e.label}\nresult at iteration {e.image_iteration}")
+        self.strip.set_result(e.key, image, text, e.color, f"{e.label}\nresult at iteration {e.image_iteration}")
 
     def _refresh_all(self) -> None:
         self.table.set_entries(self._entries, self._best, self.plot.psnr_mode)

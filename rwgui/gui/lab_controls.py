@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.config import RunConfig
+from ..core.params import Registry
 from ..core.priors import PRIORS
 from ..core.stopping import STOPPING_RULES
 from .lab_model import NONE, TV, default_weight, loss_choices
@@ -43,7 +44,11 @@ class VariantBox(QGroupBox):
         self.weight_spin.setToolTip("λ: weight of the regulariser against the data term.")
         self.stop_combo = QComboBox(self)
         self.stop_combo.addItems(STOPPING_RULES.names())
-        for combo, reg in ((self.prior_combo, PRIORS), (self.stop_combo, STOPPING_RULES)):
+        registries: tuple[tuple[QComboBox, Registry[Any]], ...] = (
+            (self.prior_combo, PRIORS),
+            (self.stop_combo, STOPPING_RULES),
+        )
+        for combo, reg in registries:
             for i, v in enumerate(reg):
                 combo.setItemData(i, v.help, Qt.ItemDataRole.ToolTipRole)
         self.loss_combo.currentTextChanged.connect(self._on_loss_changed)

@@ -171,9 +171,9 @@ class Entry:
     def image_iteration(self) -> int | None:
         if self.image is None:
             return None
-        return (
-            self.pick.iteration if self.pick is not None and self.pick.average is not None else self.average.iteration
-        )
+        if self.pick is not None and self.pick.average is not None:
+            return self.pick.iteration
+        return self.average.iteration if self.average is not None else None  # not None: there is an image
 
     def psnr(self, column: str = "psnr_average") -> float | None:
         """PSNR of the result image ('psnr_average') or of the raw iterate at the same iteration ('psnr'): as
@@ -249,7 +249,9 @@ def same_problem(a: Problem, b: Problem) -> bool:
         return True
 
     def same(x: torch.Tensor | None, y: torch.Tensor | None) -> bool:
-        return (x is None) == (y is None) and (x is None or (x.shape == y.shape and bool(torch.equal(x, y))))
+        if x is None or y is None:
+            return x is None and y is None
+        return x.shape == y.shape and bool(torch.equal(x, y))
 
     return (
         a.task == b.task

@@ -102,6 +102,7 @@ class ResultsTable(QTableWidget):
         )
         font = QFont(self.font())
         font.setBold(is_best)
+        items: list[QTableWidgetItem] = []
         for col, text in enumerate(cells):
             item = self.item(row, col)
             if item is None:
@@ -112,11 +113,12 @@ class ResultsTable(QTableWidget):
             item.setBackground(BEST_BRUSH if is_best else QBrush())
             if col > 1:
                 item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        first = self.item(row, 0)
+            items.append(item)
+        first = items[0]
         first.setData(Qt.ItemDataRole.UserRole, e.key)
         first.setIcon(_swatch(e.color))
         first.setToolTip(e.label)
-        self.item(row, 1).setToolTip(e.message or status)
+        items[1].setToolTip(e.message or status)
 
     def selected_key(self) -> int | None:
         rows = self.selectionModel().selectedRows() if self.selectionModel() else []
@@ -132,4 +134,5 @@ class ResultsTable(QTableWidget):
 
     def is_highlighted(self, key: int) -> bool:
         row = self._rows.get(key)
-        return row is not None and self.item(row, 0).font().bold() and self.item(row, 0).text().startswith("★")
+        item = self.item(row, 0) if row is not None else None  # every row's cells exist (update_entry)
+        return item is not None and item.font().bold() and item.text().startswith("★")

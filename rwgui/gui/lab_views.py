@@ -159,11 +159,12 @@ class ResultStrip(QScrollArea):
 
     def set_checked(self, key: int | None) -> None:
         b = self.buttons.get(key) if key is not None else None
+        checked = self._group.checkedButton()
         if b is not None:
             b.setChecked(True)
-        elif self._group.checkedButton() is not None:
+        elif checked is not None:
             self._group.setExclusive(False)
-            self._group.checkedButton().setChecked(False)
+            checked.setChecked(False)
             self._group.setExclusive(True)
 
     def remove(self, key: int) -> None:

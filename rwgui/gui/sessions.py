@@ -47,7 +47,8 @@ class SessionKeeper(QObject):
         self.autosave = Autosave(self.folder)
         self.recovery_box: QMessageBox | None = None
         self.recovering: Recoverable | None = None
-        self._timer = QTimer(self, singleShot=True, timeout=self._write_due)
+        self._timer = QTimer(self, singleShot=True)
+        self._timer.timeout.connect(self._write_due)
         self._started = False
 
     # ----- save and open -------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ Choosing a task (or a super-resolution factor), a preset, or "Reset to preset" a
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, cast
 
 from PySide6.QtCore import QSignalBlocker, Qt, Signal
 from PySide6.QtWidgets import (
@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QLayout,
     QPushButton,
     QScrollArea,
     QVBoxLayout,
@@ -122,7 +123,8 @@ class SettingsPanel(QScrollArea):
         # the task's own parameters (the deblur kernel, the pre-image's weights), a form made from its spec
         self.task_form = ParamForm((), body)
         self.task_params_box = _box("Task parameters", QWidget(body), body)
-        self.task_params_box.layout().addWidget(self.task_form)
+        self._task_params_layout = cast(QLayout, self.task_params_box.layout())  # the one _box gave it
+        self._task_params_layout.addWidget(self.task_form)
         lay.addWidget(self.task_params_box)
 
         self.prior_form = VariantForm(PRIORS, "Network", body)
@@ -301,7 +303,7 @@ class SettingsPanel(QScrollArea):
         if tuple(self.task_form.params()) != tuple(params):
             old = self.task_form
             self.task_form = ParamForm(params, self.task_params_box, visible=5)
-            self.task_params_box.layout().replaceWidget(old, self.task_form)
+            self._task_params_layout.replaceWidget(old, self.task_form)
             old.deleteLater()
             self.task_form.changed.connect(self.changed)
         if values:

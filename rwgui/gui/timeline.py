@@ -266,7 +266,8 @@ class TimelineWidget(QWidget):
         if not n:
             self.position_label.setText("No iterates yet — press Start")
         else:
-            where = "live" if self.is_live() or self._current not in h else h.label(self._current)
+            cur = self._current
+            where = "live" if self.is_live() or cur is None or cur not in h else h.label(cur)
             self.position_label.setText(f"{where} · {n} kept ({mb:.0f} MB)")
         rk = h.result_key()
         if rk is None:

@@ -8,6 +8,7 @@ calls a method that tests call directly.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Protocol
 
@@ -30,6 +31,8 @@ class DocumentHost(Protocol):
 
     def open_file(self, path: str | Path) -> bool: ...
     def open_ground_truth(self, path: str | Path) -> bool: ...
+    def open_no_flash(self, path: str | Path) -> bool: ...
+    def set_classifier_weights(self, path: str | Path) -> None: ...
     def load_mask(self, path: str | Path) -> bool: ...
     def save_mask(self, path: str | Path) -> bool: ...
     def show_error(self, text: str, title: str = "rwgui") -> None: ...
@@ -179,5 +182,5 @@ class WindowIO:
     def fill_recent(self, menu: QMenu) -> None:
         menu.clear()
         for path in self.files.recent():
-            menu.addAction(path, lambda p=path: self.host.open_file(p))
+            menu.addAction(path, functools.partial(self.host.open_file, path))
         menu.setEnabled(bool(self.files.recent()))

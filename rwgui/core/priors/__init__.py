@@ -5,6 +5,7 @@ Each variant's parameter spec drives the GUI form, the CLI flags and the JSON co
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from torch import nn
@@ -151,7 +152,7 @@ PRIORS.add(
 )(DeepDecoder)
 
 
-def build_prior(name: str, params: dict[str, Any] | None, *, in_channels: int, out_channels: int) -> nn.Module:
+def build_prior(name: str, params: Mapping[str, Any] | None, *, in_channels: int, out_channels: int) -> nn.Module:
     """Build the named generator; raises ConfigError for unknown names or bad values."""
     return PRIORS.get(name).build(params, in_channels=in_channels, out_channels=out_channels)
 
