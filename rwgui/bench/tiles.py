@@ -60,7 +60,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--size", type=int, default=512, help="side of the photo (astronaut is 512; resized otherwise)")
     ap.add_argument("--tile", type=int, default=288, help="the memory budget fits a run of this side")
     ap.add_argument("--iterations", type=int, default=240)
-    ap.add_argument("--channels", type=int, default=32, help="channels of the hourglass (the preset has 128)")
+    ap.add_argument("--preset", default="denoise", help="the run's preset (both runs)")
+    ap.add_argument(
+        "--channels", type=int, default=32, help="hourglass channels (denoise preset: 128; 0: the preset's)"
+    )
     ap.add_argument("--overlap", type=int, default=0, help="tile overlap in px (0 = the default rule)")
     ap.add_argument("--json", help="write the numbers here")
     ap.add_argument("--out", help="a folder for the two results and a side-by-side crop at a seam crossing")
@@ -69,7 +72,9 @@ def main(argv: list[str] | None = None) -> None:
     gt = photo(args.size)
     problem = denoise_problem(add_gaussian_noise(gt, 25 / 255, 0), gt)
     ch = (args.channels,)
-    cfg = preset("denoise", iterations=args.iterations, prior_params={"channels_down": ch, "channels_up": ch})
+    widths = {"channels_down": ch, "channels_up": ch} if args.channels else {}
+    cfg = preset(args.preset, iterations=args.iterations)
+    cfg = cfg.replace(prior_params={**cfg.prior_params, **widths})
     device = resolve_device(cfg.device)
     model = MemoryModel(cfg, 3, run_dtype(cfg, problem.size, device, 3), device.type)  # the plan's precision
     budget = model.estimate((args.tile, args.tile)).total_bytes + 2**20

@@ -425,8 +425,9 @@ PRESETS.update(
         # (`python -m rwgui.bench.time_budget curves`): with jitter 22.65 dB (astronaut, 256 px) and 23.31
         # (immunohistochemistry, 320 px), without 26.36 and 27.80; on the smooth retina it hardly matters (36.93
         # with at 320 px, 36.51 without at 256 px, past its 37.35 peak at 500). A 2-minute budget then gains
-        # +5.9 / +6.9 / +17.0 dB on the three (+2.0 / +0.8 / +15.5 with jitter). Without jitter the network overfits sooner (astronaut's 256 px crop at full size:
-        # peak 27.85 at 739, 26.35 at 2000), which es-wmv catches (picked 378: 27.08; stopped at 1378).
+        # +5.9 / +6.9 / +17.0 dB on the three (+2.0 / +0.8 / +15.5 with jitter). Without jitter the network
+        # overfits sooner (astronaut's 256 px crop at full size: peak 27.85 at 739, 26.35 at 2000), which
+        # es-wmv catches (picked 378: 27.08; stopped at 1378).
         "denoise-fast": dict(
             task=Task.DENOISE, prior_params={"channels_down": (32,), "channels_up": (32,)}, reg_noise_std=0.0
         ),
