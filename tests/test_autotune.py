@@ -12,7 +12,7 @@ import threading
 import pytest
 import torch
 
-from rwgui.core import autotune
+from rwgui.core import autotune, estimate
 from rwgui.core.config import RunConfig, SpeedConfig
 from rwgui.core.engine import Engine
 from tests.conftest import TINY_PRIOR, tiny_config
@@ -77,7 +77,7 @@ def test_the_cache_is_keyed_per_machine_and_reused(tuning, monkeypatch, tmp_path
     assert str(autotune.cache_path()).startswith(str(tmp_path))  # the test's folder, never the person's
     n = len(calls)
     assert autotune.resolve(_cfg(), SIZE, CPU) == first and len(calls) == n  # the second call does not time
-    engine = Engine(autotune._synthetic_problem(SIZE), _cfg())  # the engine takes the cached choice
+    engine = Engine(estimate.synthetic_problem("denoise", 3, 1, SIZE), _cfg())  # the engine takes the cached choice
     assert engine.speed == first and len(calls) == n
     monkeypatch.setattr(autotune, "machine_key", lambda device: "another machine")
     autotune.resolve(_cfg(), SIZE, CPU)
@@ -115,7 +115,7 @@ def test_a_forced_setting_is_honoured_and_never_measured_over(tuning):
     calls.clear()
     forced = SpeedConfig(precision="float32", channels_last="off", fused_optimizer="on", threads=1)
     assert autotune.resolve(tiny_config(speed=forced), SIZE, CPU) == forced and calls == []  # nothing to tune
-    engine = Engine(autotune._synthetic_problem(SIZE), tiny_config(speed=forced))
+    engine = Engine(estimate.synthetic_problem("denoise", 3, 1, SIZE), tiny_config(speed=forced))
     assert engine.speed == forced and not engine.z.is_contiguous(memory_format=torch.channels_last)
 
 
@@ -164,3 +164,65 @@ def test_remeasure_button_forgets(qtbot, window, tuning):
     assert autotune.cache_path().exists()
     window.settings_panel.remeasure_button.click()
     assert not autotune.cache_path().exists()
+
+
+# ----- the task's own step ----------------------------------------------------------------------------------
+def _classifier(path) -> str:
+    """A small AlexNet-shaped classifier saved as a person's weights file would be."""
+    from rwgui.core.classifiers import alexnet
+
+    torch.manual_seed(0)
+    torch.save(alexnet((8, 8, 8, 8, 8), hidden=16, classes=10).state_dict(), path)
+    return str(path)
+
+
+def test_the_preimage_is_tuned_on_its_own_classifier_and_cached_apart_from_denoising(monkeypatch, tmp_path):
+    """The pre-image's classifier runs forward and backward in every step: its candidates are timed on a
+    problem through the run's classifier, and its choice is neither taken from nor given to denoising's."""
+    from rwgui.core.operators import Features
+
+    monkeypatch.setenv("RWGUI_SPEED_TUNING", "on")
+    timed: list = []
+    monkeypatch.setattr(autotune, "time_steps", lambda engine, steps: timed.append(engine.problem) or 1.0)
+    weights = _classifier(tmp_path / "w.pth")
+    pre = tiny_config("preimage", task_params={"weights": weights, "layer": "relu2"})
+    den = tiny_config("denoise")
+    size = (96, 96)
+    assert autotune.cache_key(pre, size, CPU) != autotune.cache_key(den, size, CPU)
+    autotune.resolve(pre, size, CPU)
+    assert timed and all(isinstance(p.operator, Features) and p.task == "preimage" for p in timed)
+    assert autotune.known_speed(den, size, CPU) is None  # the pre-image's choice is not denoising's
+    timed.clear()
+    autotune.resolve(den, size, CPU)
+    assert timed and all(p.task == "denoise" for p in timed)
+    timed.clear()
+    autotune.resolve(pre, size, CPU)
+    assert timed == []  # each cached under its own key
+    other = pre.replace(task_params={"weights": weights, "layer": "relu5"})
+    assert autotune.cache_key(other, size, CPU) != autotune.cache_key(pre, size, CPU)  # another layer, other cost
+
+
+def test_a_cache_written_before_tasks_were_told_apart_is_denoisings(monkeypatch, tmp_path):
+    """An entry of an earlier version (no task in its key) is read as denoising's choice (and inpainting's,
+    whose step costs the same), never the pre-image's."""
+    import json
+
+    monkeypatch.setenv("RWGUI_SPEED_TUNING", "on")
+    monkeypatch.setattr(autotune, "time_steps", lambda *a: pytest.fail("timed although cached"))
+    den, size = tiny_config("denoise"), (64, 64)
+    old_key = (
+        f"{autotune.machine_key(CPU)} | {autotune.size_bucket(size)}px | "
+        f"{autotune._network_signature(den.validated(), 3)} | forced:-"
+    )
+    chosen = {"precision": "float32", "channels_last": "on", "fused_optimizer": "off", "threads": 1}
+    path = autotune.cache_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    entries = {old_key: {"speed": chosen, "seconds": {}, "when": "2024-01-01T00:00:00+00:00"}}
+    path.write_text(json.dumps({"version": autotune.CACHE_VERSION, "entries": entries}))
+    s = autotune.known_speed(den, size, CPU)
+    assert s is not None and (s.channels_last, s.threads) == ("on", 1)
+    inpaint = den.replace(task="inpaint")
+    assert autotune.known_speed(inpaint, size, CPU) == s
+    weights = _classifier(tmp_path / "w.pth")
+    pre = den.replace(task="preimage", task_params={"weights": weights})
+    assert autotune.known_speed(pre, size, CPU) is None

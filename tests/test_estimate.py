@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from rwgui import cli
-from rwgui.core import estimate, imageio
+from rwgui.core import estimate, imageio, memory
 from rwgui.core.config import preset
 from rwgui.core.engine import Engine, RunControl, drain
 from rwgui.core.problems import make_problem
@@ -155,6 +155,20 @@ def test_preview_is_small_and_short():
     assert plan.iterations * plan.step_seconds < 60
 
 
+def test_preview_on_a_cpu_takes_the_faster_network_where_it_buys_the_iterations_denoising_wants():
+    """At a preview's capped side both networks get the same working size; the preset's network buys a few
+    hundred steps, fewer than denoising wants, so the narrower one (more steps in the same time) is taken."""
+    p = make_problem("denoise", _noisy((256, 256)))
+    cfg = preset("denoise", device="cpu")
+    slow = WidthTimer(0.1 / (128 * 128))  # 0.1 s a step at 128² for 128 channels: about 400 steps in 45 s
+    plan = estimate.plan_preview(p, cfg, timer=slow)
+    assert plan.preset == "denoise-fast" and max(plan.working.size) == estimate.PREVIEW_SIDE  # the cap, not less
+    assert plan.iterations >= estimate.MIN_ITERATIONS["denoise"]
+    estimate.clear_cache()
+    quick = WidthTimer(0.01 / (128 * 128))  # the preset's own network already gets what denoising wants
+    assert estimate.plan_preview(p, cfg, timer=quick).preset is None
+
+
 class WidthTimer(FakeTimer):
     """:class:`FakeTimer` whose rate grows with the square of the network's channels (as a convolution's work
     does); records the widths it timed."""
@@ -280,7 +294,7 @@ class BuildingTimer(FakeTimer):
         self.problems: list = []
 
     def __call__(self, config, task, channels, factor, size) -> float:
-        self.problems.append(estimate._synthetic_problem(task, channels, factor, size, config.task_params))
+        self.problems.append(estimate.synthetic_problem(task, channels, factor, size, config.task_params))
         return super().__call__(config, task, channels, factor, size)
 
 
@@ -302,7 +316,7 @@ def test_flash_estimate_times_a_flash_problem(tmp_path, capsys):
 
 
 def test_flash_synthetic_problem_has_a_second_photo():
-    p = estimate._synthetic_problem("flash", 3, 1, (32, 48))
+    p = estimate.synthetic_problem("flash", 3, 1, (32, 48))
     assert p.task == "flash" and p.size == (32, 48)
     assert p.code_image is not None and p.code_image.shape == p.observed.shape  # two photos of one size
 
@@ -329,8 +343,8 @@ def test_preimage_timing_uses_the_weights_layer_and_file(tmp_path):
     assert built.observed.shape[1] == 8  # the classifier's features, not the photo
     assert e.memory_mb is not None
     weights_mb = sum(t.numel() * 4 for t in p.operator.parameters()) / 2**20
-    assert estimate._operator_mb(p, (64, 64)) > weights_mb  # the classifier's weights and what it saves
-    assert estimate._operator_mb(make_problem("denoise", _noisy()), (64, 64)) == 0
+    assert memory.operator_memory(p.operator, 3).bytes_at((64, 64)) / 2**20 > weights_mb  # weights + saved
+    assert memory.operator_memory(make_problem("denoise", _noisy()).operator, 3).bytes_at((64, 64)) == 0
     cfg = preset("preimage", task_params=params)
     key = estimate._network_key(cfg, "preimage", 3)
     assert key != estimate._network_key(preset("preimage", task_params={**params, "layer": "relu5"}), "preimage", 3)

@@ -31,7 +31,7 @@ def test_scrub_keep_and_export_the_chosen_iterate(qtbot, window, make_config, tm
     tl.slider.setValue(its.index(target))
     assert tl.current() == target and not tl.is_live()
     assert np.array_equal(window.recon_view.image(), h.rgba(target))
-    assert window.curves.cursor() == target and window.curves.loss.cursor.isVisible()
+    assert window.curves.cursor_iteration() == target and window.curves.loss.cursor.isVisible()
     assert str(target) in window.recon_view.title()
     tl.keep_button.click()
     assert h.result_key() == target and "your choice" in tl.result_label.text()
@@ -54,7 +54,7 @@ def test_timeline_pseudo_entries_and_live(qtbot, window, make_config):
     assert tl.current() == AVERAGE
     assert np.array_equal(window.recon_view.image(), h.rgba(AVERAGE))
     tl.set_live(True)
-    assert tl.current() is None and window.curves.cursor() is None
+    assert tl.current() is None and window.curves.cursor_iteration() is None
     window.curves.iteration_clicked.emit(17)  # a click on the curves scrubs to the nearest kept iterate
     assert tl.current() == min(h.iterations(), key=lambda it: abs(it - 17))
 

@@ -144,7 +144,7 @@ def test_the_offer_uses_cached_times_without_waiting(qtbot, window, make_config,
 
     def choose(plan):
         offered.append((dict(ws.times), ws.timing))
-        return "cancel"
+        return None  # Cancel
 
     monkeypatch.setattr(ws, "choose_working_size", choose)
     assert window.start() is None  # cold: the offer is asked at once, its times still being measured
@@ -155,6 +155,114 @@ def test_the_offer_uses_cached_times_without_waiting(qtbot, window, make_config,
     assert window.start() is None  # warm: the cache answers on the GUI thread, nothing is timed again
     times, timing = offered[1]
     assert not timing and times["downscale"].startswith("about") and len(slow_timer.on_gui_thread) == calls
+
+
+# ----- the memory plan off the GUI thread -------------------------------------------------------------------
+@pytest.fixture
+def cold_probe(monkeypatch):
+    """No network's memory measured yet, and the probe records whether it ran on the GUI thread (it sleeps: a
+    probe takes about half a second on a CPU core)."""
+    from collections import OrderedDict
+
+    from rwgui.core import memory
+
+    on_gui_thread: list[bool] = []
+    real = memory._probe
+
+    def probe(*args):
+        on_gui_thread.append(QThread.currentThread() is QCoreApplication.instance().thread())
+        time.sleep(0.3)
+        return real(*args)
+
+    monkeypatch.setattr(memory, "_rates_cache", OrderedDict())
+    monkeypatch.setattr(memory, "_probe", probe)
+    return on_gui_thread
+
+
+def test_the_memory_plan_probes_the_network_on_the_helper_never_on_the_gui_thread(
+    qtbot, window, make_config, cold_probe
+):
+    """A memory budget (or a photo above 512x512) makes Start plan the working size from a probe pass of the
+    network: the window keeps painting while the helper runs it."""
+    window.settings_panel.set_config(make_config(iterations=3))
+    window.working_size.memory_budget = 2**40  # set: planned whatever the photo's size; everything fits
+    ticks = Ticks()
+    before = ticks.count
+    with qtbot.waitSignal(window.controller.run_finished, timeout=60000):
+        assert window.start() is not None, window.last_error
+        during = ticks.count - before
+    assert cold_probe, "Start planned nothing"
+    assert not any(cold_probe), "the network ran on the GUI thread"
+    assert during >= 5  # Start waited for the probe (0.3 s) with the event loop running
+    n = len(cold_probe)
+    with qtbot.waitSignal(window.controller.run_finished, timeout=60000):
+        assert window.start() is not None  # measured: the plan is made at once, nothing probed again
+    assert len(cold_probe) == n
+
+
+def _classifier(path) -> str:
+    """A small AlexNet-shaped classifier saved as a person's weights file would be."""
+    from rwgui.core.classifiers import alexnet
+
+    torch.manual_seed(0)
+    torch.save(alexnet((8, 8, 8, 8, 8), hidden=16, classes=10).state_dict(), path)
+    return str(path)
+
+
+def test_a_time_budget_for_the_preimage_that_memory_would_shrink_is_refused(
+    qtbot, window, make_config, monkeypatch, tmp_path
+):
+    """The pre-image keeps the photo's size under a time budget (the photo is the classifier's input): where
+    memory allows only a smaller size, Start says so, as the CLI does, instead of planning a run that does not
+    fit; without a time budget the smaller size is offered."""
+    from rwgui.core.memory import run_dtype
+    from rwgui.gui.document import build_problem
+
+    weights = _classifier(tmp_path / "w.pth")
+    window.set_classifier_weights(weights)
+    window.settings_panel.set_task("preimage")
+    cfg = make_config("preimage", iterations=3, task_params={"weights": weights, "layer": "relu2"})
+    window.settings_panel.set_config(cfg)
+    problem = build_problem(window.photo, "preimage", cfg.factor, None, cfg.task_params)
+    dtype = run_dtype(cfg, problem.size, torch.device("cpu"), 3)
+    with_classifier = MemoryModel(cfg, 3, dtype, "cpu", problem.operator)
+    need = with_classifier.estimate(problem.size).total_bytes
+    window.working_size.memory_budget = need - (need - with_classifier.estimate((40, 40)).total_bytes) // 4
+    asked = []
+    monkeypatch.setattr(window.working_size, "choose_working_size", lambda plan: asked.append(plan) or None)
+    window.settings_panel.start_area.budget.setValue(0.5)
+    assert window.start() is None
+    assert asked == []  # no smaller size offered: the time budget's plan would not use it
+    assert "keeps the preimage task at the photo's size" in (window.last_error or "")
+    assert "classifier's input" in window.last_error and "no time limit" in window.last_error
+    assert window.controller.state == "idle" and len(window.history) == 0
+    window.settings_panel.start_area.budget.setValue(0.0)
+    assert window.start() is None  # cancelled at the offer
+    assert asked and asked[0].downscale_size is not None
+
+
+def test_cancel_in_the_working_size_offer_is_none_and_starts_nothing(qtbot, window, make_config, monkeypatch):
+    """Cancel is no working size: None beside the offer's WorkingMode members, and Start then starts nothing."""
+    from rwgui.gui import working
+
+    cfg = make_config("denoise", iterations=4)
+    window.settings_panel.set_config(cfg)
+    ws = window.working_size
+    ws.memory_budget = _budget_between(cfg, (40, 40), (64, 64))
+    answers = []
+    real = working.ask_working_size
+    monkeypatch.setattr(working, "ask_working_size", lambda *a, **k: answers.append(real(*a, **k)) or answers[-1])
+
+    def cancel() -> None:
+        if ws.box is None:
+            QTimer.singleShot(20, cancel)
+            return
+        ws.box.escapeButton().click()  # the person presses Cancel (or Esc)
+
+    QTimer.singleShot(20, cancel)
+    assert window.start() is None
+    assert answers == [None]
+    assert window.last_error is None and window.controller.state == "idle" and len(window.history) == 0
 
 
 # ----- curves after a clear ---------------------------------------------------------------------------------

@@ -334,3 +334,41 @@ def test_out_of_memory_in_the_worker_reports_the_message_and_keeps_the_iterates(
     assert s.reason == "out_of_memory" and s.iterations == 5 and "does not fit" in s.message
     assert failed and "does not fit" in failed[0]
     assert ("raw", 5) in kept and ("average", 5) in kept
+
+
+def test_an_inpainting_run_shows_the_psnr_of_what_save_result_writes(qtbot, window, make_config, tmp_path):
+    """The steps' PSNR is the network output's, which also redraws the known pixels; Save result keeps the
+    photo's known pixels. The status bar and the PSNR plot say whose the steps' figure is, and show the saved
+    image's own PSNR at the result, the figure that describes the file a photographer gets."""
+    from rwgui.core import imageio
+    from rwgui.core.metrics import psnr
+
+    window.settings_panel.set_task("inpaint")
+    window.settings_panel.set_config(make_config("inpaint", iterations=40, stop_params={"window": 5, "patience": 5}))
+    gt = window.photo.ground_truth
+    assert gt is not None  # the sample's damage is synthetic: its clean photo is known
+    with qtbot.waitSignal(window.controller.run_finished, timeout=60000):
+        assert window.start() is not None, window.last_error
+    assert "network output" in window.status.psnr.text()
+    key = window.history.result_key()
+    it = window.history.entry(key).iteration
+    saved = psnr(window.session.result_pixels(key), gt)
+    assert window.status.written.text() == f"Saved result PSNR {saved:.2f} dB at {it}"
+    assert window.curves.written_psnr() == (it, pytest.approx(saved))
+    legend = window.curves.psnr.legend.getLabel(window.curves.psnr.curves["psnr_average"]).text
+    assert legend == "Network output (average)"
+    network = window.curves.data.value_at("psnr_average", it)
+    assert saved > network + 0.5  # the known pixels kept exactly: not the network output's figure
+    out = tmp_path / "result.png"
+    assert window.save_result(out)
+    assert psnr(imageio.read(out).pixels, gt) == pytest.approx(saved, abs=0.1)  # the file's, to 8-bit rounding
+    assert window.last_error is None
+
+
+def test_a_denoising_run_names_no_other_image(qtbot, window, make_config):
+    """Denoising writes the network's output itself: one PSNR, no second figure."""
+    window.settings_panel.set_config(make_config(iterations=10))
+    with qtbot.waitSignal(window.controller.run_finished, timeout=30000):
+        assert window.start() is not None
+    assert window.status.psnr.text().startswith("PSNR ") and "network output" not in window.status.psnr.text()
+    assert window.status.written.text() == "" and window.curves.written_psnr() is None

@@ -103,8 +103,8 @@ def test_the_probe_cache_forgets_the_least_recently_used_network(monkeypatch):
     calls = []
     real = memory._probe
     monkeypatch.setattr(memory, "_probe", lambda *a: calls.append(a) or real(*a))
-    memory._network_rates.cache_clear()
-    size = memory._network_rates.cache_info().maxsize
+    monkeypatch.setattr(memory, "_rates_cache", type(memory._rates_cache)())
+    size = memory.RATES_CACHE_SIZE
     nets = [
         preset(
             "denoise", prior_params={"num_scales": 2, "channels_down": (c,), "channels_up": (c,), "channels_skip": (2,)}
@@ -113,7 +113,7 @@ def test_the_probe_cache_forgets_the_least_recently_used_network(monkeypatch):
     ]
     for cfg in (*nets[:size], nets[0], nets[size]):  # using 0 again makes 1 the oldest
         estimate_memory(cfg, (32, 32), 3)
-    assert len(calls) == size + 1 and memory._network_rates.cache_info().currsize == size
+    assert len(calls) == size + 1 and len(memory._rates_cache) == size
     estimate_memory(nets[0], (32, 32), 3)
     assert len(calls) == size + 1  # still held
     estimate_memory(nets[1], (32, 32), 3)
@@ -322,3 +322,64 @@ def test_the_engine_refuses_a_run_whose_resolved_float32_does_not_fit(monkeypatc
     monkeypatch.setattr("rwgui.core.memory.available_bytes", lambda device: int((f32 + bf16) / 2 / HEADROOM))
     with pytest.raises(OutOfMemoryError, match="needs about"):
         Engine(denoise_problem(np.zeros((*size, 3), np.float32)), cfg)
+
+
+# ----- the pre-image's classifier ---------------------------------------------------------------------------
+def _preimage(tmp_path, side=96):
+    """A pre-image problem through an AlexNet-shaped classifier whose weights and activations are large beside a
+    small prior's, saved as a person's weights file would be."""
+    import torch
+
+    from rwgui.core.classifiers import alexnet
+    from rwgui.core.problems import make_problem
+
+    torch.manual_seed(0)
+    path = tmp_path / "w.pth"
+    torch.save(alexnet((64, 128, 128, 128, 128), hidden=256, classes=10).state_dict(), path)
+    photo = np.random.default_rng(0).random((side, side, 3), dtype=np.float32)
+    return make_problem("preimage", photo, task_params={"weights": str(path), "layer": "relu2"})
+
+
+def test_the_preimage_plan_counts_the_classifier_as_the_estimate_does(tmp_path):
+    """The classifier's weights and the activations autograd keeps through it are part of every pre-image step:
+    a memory budget that holds the prior alone but not the classifier too is refused, and the plan's figure is
+    the one the estimate beside Start shows."""
+    import torch
+
+    from rwgui.core import estimate
+    from rwgui.core.memory import MemoryModel, operator_memory, run_dtype
+    from rwgui.core.working_size import plan_for_problem
+
+    p = _preimage(tmp_path)
+    cfg = preset("preimage", prior_params=SMALL_NET, device="cpu", task_params=dict(p.task_params))
+    dtype = run_dtype(cfg, p.size, torch.device("cpu"), 3)
+    prior_only = MemoryModel(cfg, 3, dtype).estimate(p.size).total_bytes
+    classifier = operator_memory(p.operator, 3).bytes_at(p.size)
+    weights = sum(t.numel() * t.element_size() for t in p.operator.parameters())
+    assert classifier > weights  # its weights, and what it saves for the backward pass
+    plan = plan_for_problem(p, cfg, prior_only + classifier // 2)
+    assert not plan.fits
+    fits = plan_for_problem(p, cfg, prior_only + classifier + 2**20)
+    assert fits.fits and fits.needed_mb == pytest.approx((prior_only + classifier) / 2**20)
+    told = estimate.estimate_run(p, cfg, timer=lambda *a: 1e-3)
+    assert told.memory_mb == pytest.approx(fits.needed_mb)
+
+
+def test_a_plan_that_may_not_measure_says_so_and_reuses_what_was_measured(tmp_path):
+    """The GUI thread plans with ``measure=False``: nothing runs a network there; a plan made before (the
+    estimate's, on its helper thread) leaves the counts it needs."""
+    from rwgui.core import memory
+    from rwgui.core.working_size import plan_for_problem
+
+    p = _preimage(tmp_path)
+    # a network and classifier no other test measured
+    cfg = preset("preimage", prior_params={**SMALL_NET, "channels_skip": (5,)}, device="cpu")
+    with pytest.raises(memory.NotMeasured):  # the prior
+        plan_for_problem(p, cfg, 10**12, measure=False)
+    measured = plan_for_problem(p, cfg, 10**12)
+    assert plan_for_problem(p, cfg, 10**12, measure=False) == measured
+    memory._operator_cache.clear()
+    with pytest.raises(memory.NotMeasured):  # the classifier
+        plan_for_problem(p, cfg, 10**12, measure=False)
+    assert plan_for_problem(p, cfg, 10**12) == measured
+    assert plan_for_problem(p, cfg, 10**12, measure=False) == measured

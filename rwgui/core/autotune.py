@@ -5,8 +5,10 @@ channels-last is several times faster than float32; on an AVX2-only CPU channels
 than NCHW, and on a host where another process is busy, every thread but one can make a step several times
 slower (OpenMP's threads wait for each other at every kernel). No fixed rule is right everywhere, so the first
 run of a network at a size bucket on a machine times a few steps of the real network (the run's prior and
-settings) at a small working size for each candidate combination and keeps the fastest, cached as JSON in the
-user's configuration folder (:func:`cache_path`). The plain configuration (float32, NCHW, the plain Adam loop,
+settings, on a synthetic problem of the run's task: the pre-image's classifier runs forward and backward in every
+step and can cost more than the prior) at a small working size for each candidate combination and keeps the
+fastest, cached as JSON in the user's configuration folder (:func:`cache_path`), keyed by the network and, where it
+changes a step's cost, the task (:func:`cache_key`). The plain configuration (float32, NCHW, the plain Adam loop,
 torch's own thread count) is always a candidate, so the choice is never one measured slower than it.
 
 What is not timed: ``torch.compile`` (minutes of compiling, measured no faster on the CPU; the setting is
@@ -36,12 +38,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import torch
 
 from .atomic import atomic_file
 from .config import RunConfig, SpeedConfig
 from .device import cpu_has_native_bf16, cuda_facts, default_threads, fused_adam_device, resolve_device
+from .errors import RwguiError
+from .vocabulary import Task
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -49,6 +52,9 @@ if TYPE_CHECKING:
 
 #: The settings "auto" tunes, in the order a candidate's label names them.
 TUNED = ("precision", "channels_last", "fused_optimizer", "threads")
+#: Tasks whose step costs what denoising's does (the operator is the identity, or a product with the mask):
+#: timed on a denoising problem and cached under one key. Every other task is timed on its own problem.
+DENOISING_STEP = (Task.DENOISE, Task.JPEG, Task.REAL_NOISE, Task.INPAINT)
 CACHE_VERSION = 1
 #: The side of the square working size the candidates are timed at (smaller photos: their own bucket).
 TUNE_SIDE = 96
@@ -178,11 +184,26 @@ def _network_signature(cfg: RunConfig, channels: int) -> str:
     return f"{cfg.prior} " + hashlib.sha1(json.dumps(what, default=str).encode()).hexdigest()[:10]
 
 
+def _task_signature(cfg: RunConfig) -> str:
+    """The key's part for the task: empty for a task whose step costs denoising's (``DENOISING_STEP``: the key
+    the cache's entries had before tasks were told apart, so those entries stay denoising's), else the task and
+    a hash of what of it changes a step's cost (:func:`rwgui.core.estimate.task_identity`: the pre-image's
+    classifier, layer and weights file, the deblur kernel, the super-resolution factor)."""
+    if cfg.task in DENOISING_STEP:
+        return ""
+    from .estimate import task_identity
+
+    return f" | task:{cfg.task} " + hashlib.sha1(task_identity(cfg).encode()).hexdigest()[:10]
+
+
 def cache_key(cfg: RunConfig, size: Sequence[int], device: torch.device, channels: int = 3) -> str:
-    """Machine, size bucket, network, and the settings the person forced (they shape the candidates)."""
+    """Machine, size bucket, network, the settings the person forced (they shape the candidates) and, where it
+    changes a step's cost, the task (:func:`_task_signature`)."""
+    cfg = cfg.validated()
     forced = ",".join(f"{n}={getattr(cfg.speed, n)}" for n in TUNED if not _is_auto(cfg.speed, n))
     return (
         f"{machine_key(device)} | {size_bucket(size)}px | {_network_signature(cfg, channels)} | forced:{forced or '-'}"
+        + _task_signature(cfg)
     )
 
 
@@ -294,11 +315,21 @@ def _set_threads(engine: Engine, threads: int) -> None:
         torch.set_num_threads(threads)
 
 
-def _synthetic_problem(size: Sequence[int], channels: int = 3) -> Problem:
-    from .problems import denoise_problem
+def tuning_problem(cfg: RunConfig, size: Sequence[int], channels: int = 3) -> Problem:
+    """The problem the candidates are timed on: a synthetic one of ``cfg``'s task
+    (:func:`rwgui.core.estimate.synthetic_problem`, the one the estimate times), since the task's operator is
+    part of every step (the pre-image's classifier can cost more than the prior) and its precision and layout
+    choices with it; denoising's for a task whose step costs the same (``DENOISING_STEP``), and where the task's
+    problem cannot be built from ``cfg`` alone (its weights file is missing)."""
+    from .estimate import synthetic_problem
 
-    rng = np.random.default_rng(0)
-    return denoise_problem(rng.random((int(size[0]), int(size[1]), channels), dtype=np.float32))
+    hw = (int(size[0]), int(size[1]))
+    if cfg.task not in DENOISING_STEP:
+        try:
+            return synthetic_problem(cfg.task, channels, cfg.factor, hw, cfg.task_params)
+        except (RwguiError, OSError, ValueError):
+            pass
+    return synthetic_problem(Task.DENOISE, channels, 1, hw)
 
 
 def _engine(problem: Problem, cfg: RunConfig, speed: SpeedConfig) -> Engine:
@@ -316,14 +347,14 @@ def measure_step_seconds(
     warmup: int = 1,
     on_status: Callable[[str], None] | None = None,
 ) -> float:
-    """Median seconds per step of ``config``'s run on a Problem, or on a synthetic denoising problem of
-    ``(h, w)``: "auto" speed settings are resolved first (measured once and cached, see :func:`resolve`), the
-    engine is built, ``warmup`` steps run untimed, then ``steps`` steps are timed one by one. For estimates
-    (the time a run will take) and for the speed benchmarks; call it off the GUI thread."""
+    """Median seconds per step of ``config``'s run on a Problem, or on a synthetic problem of its task of
+    ``(h, w)`` (:func:`tuning_problem`): "auto" speed settings are resolved first (measured once and cached, see
+    :func:`resolve`), the engine is built, ``warmup`` steps run untimed, then ``steps`` steps are timed one by
+    one. For estimates (the time a run will take) and for the speed benchmarks; call it off the GUI thread."""
     from .problems import Problem
 
-    problem = problem_or_size if isinstance(problem_or_size, Problem) else _synthetic_problem(problem_or_size)
     cfg = config.validated()
+    problem = problem_or_size if isinstance(problem_or_size, Problem) else tuning_problem(cfg, problem_or_size)
     device = resolve_device(cfg.device)
     speed = resolve(cfg, problem.size, device, channels=problem.channels, on_status=on_status)
     engine = _engine(problem, cfg, speed)
@@ -380,16 +411,17 @@ def tune(
     channels: int = 3,
     side: int = TUNE_SIDE,
 ) -> Tuning:
-    """Measure, without the cache: the fastest candidate for ``config``'s network at ``size``'s bucket.
+    """Measure, without the cache: the fastest candidate for ``config``'s network and task at ``size``'s bucket
+    (timed on :func:`tuning_problem`).
 
-    Two stages, to keep it to seconds: the engine settings (precision x layout x fused Adam) race on one
-    thread (their ranking does not need the machine's other cores, and one thread is never disturbed by a
-    busy neighbour); then the winner and the plain configuration race over the thread counts. The winner of
-    the second race is chosen; the plain configuration at torch's own thread count is always in it."""
+        Two stages, to keep it to seconds: the engine settings (precision x layout x fused Adam) race on one
+        thread (their ranking does not need the machine's other cores, and one thread is never disturbed by a
+        busy neighbour); then the winner and the plain configuration race over the thread counts. The winner of
+        the second race is chosen; the plain configuration at torch's own thread count is always in it."""
     cfg = config.validated()
     device = device or resolve_device(cfg.device)
     s = max(16, min(side, size_bucket(size)))
-    problem = _synthetic_problem((s, s), channels)
+    problem = tuning_problem(cfg, (s, s), channels)
     speed = cfg.speed
     threads_fixed = speed.threads if speed.threads else None
     cands = candidates(speed, device)

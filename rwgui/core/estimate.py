@@ -22,11 +22,13 @@ code is the flash photo, so the code's channels are the photo's), deblurring wit
 with a synthetic target made by the run's own classifier (its weights file and layer: every step runs the classifier
 forward and backward, so its architecture is part of a step's cost). So the cache key holds the task's parameters
 and, for a parameter that names a file, the file's size and modification time: the same path may hold another
-network next time.
+network next time. The speed settings' measurement (:mod:`rwgui.core.autotune`) times its candidates on the same
+:func:`synthetic_problem`, for the same reason.
 
-**The memory** is :class:`~rwgui.core.memory.MemoryModel`'s estimate at the working size, plus, where the
-operator is itself a network (the pre-image's classifier), its weights and the activations autograd keeps
-through it for the backward pass, counted on one forward pass.
+**The memory** is :class:`~rwgui.core.memory.MemoryModel`'s estimate at the working size, the one the
+working-size plan uses: where the operator is itself a network (the pre-image's classifier) it includes its
+weights and the activations autograd keeps through it for the backward pass
+(:func:`~rwgui.core.memory.operator_memory`).
 
 **A time budget** (:func:`plan_time_budget`) picks the largest working size whose step time leaves at least the
 task's ``MIN_ITERATIONS`` in the time (the whole photo; for inpainting the crop around the damage next; then the
@@ -56,6 +58,7 @@ from typing import Any
 import numpy as np
 
 from .config import PRESETS, RunConfig, preset
+from .errors import ConfigError
 from .problems import Problem, make_problem
 from .vocabulary import Task, WorkingMode
 from .working_size import DEFAULT_MARGIN, Working, hole_box
@@ -75,6 +78,9 @@ __all__ = [
     "plan_preview",
     "format_duration",
     "FIXED_SIZE",
+    "fixed_size_error",
+    "synthetic_problem",
+    "task_identity",
 ]
 
 #: Sides of the two square sizes a step is timed at; 256 is where the paper's network stops fitting a CPU's
@@ -139,7 +145,14 @@ FIXED_SIZE: dict[str, str] = {
 }
 
 
-def _synthetic_problem(
+def fixed_size_error(task: str, why: str, remedy: str = "free memory or give a smaller photo") -> ConfigError:
+    """The refusal of a time budget or a preview for a ``FIXED_SIZE`` task whose photo does not fit in memory
+    (``why``: the memory plan's sentence): the plan keeps the photo's size, so it would plan a run that cannot
+    run, and a smaller photo is another input to the classifier. The CLI and the studio say the same."""
+    return ConfigError(f"{why}; a time budget keeps the {task} task at the photo's size ({FIXED_SIZE[task]}): {remedy}")
+
+
+def synthetic_problem(
     task: str,
     channels: int,
     factor: int,
@@ -170,7 +183,7 @@ def time_steps(config: RunConfig, task: str, channels: int, factor: int, size: t
     thread keeps its own seed."""
     from .autotune import measure_step_seconds
 
-    problem = _synthetic_problem(task, channels, factor, size, config.task_params)
+    problem = synthetic_problem(task, channels, factor, size, config.task_params)
     return measure_step_seconds(problem, config, TIMED_STEPS, warmup=WARMUP_STEPS)
 
 
@@ -187,6 +200,11 @@ def _file_identity(path: str) -> list[int] | None:
     return [st.st_size, st.st_mtime_ns]
 
 
+def _files(config: RunConfig) -> dict[str, list[int] | None]:
+    """The identity of each task parameter that names a file (the weights, a kernel image)."""
+    return {k: _file_identity(v) for k, v in dict(config.task_params).items() if k in _FILE_PARAMS and v}
+
+
 def _network_key(config: RunConfig, task: str, channels: int) -> str:
     """What a step's cost depends on: everything but the seed, the budget and the learning rate's value. The
     task's parameters are part of it (the pre-image's classifier and layer, the deblur kernel), and a parameter
@@ -194,8 +212,23 @@ def _network_key(config: RunConfig, task: str, channels: int) -> str:
     d = config.validated().to_dict()
     for k in ("iterations", "seed", "lr", "preset", "exp_weight", "guard_ratio", "seam_px", "keep_known"):
         d.pop(k, None)
-    files = {k: _file_identity(v) for k, v in dict(config.task_params).items() if k in _FILE_PARAMS and v}
+    files = _files(config)
     return json.dumps({"task": str(task), "channels": channels, "files": files, **d}, sort_keys=True, default=str)
+
+
+def task_identity(config: RunConfig) -> str:
+    """What ``config``'s task adds to a step's cost, as text for a cache key: the task, its parameters (the
+    pre-image's classifier and layer, the deblur kernel), the super-resolution factor, and the identity of a
+    parameter's file (a weights file replaced under the same name is another network). The speed settings'
+    cache (:mod:`rwgui.core.autotune`) keys its task's choices by it, as this module keys its timings."""
+    cfg = config.validated()
+    what = {
+        "task": str(cfg.task),
+        "factor": cfg.factor if cfg.task == Task.SR else None,
+        "params": dict(cfg.task_params),
+        "files": _files(cfg),
+    }
+    return json.dumps(what, sort_keys=True, default=str)
 
 
 def _with_task_params(config: RunConfig, problem: Problem) -> RunConfig:
@@ -368,55 +401,20 @@ class RunEstimate:
         return f"{when} · {step} at {_wxh(self.size)}{mem}"
 
 
-def _memory_mb(config: RunConfig, channels: int, size: tuple[int, int]) -> float | None:
+def _memory_mb(problem: Problem, config: RunConfig, size: tuple[int, int]) -> float | None:
+    """The run's memory at ``size``: the working-size plan's own model (:class:`~rwgui.core.memory.MemoryModel`,
+    the problem's operator included), so the figure beside Start and the plan that offers a working size agree."""
     from .device import resolve_device
     from .memory import MemoryModel, run_dtype
 
     cfg = config.validated()
     device = resolve_device(cfg.device)
+    channels = problem.channels
     try:  # the precision the run will compute in (autotune's choice), not what the device could do
-        return (
-            MemoryModel(cfg, channels, run_dtype(cfg, size, device, channels), device.type)
-            .estimate(size)
-            .total_mb
-        )
+        dtype = run_dtype(cfg, size, device, channels)
+        return MemoryModel(cfg, channels, dtype, device.type, problem.operator).estimate(size).total_mb
     except Exception:  # an estimate that cannot probe (a device busy elsewhere) says nothing rather than fail
         return None
-
-
-#: The operator's activations are counted on a forward pass at the working size, or, above this area, at this
-#: area (same aspect) and scaled by area: a convolutional classifier's activations grow with the input's area.
-OPERATOR_PROBE_AREA = 256 * 256
-
-
-def _operator_mb(problem: Problem, size: tuple[int, int]) -> float:
-    """The memory an operator with weights adds to the prior's (the pre-image's classifier; 0 for the others):
-    its weights, which the run holds but never trains, and the tensors autograd saves through it for the
-    backward pass, counted on one forward pass like :mod:`rwgui.core.memory` counts the prior's."""
-    import torch
-
-    op = problem.operator
-    params = list(op.parameters())
-    if not params:
-        return 0.0
-    weights = sum(p.numel() * p.element_size() for p in params)
-    h, w = size
-    s = min(1.0, math.sqrt(OPERATOR_PROBE_AREA / (h * w)))
-    probe = (max(1, round(h * s)), max(1, round(w * s)))
-    saved = 0
-
-    def pack(t: torch.Tensor) -> torch.Tensor:
-        nonlocal saved
-        saved += t.numel() * t.element_size()
-        return t
-
-    x = torch.zeros(1, problem.channels, *probe, device=params[0].device, requires_grad=True)
-    try:
-        with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-            op(x)
-    except RuntimeError:  # too small for the network: the run says so itself; count the weights
-        saved = 0
-    return (weights + saved * (h * w) / (probe[0] * probe[1])) / 2**20
 
 
 def estimate_run(
@@ -432,9 +430,7 @@ def estimate_run(
     size = problem.size if working is None else working.size
     runs = working.tiles.count if working is not None and working.tiles is not None else 1
     model = model or step_time(cfg, problem.task, problem.channels, size, timer)
-    memory = _memory_mb(cfg, problem.channels, size)
-    if memory is not None:
-        memory += _operator_mb(problem, size)
+    memory = _memory_mb(problem, cfg, size)
     return RunEstimate(
         size=size,
         seconds_per_step=model.at(size),
@@ -506,7 +502,7 @@ def plan_time_budget(
     its own size and gets only its iterations from the time); ``min_iterations`` replaces the task's
     ``MIN_ITERATIONS``. On a CPU, where the preset's network must be reduced, the preset's faster network
     (``CPU_FAST_PRESETS``) is planned too, its short timing counted in the budget, and taken where it buys a
-    larger working size or, at the same size, more of the iterations the task wants."""
+    larger working size or, at the same size, more of the task's ``MIN_ITERATIONS``."""
     cfg = config.validated()
     t0 = time.monotonic()
     plan = _plan(problem, cfg, seconds, timer, model, max_side, min_iterations, margin)
@@ -515,7 +511,9 @@ def plan_time_budget(
         return plan
     fast_cfg = TimePlan(plan.working, cfg.iterations, seconds, 0.0, "", preset=fast).config(cfg)
     other = _plan(problem, fast_cfg, seconds, timer, None, max_side, min_iterations, margin, time.monotonic() - t0)
-    need = min(cfg.iterations, min_iterations or MIN_ITERATIONS.get(problem.task, 1000))
+    # what the task wants for a useful result, even where a preview lowered the floor (``min_iterations``): a
+    # preview at a capped side would otherwise keep the slower network's few hundred steps
+    need = min(cfg.iterations, MIN_ITERATIONS.get(problem.task, 1000))
     area, fast_area = (math.prod(p.working.size) for p in (plan, other))
     if fast_area > area or (fast_area == area and plan.iterations < need and other.iterations > plan.iterations):
         why = f"with the {fast} preset (a narrower network without input jitter: more done per second on a CPU)"
@@ -566,7 +564,9 @@ def _plan(
         hi = float(full[0] * full[1])
         if max_side is not None:
             hi = min(hi, max_side * max_side * min(full) / max(full))
-        for _ in range(40):  # the largest area whose step fits: bisection on the monotone model
+        if sm.at(_scaled(full, hi, unit)) <= fits:  # the cap itself fits (bisection alone never reaches it)
+            lo = hi
+        for _ in range(0 if lo == hi else 40):  # the largest area whose step fits: bisection on the monotone model
             mid = math.sqrt(lo * hi)
             if sm.at(_scaled(full, mid, unit)) <= fits:
                 lo = mid

@@ -3,7 +3,10 @@
 The estimate is measured, not guessed: a forward and backward pass on a small probe image counts the bytes
 autograd saves for the backward pass, which grow with the image's area, and adds what grows with the
 network (weights, gradients, Adam's two moments) and the run's own buffers (input code, running average,
-picked iterate). It works for every prior variant without a per-architecture formula.
+picked iterate). It works for every prior variant without a per-architecture formula. An operator that is
+itself a network (the pre-image's classifier) adds its weights and what autograd saves through it
+(:func:`operator_memory`), counted the same way; the working-size plan and the estimate before Start both
+count it here, so they agree.
 
 On CUDA the probe runs on the device itself where this thread may ask it (the allocator's peak above the
 probe's own start, under CUDA autocast and with the device's own kernels), and the estimate adds what the CPU
@@ -18,9 +21,9 @@ activations, so a footprint estimated in bfloat16 for a run that computes in flo
 
 from __future__ import annotations
 
-import functools
 import json
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import torch
@@ -60,6 +63,8 @@ class MemoryEstimate:
     total_bytes: int
     activation_bytes: int
     parameter_bytes: int
+    #: of ``total_bytes``, what an operator with weights adds (the pre-image's classifier; 0 for the others)
+    operator_bytes: int = 0
 
     @property
     def total_mb(self) -> float:
@@ -92,26 +97,43 @@ class _Rates:
     measured_on: str = "cpu"
 
 
-@functools.lru_cache(maxsize=32)  # networks; a session that tries more probes the oldest again
-def _network_rates(
-    prior: str, params_json: str, input_code: str, input_depth: int, channels: int, autocast_dtype: torch.dtype | None
-) -> _Rates:
-    with rng.private():  # the probe's random weights leave the caller's stream alone
-        return _probe(prior, json.loads(params_json), input_code, input_depth, channels, autocast_dtype)
+#: Networks whose probe rates are kept; a session that tries more probes the oldest again.
+RATES_CACHE_SIZE = 32
+_rates_cache: OrderedDict[tuple, _Rates] = OrderedDict()
+_rates_lock = threading.Lock()
 
 
-def _rates(config: RunConfig, channels: int, autocast_dtype: torch.dtype | None) -> _Rates:
-    """The probe's rates, measured once per network: the window plans in the GUI thread and the engine
-    re-checks in the worker, and the second asks the same network (the rates do not depend on the size)."""
+class NotMeasured(Exception):
+    """A plan asked not to measure (:class:`MemoryModel` with ``measure=False``) needs a probe pass no earlier
+    plan made: the GUI thread then hands the plan to a helper thread instead of running the network."""
+
+
+def _rates_key(config: RunConfig, channels: int, autocast_dtype: torch.dtype | None) -> tuple:
     cfg = config.validated()
-    return _network_rates(
-        cfg.prior,
-        json.dumps(dict(cfg.prior_params), sort_keys=True),
-        cfg.input_code,
-        cfg.input_depth,
-        channels,
-        autocast_dtype,
-    )
+    params_json = json.dumps(dict(cfg.prior_params), sort_keys=True)
+    return (cfg.prior, params_json, cfg.input_code, cfg.input_depth, channels, autocast_dtype)
+
+
+def _rates(config: RunConfig, channels: int, autocast_dtype: torch.dtype | None, measure: bool = True) -> _Rates:
+    """The probe's rates, measured once per network: the window plans before a run and the engine re-checks in
+    the worker, and the second asks the same network (the rates do not depend on the size). ``measure`` False
+    raises :class:`NotMeasured` instead of probing."""
+    key = _rates_key(config, channels, autocast_dtype)
+    with _rates_lock:
+        hit = _rates_cache.get(key)
+        if hit is not None:
+            _rates_cache.move_to_end(key)
+            return hit
+    if not measure:
+        raise NotMeasured(f"the {key[0]} prior's memory is not measured yet")
+    prior, params_json, input_code, input_depth, _, _ = key
+    with rng.private():  # the probe's random weights leave the caller's stream alone
+        rates = _probe(prior, json.loads(params_json), input_code, input_depth, channels, autocast_dtype)
+    with _rates_lock:
+        _rates_cache[key] = rates
+        while len(_rates_cache) > RATES_CACHE_SIZE:
+            _rates_cache.popitem(last=False)
+    return rates
 
 
 def _probe(
@@ -177,10 +199,15 @@ def _device_probe(
 
 
 def _cuda_rates(
-    config: RunConfig, channels: int, autocast_dtype: torch.dtype | None, device: torch.device
+    config: RunConfig,
+    channels: int,
+    autocast_dtype: torch.dtype | None,
+    device: torch.device,
+    measure: bool = True,
 ) -> _Rates | None:
     """The device's own rates for this network: measured once per network and device where this thread may
-    ask the device, else whatever an earlier measurement left (None when there is none yet)."""
+    ask the device (and ``measure`` allows), else whatever an earlier measurement left (None when there is none
+    yet)."""
     from .device import may_query_device
 
     cfg = config.validated()
@@ -189,7 +216,7 @@ def _cuda_rates(
     key = (cfg.prior, params_json, cfg.input_code, cfg.input_depth, channels, autocast_dtype, index)
     with _device_lock:
         known = _device_rates.get(key)
-    if known is not None or not may_query_device() or not torch.cuda.is_available():
+    if known is not None or not measure or not may_query_device() or not torch.cuda.is_available():
         return known
     with rng.private():  # the probe's random weights leave the caller's stream alone
         rates = _device_probe(
@@ -233,28 +260,114 @@ def run_state_bytes(config: RunConfig, r: _Rates, size: tuple[int, int], channel
     return snapshots + rule_buffer_bytes(cfg, h * w * channels)
 
 
-def _total(r: _Rates, size: tuple[int, int], channels: int, device: str, extra: int = 0) -> MemoryEstimate:
+def _total(
+    r: _Rates, size: tuple[int, int], channels: int, device: str, extra: int = 0, operator: int = 0
+) -> MemoryEstimate:
     h, w = size
     ph, pw = padded_size((max(h, 2 * r.mult), max(w, 2 * r.mult)), r.mult)
     activations = int(r.saved_per_pixel * ph * pw * WORKSPACE)
     buffers = ph * pw * 4 * (2 * r.cin + 6 * channels)  # code + jittered code, output, average, pick, frames
     runtime = CPU_RUNTIME_BYTES if device == "cpu" else CUDNN_WORKSPACE_BYTES if device == "cuda" else 0
-    return MemoryEstimate(activations + r.params + buffers + runtime + extra, activations, r.params)
+    total = activations + r.params + buffers + runtime + extra + operator
+    return MemoryEstimate(total, activations, r.params, operator)
+
+
+#: Side of the square an operator's saved tensors are counted at (:func:`operator_memory`): large enough that
+#: a classifier's fixed-size head is a small part of them, small enough to take well under a second on a CPU.
+OPERATOR_PROBE = 256
+
+
+@dataclass(frozen=True)
+class OperatorMemory:
+    """What an operator with weights (the pre-image's classifier) adds to a run's memory: its weights, which the
+    run holds but never trains, and the tensors autograd saves through it for the backward pass to the image,
+    which grow with the image's area like the prior's activations."""
+
+    weight_bytes: int
+    saved_per_pixel: float
+
+    def bytes_at(self, size: tuple[int, int]) -> int:
+        return self.weight_bytes + int(self.saved_per_pixel * size[0] * size[1])
+
+
+NO_OPERATOR = OperatorMemory(0, 0.0)
+_operator_cache: dict[tuple, OperatorMemory] = {}
+
+
+def _operator_key(operator: torch.nn.Module, channels: int) -> tuple:
+    """What the count depends on: the operator's layers (not its weights' values), the image's channels, the
+    weights' type and device. Each problem builds its own operator, so the identity of the object is no key."""
+    p = next(operator.parameters())
+    return type(operator).__qualname__, repr(operator), channels, p.dtype, p.device.type
+
+
+def operator_memory(operator: torch.nn.Module | None, channels: int, *, measure: bool = True) -> OperatorMemory:
+    """The memory ``operator`` adds to the prior's, counted once per architecture on one forward pass at
+    ``OPERATOR_PROBE``² like :func:`_saved_bytes` counts the prior's (the weights themselves, which autograd
+    also saves, are counted once, not per pixel), and scaled by area. :data:`NO_OPERATOR` for an operator
+    without weights (every task but the pre-image). The one count the memory plan
+    (:mod:`rwgui.core.working_size`) and the estimate (:mod:`rwgui.core.estimate`) share, so the two agree.
+    ``measure`` False raises :class:`NotMeasured` where a forward pass is needed."""
+    params = [] if operator is None else list(operator.parameters())
+    if operator is None or not params:
+        return NO_OPERATOR
+    key = _operator_key(operator, channels)
+    with _rates_lock:
+        hit = _operator_cache.get(key)
+    if hit is not None:
+        return hit
+    if not measure:
+        raise NotMeasured("the classifier's memory is not measured yet")
+    weights = sum(p.numel() * p.element_size() for p in params)
+    own = {p.data_ptr() for p in params}
+    saved = 0
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        nonlocal saved
+        if t.data_ptr() not in own:
+            saved += t.numel() * t.element_size()
+        return t
+
+    side = OPERATOR_PROBE
+    x = torch.zeros(1, channels, side, side, device=params[0].device, requires_grad=True)
+    try:
+        with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            operator(x)
+    except RuntimeError:  # a network that takes no input of this size: the run says so itself; count the weights
+        saved = 0
+    result = OperatorMemory(weights, saved / (side * side))
+    with _rates_lock:
+        _operator_cache[key] = result
+    return result
 
 
 class MemoryModel:
     """One probe, many sizes: the probe pass is the costly part (~0.5 s on a CPU core for the presets), so a
-    caller that asks about several working sizes (full photo, downscaled, a crop) probes once."""
+    caller that asks about several working sizes (full photo, downscaled, a crop) probes once.
+
+    ``operator`` is the problem's operator: one with weights (the pre-image's classifier) adds its own memory
+    (:func:`operator_memory`) at every size. ``measure`` False never runs a network: it raises
+    :class:`NotMeasured` unless earlier plans left every count this one needs (for the GUI thread)."""
 
     def __init__(
-        self, config: RunConfig, channels: int, autocast_dtype: torch.dtype | None = None, device: str = "cpu"
+        self,
+        config: RunConfig,
+        channels: int,
+        autocast_dtype: torch.dtype | None = None,
+        device: str = "cpu",
+        operator: torch.nn.Module | None = None,
+        *,
+        measure: bool = True,
     ) -> None:
         self.config = config.validated()
         self.channels, self.device = channels, device
         base = device.split(":")[0]
-        measured = _cuda_rates(config, channels, autocast_dtype, torch.device(device)) if base == "cuda" else None
+        measured = None
+        if base == "cuda":
+            measured = _cuda_rates(config, channels, autocast_dtype, torch.device(device), measure)
         # without a device measurement (no CUDA here, or a thread that must not ask it): the CPU probe's rates
-        self._rates = measured if measured is not None else _rates(config, channels, autocast_dtype)
+        self._rates = measured if measured is not None else _rates(config, channels, autocast_dtype, measure)
+        self._operator = operator_memory(operator, channels, measure=measure)
         self._base = base
 
     @property
@@ -263,10 +376,11 @@ class MemoryModel:
         return self._rates.measured_on
 
     def estimate(self, size: tuple[int, int]) -> MemoryEstimate:
+        op = self._operator.bytes_at(size)
         if self._base == "cpu":  # the calibrated CPU numbers: snapshots and buffers are in the measured runtime
-            return _total(self._rates, size, self.channels, "cpu")
+            return _total(self._rates, size, self.channels, "cpu", operator=op)
         extra = run_state_bytes(self.config, self._rates, size, self.channels)
-        return _total(self._rates, size, self.channels, self._base, extra)
+        return _total(self._rates, size, self.channels, self._base, extra, op)
 
     def fitting_size(self, size: tuple[int, int], budget_bytes: int) -> tuple[int, int]:
         """The largest downscaled (h, w), same aspect, whose estimate fits ``budget_bytes`` (16 px at least:

@@ -43,6 +43,8 @@ from .resample import crop, downscale, downscale_mask, upscale
 from .vocabulary import Task, WorkingMode
 
 if TYPE_CHECKING:
+    import torch
+
     from .tiles import TileGrid
 
 __all__ = [
@@ -232,13 +234,19 @@ def plan_working_size(
     budget_bytes: int | None | str = "auto",
     margin: int = DEFAULT_MARGIN,
     overlap: int = 0,
+    operator: torch.nn.Module | None = None,
+    *,
+    measure: bool = True,
 ) -> WorkingPlan:
     """Does a run restoring ``size`` (h, w) fit ``budget_bytes``, and what fits if not.
 
     ``budget_bytes`` 'auto' is 90 % of the device's free memory, asked only above 512x512 (the engine's rule);
-    None means unknown, which fits. The estimate probes the prior once (~0.5 s on one CPU core). Denoising and
-    super-resolution also get the grid of the largest tiles that fit (``overlap`` px shared by neighbours,
-    0 = :func:`~rwgui.core.tiles.default_overlap`).
+    None means unknown, which fits. The estimate probes the prior once (~0.5 s on one CPU core), and
+    ``operator``, the problem's, once when it has weights (the pre-image's classifier: every step runs it
+    forward and backward, so its weights and activations are part of the run's memory). ``measure`` False
+    never runs a network: :class:`~rwgui.core.memory.NotMeasured` when the plan needs a probe no earlier plan
+    made (the GUI thread then plans on a helper thread). Denoising and super-resolution also get the grid of
+    the largest tiles that fit (``overlap`` px shared by neighbours, 0 = :func:`~rwgui.core.tiles.default_overlap`).
     """
     from .device import describe, resolve_device
     from .memory import MemoryModel, available_bytes, run_dtype
@@ -256,7 +264,7 @@ def plan_working_size(
     if budget_bytes is None:
         return fits
     budget = int(budget_bytes)
-    model = MemoryModel(cfg, channels, run_dtype(cfg, size, device, channels), device.type)
+    model = MemoryModel(cfg, channels, run_dtype(cfg, size, device, channels), device.type, operator, measure=measure)
     need = model.estimate(size).total_bytes
     where = f"{_wh(size)} needs about {_mb(need):.0f} MB and {describe(device)} has {_mb(budget):.0f} MB to spare"
     if need <= budget:
@@ -301,10 +309,23 @@ def plan_for_problem(
     budget_bytes: int | None | str = "auto",
     margin: int = DEFAULT_MARGIN,
     overlap: int = 0,
+    *,
+    measure: bool = True,
 ) -> WorkingPlan:
-    """:func:`plan_working_size` for a built Problem (its size, channels, task and mask)."""
+    """:func:`plan_working_size` for a built Problem (its size, channels, task, mask and operator)."""
     mask = None if problem.mask is None else problem.mask[0, 0].numpy()
-    return plan_working_size(config, problem.size, problem.channels, problem.task, mask, budget_bytes, margin, overlap)
+    return plan_working_size(
+        config,
+        problem.size,
+        problem.channels,
+        problem.task,
+        mask,
+        budget_bytes,
+        margin,
+        overlap,
+        problem.operator,
+        measure=measure,
+    )
 
 
 def _asked_mode(mode: WorkingMode | str) -> WorkingMode:

@@ -40,7 +40,7 @@ from PySide6.QtWidgets import (
 
 from ..core.config import RunConfig
 from ..core.errors import RwguiError
-from ..core.estimate import RunEstimate, TimePlan, estimate_run, plan_time_budget
+from ..core.estimate import FIXED_SIZE, RunEstimate, TimePlan, estimate_run, fixed_size_error, plan_time_budget
 from ..core.problems import Problem
 from ..core.vocabulary import Task, WorkingMode
 from ..core.working_size import choose_working, plan_for_problem
@@ -59,6 +59,11 @@ __all__ = [
 ]
 
 DEBOUNCE_MS = 600
+#: What the person can do when a time budget or a Preview must keep the photo's size (``FIXED_SIZE``) and that
+#: size does not fit in memory.
+NO_SMALLER = (
+    "free memory, open a smaller photo, or set no time limit (and no Preview) to be offered a smaller working size"
+)
 
 
 class NotTimed(Exception):
@@ -117,6 +122,10 @@ def compute_estimate(problem: Problem, config: RunConfig, minutes: float) -> Est
     size and iterations when ``minutes`` > 0. Runs on the helper thread (it times steps)."""
     try:
         if minutes > 0:
+            if problem.task in FIXED_SIZE:  # the plan keeps the photo's size: refused where that does not fit
+                mem = plan_for_problem(problem, config)
+                if not mem.fits:
+                    raise fixed_size_error(problem.task, mem.sentence, NO_SMALLER)
             plan = plan_time_budget(problem, config, 60.0 * minutes)
             cfg = plan.config(config)
             return EstimateResult(estimate_run(problem, cfg, plan.working), plan)
@@ -439,6 +448,12 @@ class EstimateHookup(QObject):
             self.refresh()  # no run after all: the label's estimate, dropped above, is asked for again
             raise StartCancelled
 
+    def keeps_size(self, task: str, preview: bool) -> bool:
+        """Whether Start must run ``task`` at the photo's size: a time budget or a Preview of a ``FIXED_SIZE``
+        task (the pre-image) plans at the photo's size, so a smaller working size that memory would need is
+        refused (:meth:`~rwgui.gui.working.WorkingSize.fit_to_memory`) rather than offered."""
+        return (preview or self.area.minutes() > 0) and task in FIXED_SIZE
+
     def expected_step_s(self, size: tuple[int, int]) -> float | None:
         """The estimate's seconds per step when it was made for this working size (the status line's first
         figure, until the run measures its own)."""
@@ -448,12 +463,18 @@ class EstimateHookup(QObject):
     def time_plan(self, problem: Problem, cfg: RunConfig, working, preview: bool) -> TimePlan | None:
         """Start with a time budget (or Preview): the plan. From the timing cache when it holds the steps (the
         label's estimate has usually measured them already), else timed on the helper thread while Start waits
-        (:meth:`on_helper`; :class:`StartCancelled` on Cancel). None without a time budget."""
+        (:meth:`on_helper`; :class:`StartCancelled` on Cancel). None without a time budget. A ``FIXED_SIZE``
+        task (the pre-image) that memory runs at less than the photo is refused with a ConfigError, as the CLI
+        refuses it: its plan keeps the photo's size, which would not fit."""
         from ..core.estimate import plan_preview
 
         minutes = self.area.minutes()
         if not preview and minutes <= 0:
             return None
+        if problem.task in FIXED_SIZE and working is not None and working.mode != WorkingMode.FULL:
+            # the plan would keep the photo's size, which memory does not allow: a run that cannot run
+            why = f"the photo does not fit in memory at full size (it would at {working.describe()})"
+            raise fixed_size_error(problem.task, why, NO_SMALLER)
         max_side = None if working is None or working.mode == WorkingMode.FULL else max(working.size)
 
         def plan(timer=None) -> TimePlan:

@@ -22,6 +22,7 @@ from ..core import imageio
 from ..core.config import RunConfig
 from ..core.errors import RwguiError
 from ..core.history import IterateHistory, KeepSchedule, Key
+from ..core.metrics import psnr
 from ..core.noise_estimate import NoiseEstimate
 from ..core.photo import Photo
 from ..core.pixels import rgba8_for_display
@@ -82,6 +83,8 @@ class MainWindow(QMainWindow):
         self._last_frame: np.ndarray | None = None
         self._applying_settings = False  # the settings dock is being set from the session
         self.noise_note: str | None = None  # real noise: the estimated level of the last run's photo
+        self._score_written = False  # the run's steps report another image's PSNR than Save result writes
+        self._next_score = 0.0  # monotonic time before which the written image's PSNR is not measured again
         self.controller = RunController(self)
         self.files = FileState(settings)
 
@@ -122,6 +125,7 @@ class MainWindow(QMainWindow):
         # the estimate under Start, the time budget and Preview (rwgui.gui.estimate_view)
         self.estimates = EstimateHookup(self)
         self.working_size.helper = self.estimates.estimator  # the offer's option times are timed there
+        self.working_size.wait_for = self.estimates.on_helper  # and its memory plan probed, when not yet known
         self.lab = LabHookup(
             self.session,
             self,
@@ -542,7 +546,8 @@ class MainWindow(QMainWindow):
             if not self.confirm_discard("Starting a new run"):
                 return None
             self.noise_note = None if problem.noise_sigma is None else NoiseEstimate(problem.noise_sigma).describe()
-            working = self.working_size.fit_to_memory(problem, cfg)
+            keep = self.estimates.keeps_size(problem.task, preview)  # the pre-image with a time budget
+            working = self.working_size.fit_to_memory(problem, cfg, keep_size=keep)
             if working is None:
                 return None
             timed = self.estimates.time_plan(problem, cfg, working, preview)
@@ -563,8 +568,15 @@ class MainWindow(QMainWindow):
         tiles = working.tiles if working is not None and working.mode == WorkingMode.TILES else None
         total = cfg.iterations * (tiles.count if tiles is not None else 1)  # on tiles: counted over the photo
         expected = timed.step_seconds if timed is not None else self.estimates.expected_step_s(problem.size)
-        self.status.begin(total, problem.ground_truth is not None, expected)
+        # the steps' PSNR is the network output's: where Save result writes another image, say so, and measure
+        # the written image's at the rule's pick and at the end (_score_result)
+        has_gt = problem.ground_truth is not None
+        self._score_written = has_gt and self._saves_other_pixels()
+        whose = "network output" if self._score_written else ""
+        self._next_score = 0.0
+        self.status.begin(total, has_gt, expected, whose)
         self.curves.set_budget(total)
+        self.curves.set_psnr_source(whose)
         self.recon_view.set_title("Restored — starting…" + self.working_size.note())
         run_id = self.controller.start(
             problem,
@@ -587,6 +599,7 @@ class MainWindow(QMainWindow):
         self.timeline.clear()
         self._last_frame = None
         self.last_summary = None
+        self._score_written = False
         self.update_actions()
 
     def _on_history_changed(self) -> None:
@@ -640,6 +653,37 @@ class MainWindow(QMainWindow):
 
     def _on_kept(self, item: KeptImage) -> None:
         self.session.keep(item.kind, item.iteration, item.pixels, item.average, item.thumb)
+        if item.kind == Iterate.PICK:
+            self._score_result()
+
+    def _saves_other_pixels(self) -> bool:
+        """Whether Save result writes other pixels than the run's network output, whose PSNR the steps report:
+        an inpainting run keeps the photo's known pixels, or works on a crop or a downscale of the photo."""
+        s = self.session
+        if s.working_mask is None or s.working is None:
+            return False
+        return s.result_seam() is not None or s.working.mode != WorkingMode.FULL
+
+    def _score_result(self, force: bool = False) -> None:
+        """Measure the PSNR of what Save result writes (:meth:`~rwgui.core.session.Session.result_pixels`, the
+        function Save result uses) and show it in the status bar and on the PSNR plot, where the steps report
+        another image's. At the rule's pick while the run goes, at most a tenth of the time (the composite is
+        computed on this thread, tenths of a second for a large photo), and always at the end (``force``)."""
+        photo = self.photo
+        key = self.history.result_key()
+        if not self._score_written or key is None or photo is None or photo.ground_truth is None:
+            return
+        now = time.monotonic()
+        if not force and now < self._next_score:
+            return
+        pixels = self.session.result_pixels(key)
+        if pixels is None or pixels.shape != photo.ground_truth.shape:
+            return
+        value = psnr(pixels, photo.ground_truth)
+        self._next_score = now + 10.0 * (time.monotonic() - now)
+        iteration = self.history.entry(key).iteration
+        self.status.show_written(iteration, value)
+        self.curves.set_written((iteration, value))
 
     def _on_finished(self, s: RunSummary) -> None:
         self.last_summary = s
@@ -649,6 +693,7 @@ class MainWindow(QMainWindow):
         why = _WHY.get(s.reason, f"ended ({s.reason})")
         pick = f"; the rule's pick is iteration {s.pick_iteration}" if s.pick_iteration else ""
         self.status.finish(s)
+        self._score_result(force=True)  # the result Save result writes, at the end: its PSNR beside the output's
         self.statusBar().showMessage(f"Run {why} after {s.iterations} iterations{pick}.", 15000)
         key = self.history.result_key()
         if key is not None and self.timeline.is_live():
@@ -716,6 +761,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Result: {self.history.label(rk)}. Save result writes it.", 8000)
             if self.timeline.current() == rk:
                 self._on_viewed(rk)
+            self._score_result(force=True)  # the PSNR beside the image is the chosen result's
         self.update_actions()
 
     def _on_dirty_changed(self, dirty: bool) -> None:

@@ -5,6 +5,11 @@ tens of times slower without OpenGL: cosmetic width-1 pens, ``autoDownsample`` +
 in preallocated numpy buffers grown by doubling, one ``setData`` per report batch.
 A solid vertical line follows the iterate being viewed; a star and a dashed line mark the rule's pick.
 
+The PSNR curves are the network output's, measured every step. Where Save result writes another image (an
+inpainting run keeps the photo's known pixels), the legend says so ("network output",
+:meth:`CurvesWidget.set_psnr_source`) and a white star gives the PSNR of what Save result writes at the result's
+iteration (:meth:`CurvesWidget.set_written`), measured by the window at the rule's pick and at the end of the run.
+
 The ranges are set here, not by pyqtgraph's auto range (which would recompute the bounds on every ``setData``):
 x grows in round steps, y in generous ones, so the axes stay put on most redraws. Clearing the curves (a new
 run, a new photo) starts the ranges afresh: the first data after it is fitted exactly, as auto range would,
@@ -26,6 +31,12 @@ __all__ = ["CurveData", "CurvesWidget"]
 
 PICK_COLOR = (255, 196, 0)
 CURSOR_COLOR = (120, 200, 255)
+WRITTEN_COLOR = (255, 255, 255)
+#: The PSNR curves' legend names: (key, name, name where Save result writes another image).
+_PSNR_CURVES = (
+    ("psnr", "PSNR (raw)", "Network output (raw)"),
+    ("psnr_average", "PSNR (average)", "Network output (average)"),
+)
 
 
 def _nice_ceil(v: float) -> float:
@@ -178,8 +189,17 @@ class CurvesWidget(QWidget):
         self.loss = _Plot(self._glw.ci, 0, "Loss", True)
         self.loss.add_curve("loss", "Loss", (230, 230, 230))
         self.psnr = _Plot(self._glw.ci, 1, "PSNR (dB)", False, legend_at=(-8, -8))  # PSNR rises: legend low
-        self.psnr.add_curve("psnr", "PSNR (raw)", (110, 170, 255))
-        self.psnr.add_curve("psnr_average", "PSNR (average)", (120, 220, 120))
+        (raw, raw_name, _), (avg, avg_name, _) = _PSNR_CURVES
+        self.psnr.add_curve(raw, raw_name, (110, 170, 255))
+        self.psnr.add_curve(avg, avg_name, (120, 220, 120))
+        # what Save result writes, where it is not the network's output (inpainting keeps the known pixels)
+        self.written = pg.ScatterPlotItem(
+            symbol="star", size=14, pen=pg.mkPen(PICK_COLOR), brush=pg.mkBrush(*WRITTEN_COLOR)
+        )
+        self.psnr.item.addItem(self.written)
+        self._written: tuple[int, float] | None = None
+        self._written_legend: pg.ScatterPlotItem | None = None  # the star's legend entry, while it has one
+        self._psnr_source = ""
         self.signal = _Plot(self._glw.ci, 2, "Signal", True)
         self.signal.add_curve("signal", "Stopping signal", (240, 140, 80))
         for p in (self.psnr, self.signal):
@@ -212,7 +232,40 @@ class CurvesWidget(QWidget):
         self._x_hi = None
         self.set_pick(None)
         self.set_cursor(None)
+        self.set_written(None)
+        self.set_psnr_source("")
         self._update_visibility()
+
+    def set_psnr_source(self, whose: str) -> None:
+        """Say that the curves are the network output's PSNR (``whose`` not empty) where Save result writes
+        another image, and name the saved image's star; "" for none. The legend says it, so no one reads the
+        curves as the saved image's."""
+        if whose == self._psnr_source:
+            return
+        self._psnr_source = whose
+        for key, name, output_name in _PSNR_CURVES:
+            label = self.psnr.legend.getLabel(self.psnr.curves[key])
+            if label is not None:
+                label.setText(output_name if whose else name)
+        if whose and self._written_legend is None:
+            self._written_legend = self.written
+            self.psnr.legend.addItem(self.written, "Saved result")
+        elif not whose and self._written_legend is not None:
+            self.psnr.legend.removeItem(self._written_legend)
+            self._written_legend = None
+
+    def set_written(self, point: tuple[int, float] | None) -> None:
+        """The PSNR of what Save result writes, (iteration, dB), marked on the PSNR plot; None hides it."""
+        self._written = point
+        if point is None:
+            self.written.setData([], [])
+            return
+        self.written.setData([point[0]], [point[1]])
+        if self.data.n:
+            self._fit_ranges()
+
+    def written_psnr(self) -> tuple[int, float] | None:
+        return self._written
 
     def set_budget(self, iterations: int | None) -> None:
         """The run's iteration budget: the x axis never extends past it."""
@@ -259,7 +312,10 @@ class CurvesWidget(QWidget):
             self.loss.item.vb.setXRange(0, x_hi, padding=0.03)  # room for the pick's star at the last step
         for p in self._plots:
             if p.item.isVisible():
-                p.fit_y([self.data.column(k) for k in p.curves if self.data.has(k)])
+                columns = [self.data.column(k) for k in p.curves if self.data.has(k)]
+                if p is self.psnr and self._written is not None:
+                    columns.append(np.array([self._written[1]]))  # the saved image's star stays in view
+                p.fit_y(columns)
 
     def _update_visibility(self) -> None:
         shown = (self.data.has("psnr"), self.data.has("signal"))
@@ -302,7 +358,8 @@ class CurvesWidget(QWidget):
             if iteration is not None:
                 p.cursor.setValue(iteration)
 
-    def cursor(self) -> int | None:
+    def cursor_iteration(self) -> int | None:
+        """The iterate set by set_cursor (not named ``cursor``: that would hide QWidget.cursor)."""
         return self._cursor
 
     def _on_clicked(self, ev) -> None:

@@ -3,6 +3,12 @@
 What it shows is the run's own state, never a leftover: the window clears it when the session lets the run go
 (``clear``), shows the Lab's numbers when a Lab result is taken (``show_result``), and says what a Pause or a
 Stop is waiting for (the step in progress, with the measured time per step) until the run confirms it.
+
+The PSNR of every step is the network output's (the engine measures it on the device, every step). Where Save
+result writes other pixels, an inpainting run's composite that keeps the photo's known pixels
+(:func:`~rwgui.core.compositing.keep_known`), the step's figure says whose it is ("network output") and a
+second figure gives the PSNR of what Save result writes, measured at the rule's pick and at the end
+(:meth:`RunStatus.show_written`): that is the number that describes the saved image.
 """
 
 from __future__ import annotations
@@ -50,8 +56,13 @@ class RunStatus:
         self.speed = QLabel("", bar)
         self.eta = QLabel("", bar)
         self.psnr = QLabel("", bar)
+        self.written = QLabel("", bar)  # the PSNR of what Save result writes, where it is not the step's
+        self.written.setToolTip(
+            "The PSNR of the image Save result writes: for inpainting, the photo's known pixels kept and the "
+            "network's output in the holes"
+        )
         self.device = QLabel("", bar)
-        for w in (self.state, self.iteration, self.speed, self.eta, self.psnr, self.device):
+        for w in (self.state, self.iteration, self.speed, self.eta, self.psnr, self.written, self.device):
             w.setContentsMargins(6, 0, 6, 0)
             bar.addPermanentWidget(w)
         self._total = 0
@@ -60,6 +71,7 @@ class RunStatus:
         self._step_s: float | None = None  # the last measured seconds per step of this run
         self._run_state: str = RunState.IDLE
         self._paused = False  # the run confirmed the pause (its last step's numbers have arrived)
+        self._psnr_of = ""  # whose PSNR the steps' figure is, where it is not what Save result writes
 
     # ----- a run's life --------------------------------------------------------------------------------
     def clear(self) -> None:
@@ -68,13 +80,19 @@ class RunStatus:
         self._window.clear()
         self._it = 0
         self._step_s = None
-        for w in (self.iteration, self.speed, self.eta, self.psnr):
+        for w in (self.iteration, self.speed, self.eta, self.psnr, self.written):
             w.setText("")
+        self._psnr_of = ""
 
-    def begin(self, total: int, has_ground_truth: bool, expected_step_s: float | None = None) -> None:
+    def begin(
+        self, total: int, has_ground_truth: bool, expected_step_s: float | None = None, psnr_of: str = ""
+    ) -> None:
         """A run starts. Until its first step is measured the speed says what is expected: ``expected_step_s``
-        when an estimate exists, else that the first step is under way (it also builds the network)."""
+        when an estimate exists, else that the first step is under way (it also builds the network). ``psnr_of``
+        names whose PSNR the steps report where Save result writes another image ("network output"); the
+        written image's comes through :meth:`show_written`."""
         self.clear()
+        self._psnr_of = psnr_of
         self._total = total
         self._paused = False
         self.iteration.setText(f"Iteration 0 / {total}")
@@ -148,7 +166,8 @@ class RunStatus:
         self.iteration.setText(f"Iteration {report.iteration} / {self._total}")
         if report.psnr is not None:
             avg = f" (average {report.psnr_average:.2f} dB)" if report.psnr_average is not None else ""
-            self.psnr.setText(f"PSNR {report.psnr:.2f} dB{avg}")
+            whose = f" ({self._psnr_of})" if self._psnr_of else ""
+            self.psnr.setText(f"PSNR{whose} {report.psnr:.2f} dB{avg}")
         if self._run_state in (RunState.STOPPING, RunState.PAUSED):
             self._show_state()  # the wait it names follows the newest measurement
 
@@ -158,6 +177,11 @@ class RunStatus:
             self.speed.setText(format_step_time(1.0 / summary.iterations_per_second))
         if summary.peak:
             self.psnr.setText(self.psnr.text() + f" · peak {summary.peak[1]:.2f} dB at {summary.peak[0]}")
+
+    def show_written(self, iteration: int, psnr: float) -> None:
+        """The PSNR of what Save result writes (the rule's pick, the end of the run, or the result the person
+        chose), where the steps' figure is another image's."""
+        self.written.setText(f"Saved result PSNR {psnr:.2f} dB at {iteration}")
 
     def show_result(self, source: str, iteration: int, psnr: float | None) -> None:
         """A result that is not this window's run (a Lab result taken): its iteration and PSNR, no speed."""

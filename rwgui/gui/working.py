@@ -1,10 +1,12 @@
 """Fit the run to the device before it starts: a dialog that offers a working size, and what it changes.
 
 :class:`WorkingSize` is the main window's collaborator for it (the Lab's hookup uses it too). The plan is
-checked in the GUI thread, before the worker exists, so that Cancel leaves everything as it was; it probes the
-prior only above 512x512 (like the engine) unless ``memory_budget`` is set, and a probe takes about half a
-second on a CPU core, once per network (the engine's own check in the worker reuses it: :mod:`rwgui.core.memory`
-keeps the rates). The person's photo and mask are never changed: the run gets a downscaled or cropped copy,
+made before the worker exists, so that Cancel leaves everything as it was; it probes the prior (and the
+pre-image's classifier) only above 512x512 (like the engine) unless ``memory_budget`` is set. A probe runs the
+network, about half a second on a CPU core, once per network (:mod:`rwgui.core.memory` keeps the counts, and the
+engine's own check in the worker reuses them): never on the GUI thread. The estimate under Start has usually
+probed already; otherwise the plan is made on the estimate's helper thread while the window waits
+(:meth:`WorkingSize.plan`). The person's photo and mask are never changed: the run gets a downscaled or cropped copy,
 and :meth:`~rwgui.core.session.Session.result_pixels` turns the run's result back into what Save result writes.
 
 Denoising and super-resolution are also offered *tiles* (:mod:`rwgui.core.tiles`): the whole photo at full
@@ -24,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PySide6.QtCore import Qt
@@ -32,11 +34,13 @@ from PySide6.QtWidgets import QAbstractButton, QApplication, QMessageBox, QStatu
 
 from ..core.config import RunConfig
 from ..core.errors import OutOfMemoryError
+from ..core.estimate import fixed_size_error
+from ..core.memory import NotMeasured
 from ..core.problems import Problem
 from ..core.session import Session
 from ..core.vocabulary import Task, WorkingMode
 from ..core.working_size import DEFAULT_MARGIN, Working, WorkingPlan, choose_working, plan_for_problem
-from .estimate_view import HelperJob, NotTimed, cached_only
+from .estimate_view import NO_SMALLER, HelperJob, NotTimed, StartCancelled, cached_only
 
 if TYPE_CHECKING:
     from .canvas import ImagePane
@@ -109,16 +113,17 @@ def working_size_box(
     iterations: int | None = None,
     times: dict[str, str] | None = None,
     timing: bool = False,
-) -> tuple[QMessageBox, dict[QAbstractButton, str]]:
-    """The question, not yet shown, and which choice each button means ('tiles', 'downscale', 'crop',
-    'cancel'); ``iterations`` is each run's budget, for the tiles' amount of work; ``times`` the estimated
-    time of each option, in words (:func:`option_times`), added to its line ("timing…" while ``timing``)."""
+) -> tuple[QMessageBox, dict[QAbstractButton, WorkingMode | None]]:
+    """The question, not yet shown, and which choice each button means (a :class:`WorkingMode`: tiles,
+    downscale or crop; None for Cancel); ``iterations`` is each run's budget, for the tiles' amount of work;
+    ``times`` the estimated time of each option, in words (:func:`option_times`), added to its line ("timing…"
+    while ``timing``)."""
     text = (
         f"Restoring this photo at {_wxh(plan.size)} needs about {plan.needed_mb or 0:.0f} MB of memory, "
         f"but about {plan.budget_mb or 0:.0f} MB are available."
     )
     box = QMessageBox(QMessageBox.Icon.Question, "The run does not fit in memory", text, parent=parent)
-    choices: dict[QAbstractButton, str] = {}
+    choices: dict[QAbstractButton, WorkingMode | None] = {}
     if plan.tiles is not None and plan.task in (Task.DENOISE, Task.SR):
         button = box.addButton(f"Tiles (full resolution, {plan.tiles.count} tiles)", QMessageBox.ButtonRole.AcceptRole)
         choices[button] = WorkingMode.TILES
@@ -130,7 +135,7 @@ def working_size_box(
         button = box.addButton(f"Crop around the damage ({_wxh(c)})", QMessageBox.ButtonRole.AcceptRole)
         choices[button] = WorkingMode.CROP
     cancel = box.addButton(QMessageBox.StandardButton.Cancel)
-    choices[cancel] = "cancel"
+    choices[cancel] = None
     # full resolution first, as the 'auto' working size: a crop (inpainting) or tiles (the other tasks)
     order = (WorkingMode.CROP, WorkingMode.TILES, WorkingMode.DOWNSCALE)
     best = [b for c in order for b, chosen in choices.items() if chosen == c]
@@ -179,8 +184,9 @@ def ask_working_size(
     times: dict[str, str] | None = None,
     shown: Callable[[QMessageBox | None], None] | None = None,
     timing: bool = False,
-) -> str:
-    """Ask, modally, how to run a plan that does not fit: 'tiles', 'downscale', 'crop' or 'cancel'. ``shown``
+) -> WorkingMode | None:
+    """Ask, modally, how to run a plan that does not fit: a :class:`WorkingMode` (tiles, downscale or crop), or
+    None when the person cancels (or closes the box). ``shown``
     hears of the box while it is open (then None), so times arriving meanwhile can fill in its lines."""
     box, choices = working_size_box(parent, plan, iterations, times, timing)
     if shown is not None:
@@ -190,7 +196,7 @@ def ask_working_size(
     finally:
         if shown is not None:
             shown(None)
-    return choices.get(box.clickedButton(), "cancel")
+    return choices.get(box.clickedButton())
 
 
 class WorkingSize:
@@ -212,12 +218,15 @@ class WorkingSize:
         #: where option times are measured when the cache lacks them (the window's estimate helper); None: the
         #: offer goes without times (they are never measured on the GUI thread)
         self.helper: Estimator | None = None
+        #: ``wait_for(fn, what)``: ``fn()`` computed on that helper while the window waits behind a dialog saying
+        #: ``what`` (:meth:`~rwgui.gui.estimate_view.EstimateHookup.on_helper`); None: plans are made here
+        self.wait_for: Callable[[Callable[[], Any], str], Any] | None = None
         self.box: QMessageBox | None = None  # the offer while it is open
         self._plan: WorkingPlan | None = None  # the plan being offered
         session.working_changed.connect(self._on_working_changed)
 
-    def choose_working_size(self, plan: WorkingPlan) -> str:
-        """The person's choice for a plan that does not fit (tests replace this method)."""
+    def choose_working_size(self, plan: WorkingPlan) -> WorkingMode | None:
+        """The person's choice for a plan that does not fit, None for Cancel (tests replace this method)."""
         return ask_working_size(self.parent, plan, self.iterations, self.times, self._set_box, self.timing)
 
     def _set_box(self, box: QMessageBox | None) -> None:
@@ -246,17 +255,46 @@ class WorkingSize:
         if self.box is not None:
             self.box.setInformativeText(offer_text(plan, self.iterations, self.times))
 
-    def fit_to_memory(self, problem: Problem, cfg: RunConfig, tiles: bool = True) -> Working | None:
-        """The working size to run ``problem`` at, asking when it does not fit; None when the person cancels.
-        An OutOfMemoryError when nothing fits at all. ``tiles`` False leaves tiles out of the offer (the Lab
-        compares variants on one problem, and a run on tiles is many)."""
-        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)  # a probe pass may take a second
+    def plan(self, problem: Problem, cfg: RunConfig) -> WorkingPlan:
+        """The memory plan for ``problem``, without running a network on the GUI thread: from the counts earlier
+        plans left (the estimate under Start, on the helper thread, has usually probed this network), else
+        planned on the helper thread (``wait_for``) while a window-modal dialog waits, with Cancel
+        (:class:`~rwgui.gui.estimate_view.StartCancelled`). A probe takes about half a second per network on a
+        CPU core, the pre-image's classifier another."""
+
+        def plan(measure: bool) -> WorkingPlan:
+            return plan_for_problem(problem, cfg, self.memory_budget, self.crop_margin, measure=measure)
+
         try:
-            plan = plan_for_problem(problem, cfg, self.memory_budget, self.crop_margin)
-        finally:
-            QApplication.restoreOverrideCursor()
+            return plan(False)
+        except NotMeasured:
+            pass
+        if self.wait_for is None:  # a WorkingSize without the window's helper: plan here, behind a busy cursor
+            QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+            try:
+                return plan(True)
+            finally:
+                QApplication.restoreOverrideCursor()
+        planned: WorkingPlan = self.wait_for(lambda: plan(True), "Measuring the memory this network needs…")
+        return planned
+
+    def fit_to_memory(
+        self, problem: Problem, cfg: RunConfig, tiles: bool = True, keep_size: bool = False
+    ) -> Working | None:
+        """The working size to run ``problem`` at, asking when it does not fit; None when the person cancels
+        (the offer, or the wait for the plan). An OutOfMemoryError when nothing fits at all. ``tiles`` False
+        leaves tiles out of the offer (the Lab compares variants on one problem, and a run on tiles is many).
+        ``keep_size`` (a time budget or a Preview of the pre-image, which keep the photo's size): a photo that
+        does not fit is refused with a ConfigError that says why, rather than offered a size the plan would
+        not use."""
+        try:
+            plan = self.plan(problem, cfg)
+        except StartCancelled:
+            return None
         if plan.fits:
             return choose_working(plan, WorkingMode.REFUSE)
+        if keep_size:
+            raise fixed_size_error(plan.task, plan.sentence, NO_SMALLER)
         if not tiles:
             plan = replace(plan, tiles=None)
         if plan.downscale_size is None and plan.crop_box is None and plan.tiles is None:
@@ -267,7 +305,7 @@ class WorkingSize:
             choice = self.choose_working_size(plan)
         finally:
             self._plan, self.timing = None, False  # times arriving after the answer fill in nothing
-        return None if choice == "cancel" else choose_working(plan, choice)
+        return None if choice is None else choose_working(plan, choice)
 
     def _on_working_changed(self, working: Working | None) -> None:
         """Place the result view over what the run works on, and say so in the status bar."""
