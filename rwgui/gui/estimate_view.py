@@ -153,7 +153,8 @@ class Estimator(QObject):
 
     def __init__(self, parent: QObject | None = None, delay_ms: int = DEBOUNCE_MS) -> None:
         super().__init__(parent)
-        self._timer = QTimer(self, singleShot=True, interval=delay_ms, timeout=self._fire)
+        self._timer = QTimer(self, singleShot=True, interval=delay_ms)
+        self._timer.timeout.connect(self._fire)
         self._computed.connect(self._on_computed, Qt.ConnectionType.QueuedConnection)
         self._job_computed.connect(self._on_job_computed, Qt.ConnectionType.QueuedConnection)
         self._jobs: list[HelperJob] = []  # submitted, not started; they go before the next estimate

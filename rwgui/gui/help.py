@@ -203,8 +203,8 @@ def build_help_menu(win: MainWindow) -> QMenu:
 
     def show(make) -> None:
         dialog = make()
-        # kept for tests and so it is not collected while open; the ignore goes once MainWindow declares it
-        win._help_dialog = dialog  # type: ignore[attr-defined]
+        # kept for tests and so it is not collected while open
+        win._help_dialog = dialog
         dialog.show()
 
     shortcuts = menu.addAction("&Keyboard shortcuts", lambda: show(lambda: ShortcutsDialog(win)))

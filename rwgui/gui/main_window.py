@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QSettings, QSignalBlocker, Qt, QTimer
-from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox, QSplitter, QStackedWidget, QWidget
+from PySide6.QtWidgets import QDialog, QDockWidget, QMainWindow, QMessageBox, QSplitter, QStackedWidget, QWidget
 
 from ..core import imageio
 from ..core.config import RunConfig
@@ -124,6 +124,7 @@ class MainWindow(QMainWindow):
         self.status = RunStatus(self.statusBar())
         # the estimate under Start, the time budget and Preview (rwgui.gui.estimate_view)
         self.estimates = EstimateHookup(self)
+        self._help_dialog: QDialog | None = None  # the Help menu's open dialog (rwgui.gui.help)
         self.working_size.helper = self.estimates.estimator  # the offer's option times are timed there
         self.working_size.wait_for = self.estimates.on_helper  # and its memory plan probed, when not yet known
         self.lab = LabHookup(
@@ -140,7 +141,8 @@ class MainWindow(QMainWindow):
             self.session, self, self.acts.view_menu, self.current_settings, self.show_error
         )
         # the timeline redraws thumbnails in Python: twice a second is enough and leaves the GIL to the run
-        self._sync_timer = QTimer(self, singleShot=True, interval=1000, timeout=self.timeline.sync)
+        self._sync_timer = QTimer(self, singleShot=True, interval=1000)
+        self._sync_timer.timeout.connect(self.timeline.sync)
 
         s = self.session  # the views follow the session
         s.photo_changed.connect(self._on_photo_changed)
@@ -370,10 +372,12 @@ class MainWindow(QMainWindow):
         label = "Flash photo (the input code)" if sp.task() == Task.FLASH else label
         self.acts.open_no_flash.setVisible(sp.task() == Task.FLASH)
         self.photo_view.set_title(label)
+        shown = self.photo_view.image()
+        assert shown is not None  # set just above
         if self.controller.state == RunState.IDLE and not len(self.history):
-            self.recon_view.set_image(np.zeros_like(self.photo_view.image()))
+            self.recon_view.set_image(np.zeros_like(shown))
             self.recon_view.set_title("Restored — press Start")
-        self.compare_view.set_before(self.photo_view.image())
+        self.compare_view.set_before(shown)
         self._update_mask_tools()
 
     def _on_task_changed(self, task: str) -> None:
@@ -479,8 +483,12 @@ class MainWindow(QMainWindow):
         return True
 
     def save_mask(self, path: str | Path) -> bool:
+        mask = self.photo_view.mask()
+        if mask is None:
+            self.show_error("No mask to save: open a photo and paint the damage first.", "Cannot save the mask")
+            return False
         try:
-            imageio.write_mask(path, self.photo_view.mask())
+            imageio.write_mask(path, mask)
         except (RwguiError, ValueError) as exc:
             self.show_error(str(exc), "Cannot save the mask")
             return False
@@ -503,6 +511,7 @@ class MainWindow(QMainWindow):
         """Valid settings (an imported file) into the dock and the session. Another task or SR factor goes the
         way one chosen in the dock goes (the sample is made again, unsaved work asked about first); Cancel puts
         the settings back and returns False."""
+        before: RunConfig | None
         try:
             before = self.settings_panel.config()
         except RwguiError:
@@ -782,9 +791,10 @@ class MainWindow(QMainWindow):
     def set_compare(self, on: bool) -> None:
         """Before/after split: the damaged photo against what the right view shows."""
         self._compare_pair = None
-        if on and self.recon_view.image() is not None:
-            before = self.working_size.compare_before(self.photo_view.image())
-            self.compare_view.set_images(before, self.recon_view.image())
+        after = self.recon_view.image() if on else None
+        before = self.working_size.compare_before(self.photo_view.image()) if after is not None else None
+        if after is not None and before is not None:
+            self.compare_view.set_images(before, after)
             self.compare_view.set_title("◀ damaged photo  |  restored ▶")
         self.stack.setCurrentIndex(1 if on else 0)
         if on:

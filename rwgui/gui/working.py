@@ -26,11 +26,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QAbstractButton, QApplication, QMessageBox, QStatusBar, QWidget
+from PySide6.QtWidgets import QAbstractButton, QApplication, QMessageBox, QPushButton, QStatusBar, QWidget
 
 from ..core.config import RunConfig
 from ..core.errors import OutOfMemoryError
@@ -140,7 +140,7 @@ def working_size_box(
     order = (WorkingMode.CROP, WorkingMode.TILES, WorkingMode.DOWNSCALE)
     best = [b for c in order for b, chosen in choices.items() if chosen == c]
     if best:
-        box.setDefaultButton(best[0])  # type: ignore[arg-type]
+        box.setDefaultButton(cast(QPushButton, best[0]))  # addButton(text, role) made a QPushButton
     box.setEscapeButton(cancel)
     box.setInformativeText(offer_text(plan, iterations, times, timing))
     return box, choices
@@ -167,7 +167,7 @@ def option_times(plan: WorkingPlan, cfg: RunConfig, channels: int, timer=None) -
         most = format_duration(s * cfg.iterations)
         return f"usually about {format_duration(s * stop)}, at most {most}" if stop else f"about {most}"
 
-    out = {}
+    out: dict[str, str] = {}
     if plan.tiles is not None:
         out[WorkingMode.TILES] = words(plan.tiles.tile, plan.tiles.count)
     if plan.downscale_size is not None:
