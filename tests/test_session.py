@@ -164,3 +164,21 @@ def test_the_window_follows_the_session(window, make_config):
     assert window.acts.save.isEnabled()
     window.timeline.sync()
     assert window.timeline.strip.count() == 1
+
+
+def test_a_selected_thumbnail_keeps_its_colours(window):
+    """Qt draws a selected icon tinted with the highlight colour: the chosen iterate's thumbnail would show
+    false colours exactly where a photographer looks to judge it."""
+    from PySide6.QtCore import QSize
+    from PySide6.QtGui import QIcon
+
+    s = window.session
+    s.begin_run(window.settings_panel.config(), None, None)
+    s.keep(Iterate.RAW, 1, np.full((24, 20, 3), (0.9, 0.4, 0.1), np.float32))
+    window.timeline.sync()
+    item = window.timeline.strip.item(0)
+    item.setSelected(True)
+    side = window.timeline.strip.iconSize()
+    normal = item.icon().pixmap(side, QIcon.Mode.Normal).toImage()
+    selected = item.icon().pixmap(side, QIcon.Mode.Selected).toImage()
+    assert normal.size() != QSize(0, 0) and selected == normal

@@ -242,7 +242,10 @@ class TimelineWidget(QWidget):
             text = f"{'★ ' if e.pinned else ''}{e.iteration}{' pick' if is_pick else ''}"
         item.setText(("✓ " if result else "") + text)
         item.setToolTip(h.label(key) + ("\nthe result Save result writes" if result else ""))
-        item.setIcon(QIcon(_badged(rgba_pixmap(e.thumb, self._side), is_pick, e.pinned)))
+        thumb = _badged(rgba_pixmap(e.thumb, self._side), is_pick, e.pinned)
+        icon = QIcon(thumb)
+        icon.addPixmap(thumb, QIcon.Mode.Selected)  # Qt tints a selected icon, which hides the photo's colours
+        item.setIcon(icon)
         font = QFont(item.font())
         font.setBold(result)
         item.setFont(font)
