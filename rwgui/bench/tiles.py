@@ -65,6 +65,13 @@ def main(argv: list[str] | None = None) -> None:
         "--channels", type=int, default=32, help="hourglass channels (denoise preset: 128; 0: the preset's)"
     )
     ap.add_argument("--overlap", type=int, default=0, help="tile overlap in px (0 = the default rule)")
+    ap.add_argument(
+        "--part",
+        choices=("both", "untiled", "tiled"),
+        default="both",
+        help="run one of the two (needs --out; each saves its result there, and the comparison is printed "
+        "once both are): two processes on two cores instead of one after the other, for a large photo",
+    )
     ap.add_argument("--json", help="write the numbers here")
     ap.add_argument("--out", help="a folder for the two results and a side-by-side crop at a seam crossing")
     args = ap.parse_args(argv)
@@ -84,34 +91,55 @@ def main(argv: list[str] | None = None) -> None:
     grid = working.tiles
     print(f"{plan.sentence}\nworking at {working.describe()}", flush=True)
 
-    t0 = time.perf_counter()
-    engine = Engine(problem, cfg)
-    whole = drain(engine.steps())
-    untiled = engine.result_image()
-    t_untiled = time.perf_counter() - t0
-    del engine
-    print(f"untiled: {whole.iterations_run} iterations, {whole.stop_reason}, {t_untiled:.0f} s", flush=True)
+    from pathlib import Path
 
-    last = [-1]
+    out = Path(args.out) if args.out else None
+    if args.part != "both" and out is None:
+        ap.error("--part needs --out")
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    if args.part in ("both", "untiled"):
+        t0 = time.perf_counter()
+        engine = Engine(problem, cfg)
+        whole = drain(engine.steps())
+        untiled = engine.result_image()
+        t_untiled = time.perf_counter() - t0
+        del engine
+        print(f"untiled: {whole.iterations_run} iterations, {whole.stop_reason}, {t_untiled:.0f} s", flush=True)
+        if out is not None:
+            np.savez(out / "untiled.npz", image=untiled, seconds=t_untiled, iterations=whole.iterations_run)
+    if args.part in ("both", "tiled"):
+        last = [-1]
 
-    def on_event(ev: TileEvent) -> None:
-        if ev.index != last[0]:
-            last[0] = ev.index
-            print(f"tile {ev.index + 1} of {ev.count} ({100 * ev.fraction:.0f} % of the photo)", flush=True)
+        def on_event(ev: TileEvent) -> None:
+            if ev.index != last[0]:
+                last[0] = ev.index
+                print(f"tile {ev.index + 1} of {ev.count} ({100 * ev.fraction:.0f} % of the photo)", flush=True)
 
-    t0 = time.perf_counter()
-    tiled = run_tiled(problem, cfg, grid, on_event=on_event)
-    t_tiled = time.perf_counter() - t0
-    assert tiled.run is not None
-    stops = ", ".join(f"{r.stop_reason}@{r.iterations_run}" for r in tiled.results)
-    print(f"tiled: {stops}, {t_tiled:.0f} s", flush=True)
+        t0 = time.perf_counter()
+        tiled_run = run_tiled(problem, cfg, grid, on_event=on_event)
+        t_tiled = time.perf_counter() - t0
+        assert tiled_run.run is not None
+        stops = ", ".join(f"{r.stop_reason}@{r.iterations_run}" for r in tiled_run.results)
+        print(f"tiled: {stops}, {t_tiled:.0f} s", flush=True)
+        tiled_image, tile_images = tiled_run.image, tiled_run.images
+        if out is not None:
+            np.savez(out / "tiled.npz", *tile_images, image=tiled_image, seconds=t_tiled)  # tiles as arr_0, ...
+    if args.part != "both":  # the other part's result, if it has been saved
+        assert out is not None
+        if not ((out / "untiled.npz").exists() and (out / "tiled.npz").exists()):
+            return
+        with np.load(out / "untiled.npz") as u, np.load(out / "tiled.npz") as t:
+            untiled, t_untiled = u["image"], float(u["seconds"])
+            tiled_image, t_tiled = t["image"], float(t["seconds"])
+            tile_images = [t[f"arr_{i}"] for i in range(grid.count)]
 
-    pasted = hard_paste(tiled.images, grid)
+    pasted = hard_paste(tile_images, grid)
     rows = []
     numbers: dict[str, dict[str, float]] = {}
     for name, img, secs in (
         ("untiled", untiled, t_untiled),
-        ("tiles, blended", tiled.image, t_tiled),
+        ("tiles, blended", tiled_image, t_tiled),
         ("tiles, hard paste", pasted, t_tiled),
     ):
         s = seam_gradients(img, grid)
@@ -127,18 +155,14 @@ def main(argv: list[str] | None = None) -> None:
         f"untiled {t_untiled:.0f} s, tiled {t_tiled:.0f} s"
     )
     write_json(args.json, {"args": vars(args), "grid": grid.describe(), "results": numbers})
-    if args.out:
-        from pathlib import Path
-
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
+    if out is not None:
         imageio.write(str(out / "untiled.png"), untiled)
-        imageio.write(str(out / "tiled.png"), tiled.image)
+        imageio.write(str(out / "tiled.png"), tiled_image)
         (ry, _), (rx, _) = grid.seams()[0][0], grid.seams()[1][0]
         cy, cx, half = ry + grid.ramp // 2, rx + grid.ramp // 2, 64
         y0, x0 = max(0, cy - half), max(0, cx - half)
         side = np.concatenate(
-            [im[y0 : y0 + 2 * half, x0 : x0 + 2 * half] for im in (untiled, tiled.image, pasted)], axis=1
+            [im[y0 : y0 + 2 * half, x0 : x0 + 2 * half] for im in (untiled, tiled_image, pasted)], axis=1
         )
         imageio.write(str(out / "seam_crop.png"), side)
 
