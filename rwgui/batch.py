@@ -34,7 +34,9 @@ if TYPE_CHECKING:
     from .core.engine import RunControl
 
 EXECUTORS = ("local", "ray")
-#: The summary's columns, in order (summary.csv's header; each row of summary.json has these keys).
+#: The summary's columns, in order (summary.csv's header; each row of summary.json has these keys). ``psnr`` is
+#: the written file's against its ground truth (:func:`_written_psnr`; for inpainting the known pixels kept), the
+#: photo's report's ``written.psnr`` up to the file's rounding, not the network's output's ``stop`` PSNRs.
 COLUMNS = ("photo", "status", "seconds", "iterations", "stop_iteration", "stop_reason", "psnr", "error", "output")
 #: Stop reasons of a run that ended as asked; a report with another one (Ctrl+C, out of memory, divergence, an
 #: error) belongs to a photo that ``--resume`` restores again.

@@ -14,6 +14,11 @@ the upscaled result); ``crop`` always writes the full photo with the restored cr
 An inpainting result keeps the photo's known pixels at every working size (the network's output fills the
 holes, blended in across a ``--seam-px`` seam; :mod:`rwgui.core.compositing`); ``--no-keep-known`` writes the
 network's output as it is. The report's ``written`` entry and the last line say which was written.
+
+With a ground truth the report's ``final``, ``peak``, ``peak_average`` and ``stop`` PSNRs are the network's
+output's at the working size (the engine's steps' figures, as the trace and the progress line give them);
+``written.psnr`` is the written result's, at the photo's size: for inpainting the known pixels kept, often
+several dB higher (:func:`build_report`). The batch summary's PSNR is the written file's.
 """
 
 from __future__ import annotations
@@ -362,9 +367,47 @@ def _finite(v: float | None) -> float | None:
     return None if v is None or not math.isfinite(v) else round(v, 6)
 
 
+def written_psnr(result: np.ndarray, problem: Problem) -> float | None:
+    """PSNR of ``result``, the pixels written (at the photo's size, known pixels kept for inpainting), against
+    ``problem``'s ground truth, as the studio's "Saved result PSNR" measures Save result's pixels; None without
+    a ground truth, or when the result is written at another size (a downscaled working size)."""
+    if problem.ground_truth is None:
+        return None
+    gt = tensor_to_image(problem.ground_truth)
+    return _finite(psnr(result, gt)) if result.shape == gt.shape else None
+
+
+def written_entry(
+    result: np.ndarray,
+    problem: Problem,
+    iterate: Iterate,
+    iteration: int,
+    seam: int | None,
+    description: str | None,
+) -> dict[str, Any]:
+    """The report's ``written`` entry: which iterate was written (``iterate``, ``iteration``); for inpainting
+    whether the known pixels were kept (``keep_known``, ``seam_px``, ``description``); with a ground truth
+    ``psnr``, the written result's (:func:`written_psnr`; the file's own differs only by its 8- or 16-bit
+    rounding)."""
+    out: dict[str, Any] = {"iterate": str(iterate), "iteration": iteration}
+    if description is not None:
+        out.update(keep_known=seam is not None, seam_px=seam, description=description)
+    if problem.ground_truth is not None:
+        out["psnr"] = written_psnr(result, problem)
+    return out
+
+
 def build_report(args: argparse.Namespace, cfg: RunConfig, engine: Engine, result: RunResult, problem: Problem) -> dict:
     """The JSON report: settings, why the run ended, its trace (at most ~5000 rows), and with ground truth the
-    peak and the PSNR at the rule's pick."""
+    peak and the PSNR at the rule's pick.
+
+    Which PSNR is which (with a ground truth): ``input_psnr`` is the damaged photo's; ``trace``'s, ``final``
+    (the last step), ``peak`` (the best raw iterate), ``peak_average`` (the best running average) and ``stop``
+    (the raw iterate and the running average at the rule's pick) are all the *network's output* at the working
+    size, what the engine measures every step. None of them is the file written: for inpainting the written
+    result keeps the photo's known pixels (:mod:`rwgui.core.compositing`), and a crop or downscale is put back
+    at the photo's size. :func:`restore` adds ``written`` (:func:`written_entry`), whose ``psnr`` is the
+    written result's, the number the studio shows as "Saved result PSNR" and the batch summary lists."""
     reports = result.reports
     k = max(1, math.ceil(len(reports) / 5000)) if len(reports) > 5000 else 1
     trace = []
@@ -606,7 +649,8 @@ def restore(args: argparse.Namespace, out_path: str, control: RunControl | None 
         if result.stop_reason is StopReason.USER:
             print(f"rwgui-restore: stopped before the first step; nothing written to {out_path}", file=sys.stderr)
         return Outcome.of(out_path, engine, result, written=False)
-    restored = engine.image(RESULT_ITERATES[args.result])
+    fetch = engine.request_image(RESULT_ITERATES[args.result])
+    restored = fetch.array()
     mask = None if full_problem.mask is None else full_problem.mask[0, 0].numpy()
     seam = result_seam(cfg) if mask is not None else None  # inpainting: known pixels kept (compositing.py)
     restored = to_full(restored, working, photo.pixels, mask, seam)
@@ -625,10 +669,9 @@ def restore(args: argparse.Namespace, out_path: str, control: RunControl | None 
                 "message": timed.message,
                 "wall_seconds": round(time.monotonic() - started, 2),
             }
-        if written is not None:
-            report["written"] = {"keep_known": seam is not None, "seam_px": seam, "description": written}
-            if full_problem.ground_truth is not None:
-                report["written"]["psnr"] = _finite(psnr(restored, tensor_to_image(full_problem.ground_truth)))
+        report["written"] = written_entry(
+            restored, full_problem, RESULT_ITERATES[args.result], fetch.iteration, seam, written
+        )
         _write_json(args.report, report)
     if not args.quiet:
         print(

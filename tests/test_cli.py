@@ -10,6 +10,7 @@ import pytest
 from rwgui.cli import main
 from rwgui.core import imageio
 from rwgui.core.config import RunConfig
+from rwgui.core.metrics import psnr
 from rwgui.core.samples import load_sample
 
 SMALL = ["--channels-down", "8", "--channels-up", "8", "--num-scales", "3"]
@@ -75,6 +76,11 @@ def test_denoise_report_schema(photos):
     assert set(r["stop"]) == {"rule", "iteration", "psnr", "psnr_average"} and r["stop"]["rule"] == "es-wmv"
     assert r["peak"]["psnr"] == max(x["psnr"] for x in r["trace"])
     assert RunConfig.from_dict(r["config"]).iterations == 12  # the report's config reproduces the run
+    # what was written: the average at the pick (denoising writes it as it is), and its PSNR up to the file's rounding
+    assert r["written"]["iterate"] == "pick_average" and r["written"]["iteration"] == r["stop"]["iteration"]
+    assert r["written"]["psnr"] == pytest.approx(r["stop"]["psnr_average"], abs=1e-5)
+    of_file = psnr(imageio.read(out).pixels, imageio.read(photos / "gt.png").pixels)
+    assert r["written"]["psnr"] == pytest.approx(of_file, abs=0.05)
 
 
 def test_loss_prior_flags_reach_the_report(photos):

@@ -205,6 +205,7 @@ def test_cli_writes_the_known_pixels_and_says_so(tmp_path, make_config, depth):
         assert ex.value.code == 0
         written = json.loads(report.read_text())["written"]
         assert written["keep_known"] is (seam is not None) and written["seam_px"] == seam
+        assert written["iterate"] == "pick_average" and written["iteration"] >= 1
         assert written["description"] == describe_result(seam)
         scores[name] = written["psnr"]
         if seam is not None:
@@ -213,6 +214,34 @@ def test_cli_writes_the_known_pixels_and_says_so(tmp_path, make_config, depth):
             back, photo = imageio.read(out).pixels, imageio.read(paths["photo"]).pixels
             assert not np.array_equal(back[mask >= 0.5], photo[mask >= 0.5])
     assert scores["kept"] >= scores["network"]
+
+
+def test_report_and_batch_summary_give_the_written_files_psnr(tmp_path, make_config):
+    """The report's ``written.psnr`` and the batch summary's PSNR describe the file written (known pixels kept),
+    not the network's output that the ``stop`` and ``final`` PSNRs measure."""
+    from rwgui.cli import main
+
+    paths, _mask = _damaged_photo(tmp_path, 8)
+    photos, truths, out = tmp_path / "photos", tmp_path / "truths", tmp_path / "out"
+    photos.mkdir()
+    truths.mkdir()
+    paths["photo"].rename(photos / "scan.png")
+    paths["mask"].rename(photos / "scan.mask.png")
+    paths["truth"].rename(truths / "scan.png")
+    cfg_path = tmp_path / "settings.json"
+    make_config("inpaint", 25, seed=1).save(cfg_path)
+    argv = ["inpaint", str(photos), "-o", str(out), "--config", str(cfg_path), "--ground-truth-dir", str(truths)]
+    with pytest.raises(SystemExit) as ex:
+        main([*argv, "--quiet"])
+    assert ex.value.code == 0
+    report = json.loads((out / "scan.report.json").read_text())
+    (row,) = json.loads((out / "summary.json").read_text())["photos"]
+    of_file = psnr(imageio.read(out / "scan.png").pixels, imageio.read(truths / "scan.png").pixels)
+    assert row["psnr"] == pytest.approx(of_file, abs=1e-4)  # the summary: the written file's PSNR
+    assert report["written"]["psnr"] == pytest.approx(of_file, abs=0.05)  # the same up to the file's 8-bit rounding
+    assert report["written"]["iteration"] == report["stop"]["iteration"]
+    # the network's output, known pixels included, is what the older keys measure: never better than the result
+    assert report["written"]["psnr"] > report["stop"]["psnr_average"]
 
 
 @pytest.mark.parametrize("depth", [8, 16])
