@@ -335,3 +335,81 @@ def test_the_screenshot_of_a_task_beyond_the_first_three_is_written(qtbot, tmp_p
         assert shots.grab(out) and out.stat().st_size > 1000
     finally:
         shots.close()
+
+
+# ----- the pre-image's classifier and the estimate's memory budget -------------------------------------------------
+def test_the_preimage_classifier_never_runs_on_the_gui_thread(qtbot, window, make_config, monkeypatch, tmp_path):
+    """Building the pre-image's problem runs its classifier (the photo's features are the target): the estimate
+    under Start and Start itself build it, and rebuild it downscaled to fit memory, on the helper thread."""
+    import threading
+
+    from rwgui.core.memory import run_dtype
+    from rwgui.core.operators import Features
+    from rwgui.gui.document import build_problem
+
+    weights = _classifier(tmp_path / "w.pth")
+    cfg = make_config("preimage", iterations=3, task_params={"weights": weights, "layer": "relu2"})
+    problem = build_problem(window.photo, "preimage", cfg.factor, None, cfg.task_params)  # the test's own
+    model = MemoryModel(cfg, 3, run_dtype(cfg, problem.size, torch.device("cpu"), 3), "cpu", problem.operator)
+    need = model.estimate(problem.size).total_bytes
+    window.working_size.memory_budget = need - (need - model.estimate((40, 40)).total_bytes) // 4
+    monkeypatch.setattr(window.working_size, "choose_working_size", lambda plan: "downscale")
+    threads: list[threading.Thread] = []
+    real = Features.forward
+
+    def forward(self, x):
+        threads.append(threading.current_thread())
+        return real(self, x)
+
+    monkeypatch.setattr(Features, "forward", forward)
+    window.set_classifier_weights(weights)
+    window.settings_panel.set_task("preimage")
+    label = window.settings_panel.start_area.estimate_label
+    window.settings_panel.set_config(cfg)
+    window.estimates.refresh()
+    qtbot.waitUntil(lambda: "s/step" in label.text(), timeout=60000)
+    assert threads, "the estimate ran no classifier"
+    assert threading.main_thread() not in threads, "the estimate ran the classifier on the GUI thread"
+    n = len(threads)
+    with qtbot.waitSignal(window.controller.run_finished, timeout=60000):
+        assert window.start() is not None, window.last_error
+    assert len(threads) > n, "Start ran no classifier"
+    assert threading.main_thread() not in threads, "Start ran the classifier on the GUI thread"
+    assert window.working.mode == "downscale"  # the problem was rebuilt at the working size
+
+
+def test_the_estimates_time_budget_plan_uses_the_memory_budget_start_plans_with(
+    qtbot, window, make_config, monkeypatch
+):
+    """A memory budget smaller than the photo needs: the plan under Start (its working size and iterations)
+    is the plan Start makes when the person takes the offer's default (the 'auto' working size)."""
+    from rwgui.core.working_size import auto_mode
+
+    estimate.clear_cache()
+    monkeypatch.setattr(estimate, "time_steps", SlowTimer(seconds=0.0, step_s=1e-3))  # fast: time never shrinks it
+    cfg = make_config("denoise", iterations=30)
+    ws = window.working_size
+    ws.memory_budget = _budget_between(cfg, (40, 40), (64, 64))
+    monkeypatch.setattr(ws, "choose_working_size", auto_mode)
+    window.settings_panel.set_config(cfg)
+    window.settings_panel.start_area.budget.setValue(0.5)
+    window.estimates.refresh()
+    label = window.settings_panel.start_area.estimate_label
+    qtbot.waitUntil(lambda: "Time budget:" in label.text(), timeout=60000)
+    shown = window.estimates.last.plan
+    real = window.estimates.time_plan
+    made = []
+    monkeypatch.setattr(window.estimates, "time_plan", lambda *a: made.append(real(*a)) or made[-1])
+    try:
+        with qtbot.waitSignal(window.controller.run_finished, timeout=60000):
+            assert window.start() is not None, window.last_error
+    finally:
+        estimate.clear_cache()
+    started = made[0]
+    assert started.working.mode != "full"  # memory, not time, made it smaller
+    assert (shown.working, shown.iterations, shown.message, shown.preset) == (
+        started.working,
+        started.iterations,
+        started.message,
+        started.preset,
+    )

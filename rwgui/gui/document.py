@@ -23,7 +23,13 @@ __all__ = [
     "with_ground_truth",
     "build_problem",
     "display_image",
+    "RUNS_A_NETWORK",
 ]
+
+#: Tasks whose Problem is made by running a network: the pre-image's classifier computes the photo's features
+#: (its target) when the problem is built, or rebuilt at a working size. The studio builds these on the
+#: estimate's helper thread, never the GUI's (:mod:`rwgui.gui.estimate_view`).
+RUNS_A_NETWORK: frozenset[str] = frozenset({Task.PREIMAGE})
 
 
 def build_problem(

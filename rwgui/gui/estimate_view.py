@@ -4,14 +4,16 @@ The estimate (:func:`~rwgui.core.estimate.estimate_run`) times a few steps of th
 seconds on a CPU: it runs on a helper thread, never the GUI's, so the window stays responsive while the person
 edits. :class:`Estimator` waits until the edits pause (``DEBOUNCE_MS``), computes one estimate at a time (a
 newer request waits for the running one, then only the newest is computed), and keeps every answer by its key
-(photo, mask's damage, settings, time budget), so going back to earlier settings answers at once. Nothing is
-estimated while a run is going: the estimate would compete with the run for the same cores and measure both
-wrongly; the status line measures the run itself then.
+(photo, mask's damage, settings, time budget, memory budget), so going back to earlier settings answers at
+once. Nothing is estimated while a run is going: the estimate would compete with the run for the same cores and
+measure both wrongly; the status line measures the run itself then.
 
 Every other timing the studio needs goes through the same helper (:meth:`Estimator.submit`), one at a time:
 the time budget's and Preview's plan at Start (:meth:`EstimateHookup.time_plan`) and the working-size offer's
-time per option (:mod:`rwgui.gui.working`). Each first asks the timing cache alone (:func:`cached_only`): the
-label's estimate has usually timed the network already, and then nothing waits. When the cache is cold, Start
+time per option (:mod:`rwgui.gui.working`). So does building a problem whose making runs a network (the
+pre-image's classifier computes its target: ``RUNS_A_NETWORK``), for the estimate and for Start. Each timing
+first asks the timing cache alone (:func:`cached_only`): the label's estimate has usually timed the network
+already, and then nothing waits. When the cache is cold, Start
 waits for the helper in a local event loop behind a window-modal "timing…" dialog with a Cancel button: the
 window keeps painting, nothing can be edited under the plan, and Cancel starts nothing. Start keeps returning
 the run it started (the screenshot script, the benchmarks and the tests rely on that), which is why the wait is
@@ -43,7 +45,7 @@ from ..core.errors import RwguiError
 from ..core.estimate import FIXED_SIZE, RunEstimate, TimePlan, estimate_run, fixed_size_error, plan_time_budget
 from ..core.problems import Problem
 from ..core.vocabulary import Task, WorkingMode
-from ..core.working_size import choose_working, plan_for_problem
+from ..core.working_size import DEFAULT_MARGIN, choose_working, plan_for_problem
 from .forms import hint_style
 
 __all__ = [
@@ -117,23 +119,29 @@ class EstimateResult:
         return head + (f"\n{self.working_note}" if self.working_note else "")
 
 
-def compute_estimate(problem: Problem, config: RunConfig, minutes: float) -> EstimateResult:
-    """The estimate at the size the run would use: the working size that fits in memory, or the time budget's
-    size and iterations when ``minutes`` > 0. Runs on the helper thread (it times steps)."""
+def compute_estimate(
+    problem: Problem,
+    config: RunConfig,
+    minutes: float,
+    memory_budget: int | str = "auto",
+    margin: int = DEFAULT_MARGIN,
+) -> EstimateResult:
+    """The estimate at the size the run would use: the working size that fits in ``memory_budget`` (bytes, or
+    'auto': the studio's :attr:`~rwgui.gui.working.WorkingSize.memory_budget`, as Start plans with it), or the
+    time budget's size and iterations when ``minutes`` > 0, capped by that working size as Start caps them
+    (:meth:`EstimateHookup.time_plan`). Runs on the helper thread (it times steps)."""
     try:
+        mem = plan_for_problem(problem, config, memory_budget, margin)
+        if minutes > 0 and problem.task in FIXED_SIZE and not mem.fits:  # the plan keeps the photo's size
+            raise fixed_size_error(problem.task, mem.sentence, NO_SMALLER)
+        working = None if mem.fits else choose_working(mem, WorkingMode.AUTO)
         if minutes > 0:
-            if problem.task in FIXED_SIZE:  # the plan keeps the photo's size: refused where that does not fit
-                mem = plan_for_problem(problem, config)
-                if not mem.fits:
-                    raise fixed_size_error(problem.task, mem.sentence, NO_SMALLER)
-            plan = plan_time_budget(problem, config, 60.0 * minutes)
+            max_side = None if working is None or working.mode == WorkingMode.FULL else max(working.size)
+            plan = plan_time_budget(problem, config, 60.0 * minutes, max_side=max_side)
             cfg = plan.config(config)
             return EstimateResult(estimate_run(problem, cfg, plan.working), plan)
-        mem = plan_for_problem(problem, config)
         note = ""
-        working = None
-        if not mem.fits:
-            working = choose_working(mem, WorkingMode.AUTO)
+        if working is not None:
             note = f"It does not fit in memory at full size; estimated at {working.describe()}."
         return EstimateResult(estimate_run(problem, config, working), working_note=note)
     except RwguiError as exc:
@@ -159,14 +167,14 @@ class Estimator(QObject):
         self._job_computed.connect(self._on_job_computed, Qt.ConnectionType.QueuedConnection)
         self._jobs: list[HelperJob] = []  # submitted, not started; they go before the next estimate
         self._cache: dict[object, EstimateResult] = {}
-        self._request: tuple[object, Problem, RunConfig, float] | None = None
+        self._request: tuple[object, Callable[[], EstimateResult]] | None = None
         self._number = 0
         self._busy = False
         self._thread: threading.Thread | None = None
-        self.compute: Callable[[Problem, RunConfig, float], EstimateResult] = compute_estimate
 
-    def request(self, key: object, problem: Problem, config: RunConfig, minutes: float) -> None:
-        """Estimate this, once the edits pause; a cached answer is announced at once."""
+    def request(self, key: object, work: Callable[[], EstimateResult]) -> None:
+        """Estimate ``key`` by calling ``work`` on the helper thread once the edits pause (it builds the problem
+        too: the pre-image's runs its classifier); a cached answer is announced at once."""
         self._number += 1
         hit = self._cache.get(key)
         if hit is not None:
@@ -174,7 +182,7 @@ class Estimator(QObject):
             self._request = None
             self.ready.emit(self._number, hit)
             return
-        self._request = (key, problem, config, minutes)
+        self._request = (key, work)
         self._timer.start()
 
     def cancel(self) -> None:
@@ -209,10 +217,10 @@ class Estimator(QObject):
             return
         if self._request is None:
             return
-        key, problem, config, minutes = self._request
+        key, work = self._request
         self._request = None
         self._busy = True
-        self._start_thread(self._work, (self._number, key, problem, config, minutes))
+        self._start_thread(self._work, (self._number, key, work))
 
     def _start_thread(self, target: Callable[..., None], args: tuple) -> None:
         thread = threading.Thread(target=target, args=args, name="rwgui-estimate", daemon=True)
@@ -226,9 +234,9 @@ class Estimator(QObject):
         if thread is not None and thread.is_alive():
             thread.join(timeout)
 
-    def _work(self, number: int, key: object, problem: Problem, config: RunConfig, minutes: float) -> None:
+    def _work(self, number: int, key: object, work: Callable[[], EstimateResult]) -> None:
         try:
-            result = self.compute(problem, config, minutes)
+            result = work()
         except Exception as exc:  # a bug must not leave the label waiting forever
             result = EstimateResult(None, error=f"{type(exc).__name__}: {exc}")
         try:
@@ -350,20 +358,40 @@ class EstimateHookup(QObject):
         window.controller.state_changed.connect(self.refresh)
         self.area.preview_button.clicked.connect(lambda: window.start(preview=True))
 
-    def _inputs(self) -> tuple[object, Problem, RunConfig] | None:
+    def _inputs(self) -> tuple[object, Callable[[], EstimateResult]] | None:
+        """The estimate's key and its work for the helper thread. The problem is built there when building it
+        runs a network (``RUNS_A_NETWORK``: the pre-image's classifier), from the photo and a copy of the mask
+        taken here; any other is built here, so a mask with no hole is said at once. The memory budget and crop
+        margin are the ones Start plans with (:class:`~rwgui.gui.working.WorkingSize`)."""
         from ..core.working_size import hole_box
-        from .document import build_problem
+        from .document import RUNS_A_NETWORK, build_problem
 
         w = self.window
         photo = w.photo
         if photo is None:
             return None
         cfg = w.settings_panel.config()
-        mask = w.session.mask if cfg.task == Task.INPAINT else None
-        problem = build_problem(photo, cfg.task, cfg.factor, mask, cfg.task_params, w.session.second())
+        mask = None if cfg.task != Task.INPAINT or w.session.mask is None else w.session.mask.copy()
+        second = w.session.second()
+        minutes = self.area.minutes()
+        ws = w.working_size
+        budget, margin = ws.memory_budget, ws.crop_margin
+
+        def build() -> Problem:
+            return build_problem(photo, cfg.task, cfg.factor, mask, cfg.task_params, second)
+
+        made = None if cfg.task in RUNS_A_NETWORK else build()
         damage = None if mask is None else hole_box(mask)
-        key = (id(photo), photo.pixels.shape, damage, cfg.to_json(), self.area.minutes())
-        return key, problem, cfg
+        key = (id(photo), photo.pixels.shape, damage, cfg.to_json(), minutes, budget, margin)
+
+        def work() -> EstimateResult:
+            try:
+                problem = made if made is not None else build()
+            except RwguiError as exc:  # the pre-image's weights do not load, or its photo is too small
+                return EstimateResult(None, error=str(exc))
+            return compute_estimate(problem, cfg, minutes, budget, margin)
+
+        return key, work
 
     def refresh(self, *_: object) -> None:
         """Ask for the estimate of what Start would run now (nothing while a run is going)."""
@@ -377,9 +405,9 @@ class EstimateHookup(QObject):
             return
         if inputs is None:
             return
-        key, problem, cfg = inputs
+        key, work = inputs
         self.area.show_estimate(None, pending=True)
-        self.estimator.request(key, problem, cfg, self.area.minutes())
+        self.estimator.request(key, work)
 
     def shutdown(self, timeout: float = 30.0) -> None:
         """The window is closing: start nothing more and let a timing in progress end, so no helper thread
