@@ -378,6 +378,46 @@ def test_the_preimage_classifier_never_runs_on_the_gui_thread(qtbot, window, mak
     assert window.working.mode == "downscale"  # the problem was rebuilt at the working size
 
 
+def test_the_lab_never_runs_the_preimage_classifier_on_the_gui_thread(
+    qtbot, window, make_config, monkeypatch, tmp_path
+):
+    """Opening the Lab on the pre-image builds its problem (the classifier computes the target) and rebuilds it
+    downscaled to fit memory: both on the estimate's helper thread, as Start does, while the window waits."""
+    import threading
+
+    from rwgui.core.memory import run_dtype
+    from rwgui.core.operators import Features
+    from rwgui.gui.document import build_problem
+
+    weights = _classifier(tmp_path / "w.pth")
+    cfg = make_config("preimage", iterations=3, task_params={"weights": weights, "layer": "relu2"})
+    problem = build_problem(window.photo, "preimage", cfg.factor, None, cfg.task_params)  # the test's own
+    model = MemoryModel(cfg, 3, run_dtype(cfg, problem.size, torch.device("cpu"), 3), "cpu", problem.operator)
+    need = model.estimate(problem.size).total_bytes
+    window.working_size.memory_budget = need - (need - model.estimate((40, 40)).total_bytes) // 4
+    monkeypatch.setattr(window.working_size, "choose_working_size", lambda plan: "downscale")
+    window.set_classifier_weights(weights)
+    window.settings_panel.set_task("preimage")
+    window.settings_panel.set_config(cfg)
+    window.estimates.estimator.cancel()  # the label's estimate may not run the classifier meanwhile
+    qtbot.waitUntil(lambda: not window.estimates.estimator.is_busy(), timeout=60000)
+    threads: list[threading.Thread] = []
+    real = Features.forward
+
+    def forward(self, x):
+        threads.append(threading.current_thread())
+        return real(self, x)
+
+    monkeypatch.setattr(Features, "forward", forward)
+    window.lab.open()
+    assert window.lab.dock.isVisible(), window.last_error
+    assert threads, "the Lab ran no classifier"
+    assert threading.main_thread() not in threads, "the Lab ran the classifier on the GUI thread"
+    working, _ = window.lab._working
+    assert working is not None and working.mode == "downscale"  # the problem was rebuilt at the working size
+    assert window.lab.panel._problem.size == working.size
+
+
 def test_the_estimates_time_budget_plan_uses_the_memory_budget_start_plans_with(
     qtbot, window, make_config, monkeypatch
 ):

@@ -43,6 +43,25 @@ def test_start_receives_frames_reports_and_keeps_iterates(qtbot, window, make_co
     assert window.last_error is None
 
 
+def test_the_finished_message_is_whole_in_the_status_bar_tooltip_where_the_bar_cuts_it(qtbot, window, make_config):
+    """A window too narrow for the end-of-run message beside the permanent labels: the status bar elides the
+    message, and its tooltip holds the whole of it until it goes."""
+    window.resize(900, 700)
+    window.settings_panel.set_config(make_config(iterations=12))
+    with qtbot.waitSignal(window.controller.run_finished, timeout=30000):
+        assert window.start() == 1
+    bar = window.statusBar()
+    message = bar.currentMessage()
+    assert message.startswith("Run finished its iterations after 12 iterations") and message.endswith(".")
+    st = window.status
+    labels = (st.state, st.iteration, st.speed, st.eta, st.psnr, st.written, st.device)
+    room = bar.width() - sum(w.sizeHint().width() for w in labels if w.text())
+    assert bar.fontMetrics().horizontalAdvance(message) > room  # the bar shows only part of it
+    assert bar.toolTip() == message
+    bar.clearMessage()
+    assert bar.toolTip() == ""  # no stale message in the tooltip
+
+
 def _raw_keeps(qtbot, problem, cfg, **options):
     """Run ``cfg`` on a bare controller; (the raw iterates' iterations in arrival order, the summary)."""
     ctrl = worker_mod.RunController()

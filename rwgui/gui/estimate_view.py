@@ -463,6 +463,18 @@ class EstimateHookup(QObject):
             raise StartCancelled
         return job.result()
 
+    def made_off_gui(self, make: Callable[[], Problem], task: str) -> Problem:
+        """``make()``: here, or on the helper thread while the caller waits behind the dialog with Cancel
+        (:meth:`on_helper`; :class:`StartCancelled`) when making ``task``'s problem runs a network
+        (``RUNS_A_NETWORK``: the pre-image's classifier computes its target), which the GUI thread never does.
+        Start and the Lab build their problems, and rebuild them at a working size, through it."""
+        from .document import RUNS_A_NETWORK
+
+        if task not in RUNS_A_NETWORK:
+            return make()
+        made: Problem = self.on_helper(make, "Computing the photo's features with the classifier…")
+        return made
+
     def _on_ready(self, _number: int, result: EstimateResult) -> None:
         self.last = result
         self.area.show_estimate(result)

@@ -161,7 +161,7 @@ def about_html(win: MainWindow | None = None) -> str:
 
     status = getattr(win, "status", None)
     shown = status.device.text() if status is not None and hasattr(status, "device") else ""
-    device = shown.removeprefix("Device: ") if shown.strip() else f"{available_devices()[0]} (auto)"
+    device = shown if shown.strip() else f"{available_devices()[0]} (auto)"
     e = html.escape
     return (
         f"<h2>rwgui {e(__version__)}</h2>"

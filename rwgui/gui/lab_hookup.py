@@ -1,10 +1,12 @@
 """Puts the Lab (compare prior variants on this photo) into the main window: a floating dock, a menu
 action, and the Lab's results into the session. Kept apart so the window stays wiring only.
 
-The Lab reads the session's photo and mask and the settings dock's settings when it opens; what it hands back
-goes into the session (:meth:`~rwgui.core.session.Session.take_lab_result`), which the window follows. Taking a
-result adds it to the timeline next to the main run's iterates (nothing is thrown away, so nothing needs asking)
-and changes no setting; the Lab's "Use its settings" button is the one way its settings reach the window.
+The Lab reads the session's photo and mask and the settings dock's settings when it opens (a problem whose
+making runs a network, the pre-image's, is built on the estimate's helper thread while the window waits, as
+Start builds it: ``made_off_gui``); what it hands back goes into the session
+(:meth:`~rwgui.core.session.Session.take_lab_result`), which the window follows. Taking a result adds it to the
+timeline next to the main run's iterates (nothing is thrown away, so nothing needs asking) and changes no setting;
+the Lab's "Use its settings" button is the one way its settings reach the window.
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu
 
 from ..core.errors import RwguiError
+from ..core.problems import Problem
 from ..core.session import LabResult, Session
-from ..core.vocabulary import Task
+from ..core.vocabulary import Task, WorkingMode
 from ..core.working_size import Working, working_problem
 from .document import build_problem
+from .estimate_view import StartCancelled
 from .lab import LabPanel
 from .settings_dock import SettingsPanel
 from .working import WorkingSize
@@ -39,6 +43,7 @@ class LabHookup(QObject):
         *,
         run_busy: Callable[[], bool],
         show_error: Callable[[str, str], None],
+        made_off_gui: Callable[[Callable[[], Problem], str], Problem],
     ) -> None:
         super().__init__(window)
         self.session = session
@@ -46,6 +51,8 @@ class LabHookup(QObject):
         self.working_size = working_size
         self.run_busy = run_busy
         self.show_error = show_error
+        # builds a problem, on the estimate's helper thread when that runs a network (EstimateHookup.made_off_gui)
+        self.made_off_gui = made_off_gui
         self.panel = LabPanel()
         self.dock = QDockWidget("Lab — compare variants on this photo", window)
         self.dock.setObjectName("lab_dock")
@@ -72,7 +79,10 @@ class LabHookup(QObject):
         try:
             cfg = self.settings.config()
             mask = s.mask if cfg.task == Task.INPAINT else None
-            problem = build_problem(s.photo, cfg.task, cfg.factor, mask, cfg.task_params, s.second())
+            photo, second = s.photo, s.second()
+            problem = self.made_off_gui(
+                lambda: build_problem(photo, cfg.task, cfg.factor, mask, cfg.task_params, second), cfg.task
+            )
             if self.panel.is_running():  # it keeps its photo; set_problem says so in the Lab
                 self.panel.set_problem(problem, cfg)
                 self.dock.show()
@@ -81,7 +91,11 @@ class LabHookup(QObject):
             working = self.working_size.fit_to_memory(problem, cfg, tiles=False)
             if working is None:
                 return
-            problem = working_problem(problem, working)
+            if working.mode != WorkingMode.FULL:  # a smaller copy: the pre-image's target is computed again
+                whole = problem
+                problem = self.made_off_gui(lambda: working_problem(whole, working), cfg.task)
+        except StartCancelled:  # the person cancelled the wait for the classifier: the Lab is left as it was
+            return
         except RwguiError as exc:
             self.show_error(str(exc), "Cannot open the Lab")
             return

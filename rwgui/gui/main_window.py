@@ -12,7 +12,6 @@ kept iterates are never lost.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -27,14 +26,14 @@ from ..core.metrics import psnr
 from ..core.noise_estimate import NoiseEstimate
 from ..core.photo import Photo
 from ..core.pixels import rgba8_for_display
-from ..core.problems import Problem, hole_fraction
+from ..core.problems import hole_fraction
 from ..core.session import LabResult, Session
 from ..core.vocabulary import Iterate, RunState, StopReason, Task, WorkingMode
 from ..core.working_size import Working, working_problem
 from .actions import build_actions
 from .canvas import CompareView, ImagePane, MaskCanvas
 from .discard import DiscardGuard
-from .document import RUNS_A_NETWORK, build_problem, display_image, open_photo, sample_photo
+from .document import build_problem, display_image, open_photo, sample_photo
 from .estimate_view import EstimateHookup, StartCancelled
 from .files import FileState, paths_from_mime
 from .impedance_view import WhyItWorksHookup
@@ -136,6 +135,7 @@ class MainWindow(QMainWindow):
             self.working_size,
             run_busy=self.controller.is_busy,
             show_error=self.show_error,
+            made_off_gui=self.estimates.made_off_gui,  # the pre-image's classifier runs on the helper thread
         )
         # View > Why it works: the paper's Figure 2 on this photo, in a window of its own
         self.why_it_works = WhyItWorksHookup(
@@ -553,7 +553,7 @@ class MainWindow(QMainWindow):
             cfg = self.settings_panel.config()
             mask = self.session.mask if cfg.task == Task.INPAINT else None
             photo, second = self.photo, self.session.second()
-            problem = self._made_off_gui(
+            problem = self.estimates.made_off_gui(
                 lambda: build_problem(photo, cfg.task, cfg.factor, mask, cfg.task_params, second), cfg.task
             )
             if not self.confirm_discard("Starting a new run"):
@@ -568,7 +568,7 @@ class MainWindow(QMainWindow):
                 working = timed.working
             if working.mode not in (WorkingMode.FULL, WorkingMode.TILES):  # a smaller copy, the target remade
                 whole, size = problem, working
-                problem = self._made_off_gui(lambda: working_problem(whole, size), cfg.task)
+                problem = self.estimates.made_off_gui(lambda: working_problem(whole, size), cfg.task)
             self.estimates.before_run()  # a timing still going would take the run's cores (and mis-measure)
         except StartCancelled:
             return None
@@ -605,15 +605,6 @@ class MainWindow(QMainWindow):
             what = "Preview" if preview else "Time budget"
             self.statusBar().showMessage(f"{what}: {timed.message}.", 20000)
         return run_id
-
-    def _made_off_gui(self, make: Callable[[], Problem], task: str) -> Problem:
-        """``make()``: here, or on the estimate's helper thread while Start waits behind its dialog with Cancel
-        (:class:`StartCancelled`) when making ``task``'s problem runs a network (``RUNS_A_NETWORK``: the
-        pre-image's classifier computes its target), which the GUI thread never does."""
-        if task not in RUNS_A_NETWORK:
-            return make()
-        made: Problem = self.estimates.on_helper(make, "Computing the photo's features with the classifier…")
-        return made
 
     def _on_run_cleared(self) -> None:
         self._sync_timer.stop()

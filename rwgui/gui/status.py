@@ -47,7 +47,9 @@ def format_step_time(seconds: float) -> str:
 
 
 class RunStatus:
-    """Permanent labels on the right of the status bar; transient messages keep the left."""
+    """Permanent labels on the right of the status bar; transient messages keep the left. Where the window is
+    not wide enough for a message beside the labels, Qt cuts it off: the whole message is the bar's tooltip too,
+    for as long as it shows (:meth:`_on_message`), and the labels say what they show briefly."""
 
     def __init__(self, bar: QStatusBar) -> None:
         self.bar = bar
@@ -62,6 +64,10 @@ class RunStatus:
             "network's output in the holes"
         )
         self.device = QLabel("", bar)
+        self.device.setToolTip("The device the run computes on: its threads and number precision")
+        self.psnr.setToolTip(
+            "PSNR against the ground truth: the step's output, its running average (avg), and the peak"
+        )
         for w in (self.state, self.iteration, self.speed, self.eta, self.psnr, self.written, self.device):
             w.setContentsMargins(6, 0, 6, 0)
             bar.addPermanentWidget(w)
@@ -72,6 +78,7 @@ class RunStatus:
         self._run_state: str = RunState.IDLE
         self._paused = False  # the run confirmed the pause (its last step's numbers have arrived)
         self._psnr_of = ""  # whose PSNR the steps' figure is, where it is not what Save result writes
+        bar.messageChanged.connect(self._on_message)
 
     # ----- a run's life --------------------------------------------------------------------------------
     def clear(self) -> None:
@@ -104,7 +111,7 @@ class RunStatus:
         self.psnr.setVisible(True)
 
     def set_device(self, device: str) -> None:
-        self.device.setText(f"Device: {device}")
+        self.device.setText(device)  # "cpu (1 thread, bf16)": the tooltip says what it is
 
     def set_state(self, state: str) -> None:
         """The controller's state. A pause is "Pausing" until the run confirms it (:meth:`set_paused`): the step
@@ -165,11 +172,16 @@ class RunStatus:
             self.eta.setText(f"ETA {format_eta(max(0, self._total - report.iteration) * step_s)}")
         self.iteration.setText(f"Iteration {report.iteration} / {self._total}")
         if report.psnr is not None:
-            avg = f" (average {report.psnr_average:.2f} dB)" if report.psnr_average is not None else ""
+            avg = f" (avg {report.psnr_average:.2f} dB)" if report.psnr_average is not None else ""
             whose = f" ({self._psnr_of})" if self._psnr_of else ""
             self.psnr.setText(f"PSNR{whose} {report.psnr:.2f} dB{avg}")
         if self._run_state in (RunState.STOPPING, RunState.PAUSED):
             self._show_state()  # the wait it names follows the newest measurement
+
+    def _on_message(self, message: str) -> None:
+        """The transient message changed: the bar's tooltip is the whole of it (none once it goes), since the
+        status bar elides a message that does not fit beside the permanent labels."""
+        self.bar.setToolTip(message)
 
     def finish(self, summary) -> None:
         self.eta.setText("")
