@@ -800,6 +800,7 @@ def _write_json(path: str, data: dict) -> None:
 def main(argv: Iterable[str] | None = None) -> None:
     try:
         code = run(list(argv) if argv is not None else None)
+        sys.stdout.flush()  # a closed pipe fails here, inside the handler below, not in the exit's own flush
     except RwguiError as exc:
         print(f"rwgui-restore: error: {exc}", file=sys.stderr)
         code = 2

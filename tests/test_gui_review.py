@@ -338,13 +338,11 @@ def test_the_screenshot_of_a_task_beyond_the_first_three_is_written(qtbot, tmp_p
 
 
 # ----- the pre-image's classifier and the estimate's memory budget -------------------------------------------------
-def test_the_preimage_classifier_never_runs_on_the_gui_thread(qtbot, window, make_config, monkeypatch, tmp_path):
-    """Building the pre-image's problem runs its classifier (the photo's features are the target): the estimate
-    under Start and Start itself build it, and rebuild it downscaled to fit memory, on the helper thread."""
-    import threading
-
+def _preimage_in_tight_memory(window, make_config, monkeypatch, tmp_path):
+    """A pre-image config for the window's photo and a memory budget that forces a downscale (taken without
+    asking); returns ``apply``, which chooses the task and its settings in the window."""
     from rwgui.core.memory import run_dtype
-    from rwgui.core.operators import Features
+    from rwgui.core.vocabulary import WorkingMode
     from rwgui.gui.document import build_problem
 
     weights = _classifier(tmp_path / "w.pth")
@@ -353,7 +351,22 @@ def test_the_preimage_classifier_never_runs_on_the_gui_thread(qtbot, window, mak
     model = MemoryModel(cfg, 3, run_dtype(cfg, problem.size, torch.device("cpu"), 3), "cpu", problem.operator)
     need = model.estimate(problem.size).total_bytes
     window.working_size.memory_budget = need - (need - model.estimate((40, 40)).total_bytes) // 4
-    monkeypatch.setattr(window.working_size, "choose_working_size", lambda plan: "downscale")
+    monkeypatch.setattr(window.working_size, "choose_working_size", lambda plan: WorkingMode.DOWNSCALE)
+
+    def apply() -> None:
+        window.set_classifier_weights(weights)
+        window.settings_panel.set_task("preimage")
+        window.settings_panel.set_config(cfg)
+
+    return apply
+
+
+def _classifier_threads(monkeypatch) -> list:
+    """The threads the classifier's forward runs on, from now on."""
+    import threading
+
+    from rwgui.core.operators import Features
+
     threads: list[threading.Thread] = []
     real = Features.forward
 
@@ -362,10 +375,18 @@ def test_the_preimage_classifier_never_runs_on_the_gui_thread(qtbot, window, mak
         return real(self, x)
 
     monkeypatch.setattr(Features, "forward", forward)
-    window.set_classifier_weights(weights)
-    window.settings_panel.set_task("preimage")
+    return threads
+
+
+def test_the_preimage_classifier_never_runs_on_the_gui_thread(qtbot, window, make_config, monkeypatch, tmp_path):
+    """Building the pre-image's problem runs its classifier (the photo's features are the target): the estimate
+    under Start and Start itself build it, and rebuild it downscaled to fit memory, on the helper thread."""
+    import threading
+
+    apply = _preimage_in_tight_memory(window, make_config, monkeypatch, tmp_path)
+    threads = _classifier_threads(monkeypatch)
+    apply()
     label = window.settings_panel.start_area.estimate_label
-    window.settings_panel.set_config(cfg)
     window.estimates.refresh()
     qtbot.waitUntil(lambda: "s/step" in label.text(), timeout=60000)
     assert threads, "the estimate ran no classifier"
@@ -385,30 +406,10 @@ def test_the_lab_never_runs_the_preimage_classifier_on_the_gui_thread(
     downscaled to fit memory: both on the estimate's helper thread, as Start does, while the window waits."""
     import threading
 
-    from rwgui.core.memory import run_dtype
-    from rwgui.core.operators import Features
-    from rwgui.gui.document import build_problem
-
-    weights = _classifier(tmp_path / "w.pth")
-    cfg = make_config("preimage", iterations=3, task_params={"weights": weights, "layer": "relu2"})
-    problem = build_problem(window.photo, "preimage", cfg.factor, None, cfg.task_params)  # the test's own
-    model = MemoryModel(cfg, 3, run_dtype(cfg, problem.size, torch.device("cpu"), 3), "cpu", problem.operator)
-    need = model.estimate(problem.size).total_bytes
-    window.working_size.memory_budget = need - (need - model.estimate((40, 40)).total_bytes) // 4
-    monkeypatch.setattr(window.working_size, "choose_working_size", lambda plan: "downscale")
-    window.set_classifier_weights(weights)
-    window.settings_panel.set_task("preimage")
-    window.settings_panel.set_config(cfg)
+    _preimage_in_tight_memory(window, make_config, monkeypatch, tmp_path)()
     window.estimates.estimator.cancel()  # the label's estimate may not run the classifier meanwhile
     qtbot.waitUntil(lambda: not window.estimates.estimator.is_busy(), timeout=60000)
-    threads: list[threading.Thread] = []
-    real = Features.forward
-
-    def forward(self, x):
-        threads.append(threading.current_thread())
-        return real(self, x)
-
-    monkeypatch.setattr(Features, "forward", forward)
+    threads = _classifier_threads(monkeypatch)
     window.lab.open()
     assert window.lab.dock.isVisible(), window.last_error
     assert threads, "the Lab ran no classifier"
