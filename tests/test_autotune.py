@@ -226,3 +226,33 @@ def test_a_cache_written_before_tasks_were_told_apart_is_denoisings(monkeypatch,
     weights = _classifier(tmp_path / "w.pth")
     pre = den.replace(task="preimage", task_params={"weights": weights})
     assert autotune.known_speed(pre, size, CPU) is None
+
+
+def test_a_large_photo_is_timed_at_a_side_that_ranks_like_its_own_and_old_choices_are_measured_again(
+    monkeypatch,
+):
+    """At 96 px a step is mostly overhead and the candidates' order is noise: a choice measured there made
+    1088 px steps 2.5x slower. A large photo is timed at ``TUNE_SIDE`` (a small one at its own bucket), and a
+    cache of the version that timed at 96 px is not trusted."""
+    import json
+
+    monkeypatch.setenv("RWGUI_SPEED_TUNING", "on")
+    sides: list = []
+    monkeypatch.setattr(autotune, "time_steps", lambda engine, steps: sides.append(engine.problem.size) or 1.0)
+    cfg = tiny_config("denoise")
+    autotune.tune(cfg, (2048, 1536), CPU)
+    assert sides and set(sides) == {(autotune.TUNE_SIDE, autotune.TUNE_SIDE)} and autotune.TUNE_SIDE >= 192
+    sides.clear()
+    autotune.tune(cfg, (64, 64), CPU)
+    assert set(sides) == {(64, 64)}
+
+    size = (1024, 1024)
+    path = autotune.cache_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stale = {"precision": "float32", "channels_last": "off", "fused_optimizer": "off", "threads": 1}
+    entry = {"speed": stale, "seconds": {}, "when": "2026-01-01T00:00:00+00:00"}
+    path.write_text(json.dumps({"version": 1, "entries": {autotune.cache_key(cfg, size, CPU): entry}}))
+    assert autotune.known_speed(cfg, size, CPU) is None
+    sides.clear()
+    autotune.resolve(cfg, size, CPU)
+    assert sides  # measured again

@@ -20,6 +20,7 @@ offers tiles and ``choose_working(plan, 'auto')`` takes them. It prints:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 
 import cv2
@@ -66,6 +67,14 @@ def main(argv: list[str] | None = None) -> None:
     )
     ap.add_argument("--overlap", type=int, default=0, help="tile overlap in px (0 = the default rule)")
     ap.add_argument(
+        "--stop",
+        help="the stopping rule of every run (default: the preset's); 'fixed' runs the whole photo and every "
+        "tile for exactly --iterations, so the two are compared at the same iterations",
+    )
+    ap.add_argument(
+        "--threads", type=int, default=0, help="CPU threads of each run (0: measured); 1 for two --part processes"
+    )
+    ap.add_argument(
         "--part",
         choices=("both", "untiled", "tiled"),
         default="both",
@@ -82,6 +91,10 @@ def main(argv: list[str] | None = None) -> None:
     widths = {"channels_down": ch, "channels_up": ch} if args.channels else {}
     cfg = preset(args.preset, iterations=args.iterations)
     cfg = cfg.replace(prior_params={**cfg.prior_params, **widths})
+    if args.stop:
+        cfg = cfg.replace(stop=args.stop, stop_params={})
+    if args.threads:
+        cfg = cfg.replace(speed=dataclasses.replace(cfg.speed, threads=args.threads))
     device = resolve_device(cfg.device)
     model = MemoryModel(cfg, 3, run_dtype(cfg, problem.size, device, 3), device.type)  # the plan's precision
     budget = model.estimate((args.tile, args.tile)).total_bytes + 2**20

@@ -55,9 +55,16 @@ TUNED = ("precision", "channels_last", "fused_optimizer", "threads")
 #: Tasks whose step costs what denoising's does (the operator is the identity, or a product with the mask):
 #: timed on a denoising problem and cached under one key. Every other task is timed on its own problem.
 DENOISING_STEP = (Task.DENOISE, Task.JPEG, Task.REAL_NOISE, Task.INPAINT)
-CACHE_VERSION = 1
-#: The side of the square working size the candidates are timed at (smaller photos: their own bucket).
-TUNE_SIDE = 96
+#: 2: choices measured at 96 px (version 1) ranked large photos wrongly and are measured again.
+CACHE_VERSION = 2
+#: The side of the square working size the candidates are timed at on a CPU (smaller photos: their own bucket).
+#: Not smaller: at 96 px a step is mostly per-step overhead, the candidates lie within 1.5x of each other and a
+#: busy neighbour reorders them; one measured choice there (float32, NCHW) made 1088x1088 steps 2.5x slower
+#: than bfloat16 with channels-last (6.4 against 2.5 s on one core of an AMX-BF16 Xeon), while from 192 px up the
+#: ranking is the one at 512 and 1088 px (bfloat16 channels-last 2.0-2.9x faster than float32 NCHW there).
+TUNE_SIDE = 192
+#: The same on a GPU, which is launch-bound at small sizes: a larger side, still a fraction of a second a step.
+TUNE_SIDE_GPU = 512
 #: Timed rounds; each round times every surviving candidate once, in turn, so that a busy machine slows all
 #: alike; the median over rounds decides.
 ROUNDS = 3
@@ -409,7 +416,7 @@ def tune(
     device: torch.device | None = None,
     *,
     channels: int = 3,
-    side: int = TUNE_SIDE,
+    side: int | None = None,
 ) -> Tuning:
     """Measure, without the cache: the fastest candidate for ``config``'s network and task at ``size``'s bucket
     (timed on :func:`tuning_problem`).
@@ -420,6 +427,8 @@ def tune(
         the second race is chosen; the plain configuration at torch's own thread count is always in it."""
     cfg = config.validated()
     device = device or resolve_device(cfg.device)
+    if side is None:
+        side = TUNE_SIDE if device.type == "cpu" else TUNE_SIDE_GPU
     s = max(16, min(side, size_bucket(size)))
     problem = tuning_problem(cfg, (s, s), channels)
     speed = cfg.speed
