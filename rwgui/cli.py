@@ -342,9 +342,12 @@ class Progress:
         self.total, self.enabled, self.tty = total, enabled, sys.stderr.isatty()
         self.t0 = time.perf_counter()
         self._last = 0.0
+        self._shown = -1  # the iteration of the line last written
         self._every = max(1, total // 10)
 
-    def update(self, rep: Any, final: bool = False) -> None:
+    def update(self, rep: Any, final: bool = False, where: str = "") -> None:
+        """Show ``rep`` (an engine report, its iteration counted over the whole job); ``where`` names the part
+        of the job running (a run on tiles: which tile)."""
         if not self.enabled:
             return
         now = time.perf_counter()
@@ -352,13 +355,16 @@ class Progress:
             return
         if not self.tty and not final and rep.iteration % self._every:
             return
-        self._last = now
+        if not self.tty and final and rep.iteration == self._shown:
+            return  # that line is already in the log
+        self._last, self._shown = now, rep.iteration
         rate = rep.iteration / max(now - self.t0, 1e-9)
         eta = (self.total - rep.iteration) / max(rate, 1e-9)
         filled = int(24 * rep.iteration / max(self.total, 1))
         bar = "#" * filled + "-" * (24 - filled)
         extra = f" psnr {rep.psnr:6.2f} avg {rep.psnr_average:6.2f}" if rep.psnr is not None else ""
-        line = f"[{bar}] {rep.iteration}/{self.total} loss {rep.loss:.5f}{extra} {rate:5.2f} it/s eta {eta:5.0f}s"
+        line = f"[{bar}] {rep.iteration}/{self.total}{where} loss {rep.loss:.5f}{extra}"
+        line += f" {rate:5.2f} it/s eta {eta:5.0f}s"
         sys.stderr.write(("\r" + line + " " + ("\n" if final else "")) if self.tty else line + "\n")
         sys.stderr.flush()
 
@@ -700,13 +706,14 @@ def _restore_tiles(
     assert working.tiles is not None
     grid, budget = working.tiles, cfg.iterations
     progress = Progress(budget * grid.count, not args.quiet)
-    last = None
+    last, where = None, ""
 
     def on_event(ev: TileEvent) -> None:
-        nonlocal last
+        nonlocal last, where
         if ev.event.report is not None:
             last = replace(ev.event.report, iteration=ev.index * budget + ev.event.report.iteration)
-            progress.update(last)
+            where = f" tile {ev.index + 1}/{ev.count}"
+            progress.update(last, where=where)
 
     control = control if control is not None else RunControl()
     with _ctrl_c_stops(control):
@@ -714,7 +721,7 @@ def _restore_tiles(
     result = tiled.run
     assert result is not None
     if last is not None:
-        progress.update(last, final=True)
+        progress.update(last, final=True, where=where)
     written = any(r.iterations_run > 0 for r in tiled.results)
     if written:
         _write_result(out_path, tiled.image, photo)

@@ -382,7 +382,7 @@ class EstimateHookup(QObject):
 
         made = None if cfg.task in RUNS_A_NETWORK else build()
         damage = None if mask is None else hole_box(mask)
-        key = (id(photo), photo.pixels.shape, damage, cfg.to_json(), minutes, budget, margin)
+        key = (id(photo), photo.pixels.shape, id(second), damage, cfg.to_json(), minutes, budget, margin)
 
         def work() -> EstimateResult:
             try:
