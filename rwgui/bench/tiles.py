@@ -76,11 +76,13 @@ def main(argv: list[str] | None = None) -> None:
     )
     ap.add_argument(
         "--part",
-        choices=("both", "untiled", "tiled"),
+        choices=("both", "untiled", "tiled", "compare"),
         default="both",
         help="run one of the two (needs --out; each saves its result there, and the comparison is printed "
-        "once both are): two processes on two cores instead of one after the other, for a large photo",
+        "once both are): two processes on two cores instead of one after the other, for a large photo; "
+        "'compare': no run, the comparison of the two results saved in --out",
     )
+    ap.add_argument("--crop", type=int, default=128, help="side of each image in the seam-crossing crop")
     ap.add_argument("--json", help="write the numbers here")
     ap.add_argument("--out", help="a folder for the two results and a side-by-side crop at a seam crossing")
     args = ap.parse_args(argv)
@@ -172,7 +174,7 @@ def main(argv: list[str] | None = None) -> None:
         imageio.write(str(out / "untiled.png"), untiled)
         imageio.write(str(out / "tiled.png"), tiled_image)
         (ry, _), (rx, _) = grid.seams()[0][0], grid.seams()[1][0]
-        cy, cx, half = ry + grid.ramp // 2, rx + grid.ramp // 2, 64
+        cy, cx, half = ry + grid.ramp // 2, rx + grid.ramp // 2, args.crop // 2
         y0, x0 = max(0, cy - half), max(0, cx - half)
         side = np.concatenate(
             [im[y0 : y0 + 2 * half, x0 : x0 + 2 * half] for im in (untiled, tiled_image, pasted)], axis=1
