@@ -256,3 +256,60 @@ def test_a_large_photo_is_timed_at_a_side_that_ranks_like_its_own_and_old_choice
     sides.clear()
     autotune.resolve(cfg, size, CPU)
     assert sides  # measured again
+
+
+def test_a_measurement_asked_to_give_up_stops_between_steps_and_caches_nothing(monkeypatch):
+    """Inside :func:`rwgui.core.cancel.cancellable`, tuning gives up at its next step once asked (a window
+    closing, a Stop): no step of a candidate runs after the ask, nothing is cached; outside, nothing changes."""
+    from rwgui.core import cancel
+
+    monkeypatch.setenv("RWGUI_SPEED_TUNING", "on")
+    timed: list[int] = []
+    asked = threading.Event()
+
+    def fake(engine, steps):
+        cancel.check()
+        timed.append(steps)
+        asked.set()  # the owner asks while the first candidate is being timed
+        return 1.0
+
+    monkeypatch.setattr(autotune, "time_steps", fake)
+    cfg = tiny_config("denoise")
+    with pytest.raises(cancel.Cancelled), cancel.cancellable(asked.is_set):
+        autotune.resolve(cfg, SIZE, CPU)
+    assert timed == [autotune.STEPS_PER_ROUND]  # gave up at the next candidate's timing
+    assert autotune.known_speed(cfg, SIZE, CPU) is None
+    asked.set()
+    chosen = autotune.resolve(cfg, SIZE, CPU)  # no cancellable block: the ask is nobody's
+    assert chosen.precision != "auto" and autotune.known_speed(cfg, SIZE, CPU) == chosen
+
+
+def test_stop_while_the_run_measures_its_speed_ends_it_at_once_without_a_step_or_an_error(
+    qtbot, window, make_config, monkeypatch
+):
+    """Pressing Stop during "measuring speed…" must not wait for the measurement (seconds to tens of
+    seconds): the run ends as stopped, with no step taken, no error shown and nothing cached."""
+    from rwgui.core import cancel
+
+    monkeypatch.setenv("RWGUI_SPEED_TUNING", "on")
+    measuring, stopped = threading.Event(), threading.Event()
+
+    def slow(engine, steps):  # a measurement that would take 30 s unless given up
+        measuring.set()
+        stopped.wait(30)
+        cancel.check()
+        return 1.0
+
+    monkeypatch.setattr(autotune, "time_steps", slow)
+    failures: list[str] = []
+    window.controller.run_failed.connect(failures.append)
+    cfg = make_config(iterations=50)
+    window.settings_panel.set_config(cfg)
+    with qtbot.waitSignal(window.controller.run_finished, timeout=20000) as fin:
+        window.start()
+        qtbot.waitUntil(measuring.is_set, timeout=10000)
+        window.controller.stop()
+        stopped.set()
+    summary = fin.args[0]
+    assert summary.reason == "user" and summary.iterations == 0 and failures == []
+    assert autotune.known_speed(window.settings_panel.config(), (64, 64), CPU) is None

@@ -454,3 +454,30 @@ def test_the_estimates_time_budget_plan_uses_the_memory_budget_start_plans_with(
         started.message,
         started.preset,
     )
+
+
+def test_closing_the_window_makes_a_timing_in_progress_give_up(qtbot, window, make_config, monkeypatch):
+    """A timing on the estimate's helper thread steps a real network for seconds, more on a busy machine; a
+    window closing must not leave it running (a helper still stepping when Python exits aborts the process):
+    the helper gives up at its next step and has ended when the window's shutdown returns."""
+    from rwgui.core import cancel
+
+    estimate.clear_cache()
+    started = []
+
+    def thirty_seconds(config, task, channels, factor, size) -> float:
+        started.append(True)
+        for _ in range(600):
+            cancel.check()
+            time.sleep(0.05)
+        return 1e-3
+
+    monkeypatch.setattr(estimate, "time_steps", thirty_seconds)
+    window.settings_panel.set_config(make_config("denoise", iterations=7))
+    window.estimates.refresh()
+    qtbot.waitUntil(lambda: bool(started), timeout=10000)
+    helper = window.estimates.estimator._thread
+    assert helper is not None and helper.is_alive()
+    window.estimates.shutdown(timeout=5.0)
+    assert not helper.is_alive()
+    estimate.clear_cache()

@@ -8,7 +8,8 @@ run of a network at a size bucket on a machine times a few steps of the real net
 settings, on a synthetic problem of the run's task: the pre-image's classifier runs forward and backward in every
 step and can cost more than the prior) at a small working size for each candidate combination and keeps the
 fastest, cached as JSON in the user's configuration folder (:func:`cache_path`), keyed by the network and, where it
-changes a step's cost, the task (:func:`cache_key`). The plain configuration (float32, NCHW, the plain Adam loop,
+changes a step's cost, the task (:func:`cache_key`). A measurement inside :func:`rwgui.core.cancel.cancellable`
+gives up between two steps when asked, caching nothing. The plain configuration (float32, NCHW, the plain Adam loop,
 torch's own thread count) is always a candidate, so the choice is never one measured slower than it.
 
 What is not timed: ``torch.compile`` (minutes of compiling, measured no faster on the CPU; the setting is
@@ -40,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from . import cancel
 from .atomic import atomic_file
 from .config import RunConfig, SpeedConfig
 from .device import cpu_has_native_bf16, cuda_facts, default_threads, fused_adam_device, resolve_device
@@ -309,6 +311,7 @@ def _sync(device: torch.device) -> None:
 def time_steps(engine: Engine, steps: int) -> float:
     """Seconds per step of ``steps`` steps of ``engine``, on the calling thread (the one timer: tests replace
     it to make a choice deterministic or to see which thread times)."""
+    cancel.check()
     _sync(engine.device)
     t0 = time.perf_counter()
     for _ in range(steps):
@@ -366,6 +369,7 @@ def measure_step_seconds(
     speed = resolve(cfg, problem.size, device, channels=problem.channels, on_status=on_status)
     engine = _engine(problem, cfg, speed)
     for _ in range(warmup):
+        cancel.check()
         engine.step()
     seconds = [time_steps(engine, 1) for _ in range(max(1, steps))]
     return float(statistics.median(seconds))
@@ -395,6 +399,7 @@ def _race(
     warm: set[int] = set()
     for eng, threads in pool.values():  # warm-up, once per engine: kernels chosen, first-step allocations done
         if id(eng) not in warm and eng.iteration == 0:
+            cancel.check()
             _set_threads(eng, threads)
             eng.step()
         warm.add(id(eng))
@@ -439,6 +444,7 @@ def tune(
     try:
         pool = {}
         for c in cands:
+            cancel.check()
             c = dataclasses.replace(c, threads=first_threads)
             pool[label(c)] = (_engine(problem, cfg, c), first_threads)
         stage1 = _race(pool, ROUNDS, STEPS_PER_ROUND, {})

@@ -40,6 +40,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..core.cancel import cancellable
 from ..core.config import RunConfig
 from ..core.errors import RwguiError
 from ..core.estimate import FIXED_SIZE, RunEstimate, TimePlan, estimate_run, fixed_size_error, plan_time_budget
@@ -171,6 +172,7 @@ class Estimator(QObject):
         self._number = 0
         self._busy = False
         self._thread: threading.Thread | None = None
+        self._abandoned = threading.Event()  # the window closes: the helper gives up between two steps
 
     def request(self, key: object, work: Callable[[], EstimateResult]) -> None:
         """Estimate ``key`` by calling ``work`` on the helper thread once the edits pause (it builds the problem
@@ -222,8 +224,17 @@ class Estimator(QObject):
         self._busy = True
         self._start_thread(self._work, (self._number, key, work))
 
+    def abandon(self) -> None:
+        """Make the timing in progress give up at its next step (:mod:`rwgui.core.cancel`): the window is
+        closing, and a helper still stepping a network when Python exits would abort the process."""
+        self._abandoned.set()
+
     def _start_thread(self, target: Callable[..., None], args: tuple) -> None:
-        thread = threading.Thread(target=target, args=args, name="rwgui-estimate", daemon=True)
+        def run() -> None:
+            with cancellable(self._abandoned.is_set):
+                target(*args)
+
+        thread = threading.Thread(target=run, name="rwgui-estimate", daemon=True)
         self._thread = thread
         thread.start()
 
@@ -417,6 +428,7 @@ class EstimateHookup(QObject):
             self._wait_loop.quit()
         self.estimator.cancel()
         self.estimator.drop_jobs()
+        self.estimator.abandon()
         self.estimator.wait(timeout)
 
     def wait_until(self, done: Callable[[], bool], what: str) -> bool:

@@ -34,7 +34,9 @@ import numpy as np
 import torch
 from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal, SignalInstance, Slot
 
+from ..core.autotune import fixed_rule
 from ..core.autotune import resolve as resolve_speed
+from ..core.cancel import Cancelled, cancellable
 from ..core.config import RunConfig
 from ..core.device import keep_device_queries_off_this_thread, resolve_device
 from ..core.engine import (
@@ -210,16 +212,8 @@ class RunWorker(QObject):
         engine = None
         t0 = time.perf_counter()
         try:
-            # "auto" speed settings are measured here, in the worker, the first time (then cached): never on
-            # the GUI thread; the engine below finds the choice in the cache
-            resolve_speed(
-                req.config,
-                req.problem.size,
-                resolve_device(req.config.device),
-                channels=req.problem.channels,
-                on_status=partial(self.status.emit, rid),
-            )
-            engine = Engine(req.problem, req.config)  # sets the CPU threads in this thread, as in the CLI
+            config = self._measured_config(req.problem.size)
+            engine = Engine(req.problem, config)  # sets the CPU threads in this thread, as in the CLI
             self.run_started.emit(rid, engine.device_name)
             result = drain(engine.steps(self.control), partial(self._on_event, engine))
             self._flush()
@@ -274,6 +268,22 @@ class RunWorker(QObject):
             self.moveToThread(app.thread())  # so that the GUI thread may delete this object safely
         self.done.emit()
 
+    def _measured_config(self, size: tuple[int, int]) -> RunConfig:
+        """The run's config once its "auto" speed settings are measured for ``size``: here, in the worker, the
+        first time (then cached), never on the GUI thread; the engines built next find the choice in the cache.
+        A Stop gives the measuring up (:mod:`rwgui.core.cancel`): the config then takes the unmeasured rule, so
+        the engine builds at once and its loop ends before the first step."""
+        req = self.request
+        config, device = req.config, resolve_device(req.config.device)
+        try:
+            with cancellable(lambda: self.control.stop_requested):
+                resolve_speed(
+                    config, size, device, channels=req.problem.channels, on_status=partial(self.status.emit, req.run_id)
+                )
+        except Cancelled:
+            config = config.replace(speed=fixed_rule(config.speed, device))
+        return config
+
     def _run_tiles(self, grid: TileGrid) -> RunSummary:
         """The whole photo on ``grid``'s tiles through :func:`~rwgui.core.tiles.run_tiled` (each tile is the
         engine's own loop; this only consumes its events, as :meth:`run` does one engine's). Reports count
@@ -285,7 +295,8 @@ class RunWorker(QObject):
         t0 = time.perf_counter()
         self._canvas = rgba8_for_display(req.problem.naive())  # the damaged photo where no tile has run yet
         try:
-            tiled = run_tiled(req.problem, req.config, grid, self.control, self._on_tile_event)
+            config = self._measured_config(grid.tile)  # a tile's problem has the tile's (output) size
+            tiled = run_tiled(req.problem, config, grid, self.control, self._on_tile_event)
         except Exception as exc:  # a tile's engine could not be built, or streaming failed
             if not isinstance(exc, RwguiError):
                 traceback.print_exc()
