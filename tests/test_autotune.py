@@ -232,7 +232,7 @@ def test_a_large_photo_is_timed_at_a_side_that_ranks_like_its_own_and_old_choice
     monkeypatch,
 ):
     """At 96 px a step is mostly overhead and the candidates' order is noise: a choice measured there made
-    1088 px steps 2.5x slower. A large photo is timed at ``TUNE_SIDE`` (a small one at its own bucket), and a
+    1088 px steps 2.3x slower. A large photo is timed at ``TUNE_SIDE`` (a small one at its own bucket), and a
     cache of the version that timed at 96 px is not trusted."""
     import json
 

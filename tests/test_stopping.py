@@ -228,24 +228,3 @@ def test_reset_forgets_the_run():
     first = feed(rule, xs)
     rule.reset()
     assert [v.signal for v in feed(rule, xs)] == [v.signal for v in first]
-
-
-@pytest.mark.parametrize("patience", [1, 7, 40])
-def test_the_tile_stops_benchmark_replays_a_recorded_signal_as_the_rule_decides(patience):
-    """``rwgui.bench.tile_stops`` judges patiences on a recorded signal instead of re-running: its replay must
-    pick and stop where the rule's own ``decide`` does (signal still None at first, as while a window fills)."""
-    from rwgui.bench.tile_stops import replay
-    from rwgui.core.stopping import MinimumRule
-
-    rng = np.random.default_rng(patience)
-    signal = [None] * 5 + list(np.cumsum(rng.normal(0, 1, 300)) + 0.0)
-    rule = MinimumRule(patience, burn_in=0)
-    pick = stop = None
-    for i, s in enumerate(signal):
-        v = rule.decide(i + 1, s)
-        if v.stop:
-            pick, stop = v.pick_iteration, i + 1
-            break
-    assert stop is not None  # a random walk sets no new minimum for 40 steps somewhere in 300
-    got_pick, got_stop = replay(signal, patience)
-    assert got_pick is not None and (got_pick + 1, got_stop + 1) == (pick, stop)

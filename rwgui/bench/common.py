@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -12,6 +13,11 @@ from ..core import imageio
 from ..core.problems import Problem, random_pixel_mask
 from ..core.samples import centre_crop, damage
 from ..core.vocabulary import Task
+
+if TYPE_CHECKING:
+    from ..core.config import RunConfig
+    from ..core.tiles import TileGrid
+    from ..core.working_size import WorkingPlan
 
 #: A folder with the Deep Image Prior repository's reference images, when the person has them; unset, the
 #: benchmarks use scikit-image's photos only.
@@ -72,3 +78,21 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def forced_tiles(problem: Problem, cfg: RunConfig, tile: int, overlap: int = 0) -> tuple[WorkingPlan, TileGrid]:
+    """The working-size plan and tile grid for a memory budget just large enough for a ``tile`` x ``tile`` run
+    (in the precision the run will compute in), so that the plan offers tiles and ``choose_working(plan,
+    'auto')`` takes them, as it would for a photo larger than the device."""
+    from ..core.device import resolve_device
+    from ..core.memory import MemoryModel, run_dtype
+    from ..core.vocabulary import WorkingMode
+    from ..core.working_size import choose_working, plan_for_problem
+
+    device = resolve_device(cfg.device)
+    model = MemoryModel(cfg, problem.channels, run_dtype(cfg, problem.size, device, problem.channels), device.type)
+    plan = plan_for_problem(problem, cfg, model.estimate((tile, tile)).total_bytes + 2**20, overlap=overlap)
+    working = choose_working(plan, WorkingMode.AUTO)
+    if working.mode != WorkingMode.TILES or working.tiles is None:
+        raise SystemExit(f"the plan did not take tiles: {plan.sentence}")
+    return plan, working.tiles

@@ -2,12 +2,12 @@
 
 A run on tiles gives every tile its own stopping rule. If a tile's rule stops further from the tile's own best
 iterate than the whole photo's rule does from the photo's, the tiled result falls behind the untiled one for
-that reason alone. This benchmark measures it: for each photo (σ = 25, resized to ``--size``), the whole photo
-and each tile of the grid a memory budget for a ``--tile`` run gives (as :mod:`rwgui.bench.tiles`) run the same
-``--iterations`` with the rule's signal recorded but no early stop. Then, for each patience in
-``--patience``, the rule is replayed on the recorded signal (:class:`~rwgui.core.stopping.MinimumRule`'s own
-logic: the pick is the lowest signal so far, the run stops ``patience`` observations after it) and the
-running average's PSNR at the pick is compared with the run's best running average ('lost', dB).
+that reason alone. This benchmark measures it: for each photo (σ = 25, its ``--size`` centre crop, enlarged
+when the photo is smaller), the whole photo and each tile of the grid a memory budget for a ``--tile`` run gives
+(:func:`~rwgui.bench.common.forced_tiles`, as :mod:`rwgui.bench.tiles`) run the same ``--iterations`` with the
+rule's signal recorded but no early stop. Then, for each patience in ``--patience``, a fresh rule of the preset's
+settings with that patience is replayed on the recorded signal (:func:`rwgui.bench.quality.rule_pick`) and the
+running average's PSNR at its pick is compared with the run's best running average ('lost', dB).
 
 Prints, per photo and patience, the whole photo's stop, pick and loss, and the tiles' (mean and worst over
 the tiles); ``--json`` keeps every run's trace of PSNR and signal.
@@ -23,29 +23,12 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..core.config import preset
-from ..core.device import resolve_device
+from ..core.config import RunConfig, preset
 from ..core.engine import Engine, StepReport, drain
-from ..core.memory import MemoryModel, run_dtype
 from ..core.problems import add_gaussian_noise, denoise_problem
 from ..core.tiles import run_tiled
-from ..core.vocabulary import WorkingMode
-from ..core.working_size import choose_working, plan_for_problem
-from .common import crop, photos, table, write_json
-
-
-def replay(signal: list[float | None], patience: int, burn_in: int = 0) -> tuple[int | None, int]:
-    """The rule's pick (an index into the trace) and the index it stops at, from a recorded signal: the same
-    decisions as :meth:`rwgui.core.stopping.MinimumRule.decide` (the trace's last index when it never stops)."""
-    best, pick, since = math.inf, None, 0
-    for i, s in enumerate(signal):
-        if s is not None and i + 1 > burn_in and s < best:
-            best, pick, since = s, i, 0
-        elif pick is not None:
-            since += 1
-        if pick is not None and since >= patience:
-            return pick, i
-    return pick, len(signal) - 1
+from .common import crop, forced_tiles, photos, table, write_json
+from .quality import rule_pick
 
 
 def trace(reports: list[StepReport]) -> dict[str, list]:
@@ -55,13 +38,13 @@ def trace(reports: list[StepReport]) -> dict[str, list]:
     }
 
 
-def judged(tr: dict[str, list], patience: int) -> dict[str, Any]:
-    """Where the rule would stop and pick with ``patience``, and what its pick loses to the best average."""
-    avg = np.array([np.nan if v is None else v for v in tr["psnr_average"]], np.float64)
-    pick, stop = replay(tr["signal"], patience)
-    best = int(np.nanargmax(avg))
-    at = float(avg[pick]) if pick is not None else math.nan
-    return {"stop": stop + 1, "pick": None if pick is None else pick + 1, "best": best + 1, "lost": avg[best] - at}
+def judged(cfg: RunConfig, reports: list[StepReport], patience: int) -> dict[str, Any]:
+    """Where the run's rule would stop and pick with ``patience``, and what its pick loses to the best average."""
+    stop, pick = rule_pick(cfg.replace(stop_params={**cfg.stop_params, "patience": patience}), reports)
+    average = {r.iteration: r.psnr_average for r in reports if r.psnr_average is not None}
+    best = max(average, key=average.__getitem__)
+    lost = average[best] - average[pick] if pick in average else math.nan
+    return {"stop": stop if stop is not None else reports[-1].iteration, "pick": pick, "best": best, "lost": lost}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -80,7 +63,6 @@ def main(argv: list[str] | None = None) -> None:
     cfg = preset(args.preset, iterations=args.iterations).replace(auto_stop=False)
     if args.threads:
         cfg = cfg.replace(speed=dataclasses.replace(cfg.speed, threads=args.threads))
-    device = resolve_device(cfg.device)
     out: dict[str, dict] = {}
     rows = []
     every = photos()
@@ -90,20 +72,16 @@ def main(argv: list[str] | None = None) -> None:
             img = cv2.resize(img, (args.size, args.size), interpolation=cv2.INTER_CUBIC)
         gt = np.clip(img, 0, 1).astype(np.float32)
         problem = denoise_problem(add_gaussian_noise(gt, 25 / 255, 0), gt)
-        model = MemoryModel(cfg, 3, run_dtype(cfg, problem.size, device, 3), device.type)
-        plan = plan_for_problem(problem, cfg, model.estimate((args.tile, args.tile)).total_bytes + 2**20)
-        working = choose_working(plan, WorkingMode.AUTO)
-        assert working.mode == WorkingMode.TILES and working.tiles is not None, plan.sentence
+        _, grid = forced_tiles(problem, cfg, args.tile)
         engine = Engine(problem, cfg)
-        whole = trace(drain(engine.steps()).reports)
+        whole = drain(engine.steps()).reports
         del engine
-        tiled = run_tiled(problem, cfg, working.tiles)
-        tiles = [trace(r.reports) for r in tiled.results]
-        out[name] = {"grid": working.tiles.describe(), "whole": whole, "tiles": tiles}
-        print(f"{name}: {working.tiles.describe()}", flush=True)
+        tiles = [r.reports for r in run_tiled(problem, cfg, grid).results]
+        out[name] = {"grid": grid.describe(), "whole": trace(whole), "tiles": [trace(t) for t in tiles]}
+        print(f"{name}: {grid.describe()}", flush=True)
         for p in patiences:
-            w = judged(whole, p)
-            ts = [judged(t, p) for t in tiles]
+            w = judged(cfg, whole, p)
+            ts = [judged(cfg, t, p) for t in tiles]
             lost = [float(t["lost"]) for t in ts]
             rows.append(
                 [

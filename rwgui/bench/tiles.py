@@ -28,15 +28,11 @@ import numpy as np
 
 from ..core import imageio
 from ..core.config import preset
-from ..core.device import resolve_device
 from ..core.engine import Engine, drain
-from ..core.memory import MemoryModel, run_dtype
 from ..core.metrics import psnr
 from ..core.problems import add_gaussian_noise, denoise_problem
 from ..core.tiles import TileEvent, TileGrid, run_tiled, seam_gradients
-from ..core.vocabulary import WorkingMode
-from ..core.working_size import choose_working, plan_for_problem
-from .common import table, write_json
+from .common import forced_tiles, table, write_json
 
 
 def photo(size: int) -> np.ndarray:
@@ -97,14 +93,8 @@ def main(argv: list[str] | None = None) -> None:
         cfg = cfg.replace(stop=args.stop, stop_params={})
     if args.threads:
         cfg = cfg.replace(speed=dataclasses.replace(cfg.speed, threads=args.threads))
-    device = resolve_device(cfg.device)
-    model = MemoryModel(cfg, 3, run_dtype(cfg, problem.size, device, 3), device.type)  # the plan's precision
-    budget = model.estimate((args.tile, args.tile)).total_bytes + 2**20
-    plan = plan_for_problem(problem, cfg, budget, overlap=args.overlap)
-    working = choose_working(plan, WorkingMode.AUTO)
-    assert working.mode == WorkingMode.TILES and working.tiles is not None, plan.sentence
-    grid = working.tiles
-    print(f"{plan.sentence}\nworking at {working.describe()}", flush=True)
+    plan, grid = forced_tiles(problem, cfg, args.tile, args.overlap)
+    print(f"{plan.sentence}\nworking at full size on {grid.describe()}", flush=True)
 
     from pathlib import Path
 
@@ -122,7 +112,13 @@ def main(argv: list[str] | None = None) -> None:
         del engine
         print(f"untiled: {whole.iterations_run} iterations, {whole.stop_reason}, {t_untiled:.0f} s", flush=True)
         if out is not None:
-            np.savez(out / "untiled.npz", image=untiled, seconds=t_untiled, iterations=whole.iterations_run)
+            np.savez(
+                out / "untiled.npz",
+                image=untiled,
+                seconds=t_untiled,
+                iterations=whole.iterations_run,
+                grid=grid.describe(),
+            )
     if args.part in ("both", "tiled"):
         last = [-1]
 
@@ -139,12 +135,17 @@ def main(argv: list[str] | None = None) -> None:
         print(f"tiled: {stops}, {t_tiled:.0f} s", flush=True)
         tiled_image, tile_images = tiled_run.image, tiled_run.images
         if out is not None:
-            np.savez(out / "tiled.npz", *tile_images, image=tiled_image, seconds=t_tiled)  # tiles as arr_0, ...
+            np.savez(
+                out / "tiled.npz", *tile_images, image=tiled_image, seconds=t_tiled, grid=grid.describe()
+            )  # arr_0, ...
     if args.part != "both":  # the other part's result, if it has been saved
         assert out is not None
         if not ((out / "untiled.npz").exists() and (out / "tiled.npz").exists()):
             return
         with np.load(out / "untiled.npz") as u, np.load(out / "tiled.npz") as t:
+            for name, saved in (("untiled", u), ("tiled", t)):  # the two parts must have planned the same grid
+                if str(saved["grid"]) != grid.describe():
+                    raise SystemExit(f"{name}.npz was made for {saved['grid']}, this command plans {grid.describe()}")
             untiled, t_untiled = u["image"], float(u["seconds"])
             tiled_image, t_tiled = t["image"], float(t["seconds"])
             tile_images = [t[f"arr_{i}"] for i in range(grid.count)]

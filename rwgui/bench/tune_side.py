@@ -3,19 +3,19 @@
 Autotune (:mod:`rwgui.core.autotune`) times the candidate settings at a small square side and applies the winner
 to the photo's size bucket. That is right only if the candidates rank at that side as they do at the photo's
 own size. This prints, for each side in ``--sides``, the seconds per step of the four precision x layout
-candidates (fused Adam on, one thread, the ``--preset``'s network, a synthetic denoising problem): the median of
-``--steps`` timed steps after one untimed step, and each candidate's time relative to the fastest.
+candidates on the CPU (fused Adam on, one thread, the ``--preset``'s network, a synthetic denoising problem):
+:func:`~rwgui.core.autotune.measure_step_seconds`, the median of ``--steps`` timed steps after one untimed step,
+and each candidate's time relative to the fastest.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import statistics
 
 import torch
 
-from ..core.autotune import _engine, time_steps, tuning_problem
+from ..core.autotune import measure_step_seconds
 from ..core.config import preset
 from ..core.device import cpu_has_native_bf16
 from .common import table, write_json
@@ -29,21 +29,19 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--json", help="write the numbers here")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
-    cfg = preset(args.preset)
+    cfg = preset(args.preset, device="cpu")
     precisions = ["float32", "bfloat16"] if cpu_has_native_bf16() else ["float32"]
     candidates = [(p, cl) for p in precisions for cl in ("off", "on")]
     rows, out = [], {}
     for side in (int(s) for s in args.sides.split(",")):
-        problem = tuning_problem(cfg, (side, side))
         seconds = {}
         for precision, layout in candidates:
             speed = dataclasses.replace(
                 cfg.speed, precision=precision, channels_last=layout, fused_optimizer="on", threads=1
             )
-            engine = _engine(problem, cfg, speed)
-            engine.step()
-            seconds[f"{precision} cl:{layout}"] = statistics.median(time_steps(engine, 1) for _ in range(args.steps))
-            del engine
+            seconds[f"{precision} cl:{layout}"] = measure_step_seconds(
+                (side, side), cfg.replace(speed=speed), args.steps
+            )
         best = min(seconds.values())
         out[side] = seconds
         rows.append([str(side), *(f"{s:.3f} ({s / best:.2f}x)" for s in seconds.values())])

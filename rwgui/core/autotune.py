@@ -60,10 +60,10 @@ DENOISING_STEP = (Task.DENOISE, Task.JPEG, Task.REAL_NOISE, Task.INPAINT)
 #: 2: choices measured at 96 px (version 1) ranked large photos wrongly and are measured again.
 CACHE_VERSION = 2
 #: The side of the square working size the candidates are timed at on a CPU (smaller photos: their own bucket).
-#: Not smaller: at 96 px a step is mostly per-step overhead, the candidates lie within 1.5x of each other and a
-#: busy neighbour reorders them; one measured choice there (float32, NCHW) made 1088x1088 steps 2.5x slower
-#: than bfloat16 with channels-last (6.4 against 2.5 s on one core of an AMX-BF16 Xeon), while from 192 px up the
-#: ranking is the one at 512 and 1088 px (bfloat16 channels-last 2.0-2.9x faster than float32 NCHW there).
+#: Not smaller: at 96 px a step is mostly per-step overhead, the candidates lie within 1.4x of each other and a
+#: busy neighbour reorders them; one measured choice there (float32, NCHW) made 1088x1088 steps 2.3x slower
+#: than bfloat16 with channels-last (6.9 against 3.0 s on one core of an AMX-BF16 Xeon), while from 192 px up the
+#: ranking is the one at 512 and 1088 px (rwgui/bench/README.md, "The tuning side").
 TUNE_SIDE = 192
 #: The same on a GPU, which is launch-bound at small sizes: a larger side, still a fraction of a second a step.
 TUNE_SIDE_GPU = 512
@@ -194,8 +194,8 @@ def _network_signature(cfg: RunConfig, channels: int) -> str:
 
 
 def _task_signature(cfg: RunConfig) -> str:
-    """The key's part for the task: empty for a task whose step costs denoising's (``DENOISING_STEP``: the key
-    the cache's entries had before tasks were told apart, so those entries stay denoising's), else the task and
+    """The key's part for the task: empty for a task whose step costs denoising's (``DENOISING_STEP``: they share
+    one entry, under the key's form from before tasks were told apart), else the task and
     a hash of what of it changes a step's cost (:func:`rwgui.core.estimate.task_identity`: the pre-image's
     classifier, layer and weights file, the deblur kernel, the super-resolution factor)."""
     if cfg.task in DENOISING_STEP:
@@ -311,7 +311,6 @@ def _sync(device: torch.device) -> None:
 def time_steps(engine: Engine, steps: int) -> float:
     """Seconds per step of ``steps`` steps of ``engine``, on the calling thread (the one timer: tests replace
     it to make a choice deterministic or to see which thread times)."""
-    cancel.check()
     _sync(engine.device)
     t0 = time.perf_counter()
     for _ in range(steps):
@@ -371,7 +370,10 @@ def measure_step_seconds(
     for _ in range(warmup):
         cancel.check()
         engine.step()
-    seconds = [time_steps(engine, 1) for _ in range(max(1, steps))]
+    seconds = []
+    for _ in range(max(1, steps)):
+        cancel.check()
+        seconds.append(time_steps(engine, 1))
     return float(statistics.median(seconds))
 
 
@@ -406,6 +408,7 @@ def _race(
     alive = list(pool)
     for r in range(rounds):
         for name in alive:
+            cancel.check()
             eng, threads = pool[name]
             _set_threads(eng, threads)
             seconds.setdefault(name, []).append(time_steps(eng, steps))
@@ -426,10 +429,10 @@ def tune(
     """Measure, without the cache: the fastest candidate for ``config``'s network and task at ``size``'s bucket
     (timed on :func:`tuning_problem`).
 
-        Two stages, to keep it to seconds: the engine settings (precision x layout x fused Adam) race on one
-        thread (their ranking does not need the machine's other cores, and one thread is never disturbed by a
-        busy neighbour); then the winner and the plain configuration race over the thread counts. The winner of
-        the second race is chosen; the plain configuration at torch's own thread count is always in it."""
+    Two stages, to keep it to seconds: the engine settings (precision x layout x fused Adam) race on one
+    thread (their ranking does not need the machine's other cores, and one thread is never disturbed by a
+    busy neighbour); then the winner and the plain configuration race over the thread counts. The winner of
+    the second race is chosen; the plain configuration at torch's own thread count is always in it."""
     cfg = config.validated()
     device = device or resolve_device(cfg.device)
     if side is None:

@@ -24,7 +24,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -390,7 +390,7 @@ class Engine:
         with the speed settings this run resolved: its footprint depends on the precision it computes in."""
         from .working_size import plan_for_problem
 
-        plan = plan_for_problem(self.problem, replace(self.config, speed=self.speed))
+        plan = plan_for_problem(self.problem, self.config.replace(speed=self.speed))
         if not plan.fits:
             raise OutOfMemoryError(
                 plan.sentence + " (rwgui-restore --working-size, or the window's offer, runs at that size)"

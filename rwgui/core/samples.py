@@ -119,7 +119,9 @@ def damage(
     if t == Task.FLASH:
         flash, no_flash = flash_pair(img, seed)
         return Sample(name, t, flash, flash_truth(img), second=no_flash)
-    return Sample(name, t, np.ascontiguousarray(img), img)  # the pre-image: the photo is what is inverted
+    if t == Task.PREIMAGE:  # the photo is what is inverted
+        return Sample(name, t, np.ascontiguousarray(img), img)
+    raise ValueError(f"no synthetic damage for task {t!r}")
 
 
 def load_sample(

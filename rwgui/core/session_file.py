@@ -43,7 +43,7 @@ longer among them follows as one more record.
 
 Writing is atomic: the archive is written under a temporary name in the same folder, flushed to disk, and
 ``os.replace``-d onto the final name, the one step that makes it visible. A write killed at any point leaves
-the previous file as it was (and at worst a stray ``.<name>.tmp-*`` file).
+the previous file as it was (and at worst a stray ``.<name>.<8 hex digits>.tmp`` file).
 
 Reading checks everything before anything is used: a file of a newer format version, a malformed manifest, a
 missing member or an array of the wrong kind is a :class:`~rwgui.core.errors.SessionFileError` that says what
@@ -667,7 +667,7 @@ def _read_working(r: _Reader, m: dict[str, Any], where: str = "") -> Working | N
         return None
     w = f"{where}.working" if where else "working"
     mode = r.get(d, "mode", str, w)
-    if mode not in RUN_MODES:  # tiles: the result is the blend, at full size
+    if mode not in RUN_MODES:
         raise r.fail(f"{w}.mode", f"{mode!r} is not {', '.join(RUN_MODES[:-1])} or {RUN_MODES[-1]}")
     box_v = r.get(d, "box", list, w, optional=True)
     box = None

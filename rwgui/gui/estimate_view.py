@@ -498,7 +498,8 @@ class EstimateHookup(QObject):
         before anything of the run changes the session."""
         self.estimator.cancel()
         if not self.wait_until(lambda: not self.estimator.is_busy(), "Waiting for a timing to end before the run…"):
-            self.refresh()  # no run after all: the label's estimate, dropped above, is asked for again
+            if not self._closing:  # no run after all: the label's estimate, dropped above, is asked for again
+                self.refresh()
             raise StartCancelled
 
     def keeps_size(self, task: str, preview: bool) -> bool:
