@@ -35,7 +35,7 @@ import cv2
 import numpy as np
 
 from .config import RunConfig
-from .pixels import as_float, float_to_u8, float_to_u16
+from .pixels import as_float, float_to_u8, float_to_u16, tensor_to_image
 
 if TYPE_CHECKING:
     from .problems import Problem
@@ -143,7 +143,6 @@ def problem_result(restored: np.ndarray, problem: Problem, config: RunConfig) ->
     seam = result_seam(config)
     if problem.mask is None or seam is None:
         return restored
-    from .pixels import tensor_to_image
 
     mask = problem.mask[0, 0].detach().cpu().numpy()
     return keep_known(restored, tensor_to_image(problem.observed), mask, seam)
@@ -157,7 +156,6 @@ def result_psnr(restored: np.ndarray, problem: Problem, config: RunConfig) -> fl
     if problem.ground_truth is None:
         return None
     from .metrics import psnr
-    from .pixels import tensor_to_image
 
     return float(psnr(problem_result(restored, problem, config), tensor_to_image(problem.ground_truth)))
 
