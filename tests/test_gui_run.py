@@ -391,3 +391,13 @@ def test_a_denoising_run_names_no_other_image(qtbot, window, make_config):
         assert window.start() is not None
     assert window.status.psnr.text().startswith("PSNR ") and "network output" not in window.status.psnr.text()
     assert window.status.written.text() == "" and window.curves.written_psnr() is None
+
+
+def test_a_status_label_shows_its_own_tooltip_not_the_message(qtbot, window):
+    """The bar's tooltip is the transient message; a permanent label without a tooltip of its own would show
+    that message when hovered."""
+    bar = window.statusBar()
+    bar.showMessage("a message about something else")
+    st = window.status
+    for label in (st.state, st.iteration, st.speed, st.eta, st.psnr, st.written, st.device):
+        assert label.toolTip() and label.toolTip() != bar.toolTip()

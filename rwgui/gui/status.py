@@ -65,6 +65,11 @@ class RunStatus:
         )
         self.device = QLabel("", bar)
         self.device.setToolTip("The device the run computes on: its threads and number precision")
+        # each permanent label has a tooltip of its own: one without would show the bar's, the current message
+        self.state.setToolTip("What the run is doing")
+        self.iteration.setToolTip("The iteration shown, of the run's iteration budget")
+        self.speed.setToolTip("Time per step (expected before the first step, measured after)")
+        self.eta.setToolTip("Time left until the iteration budget is spent, at the measured speed")
         self.psnr.setToolTip(
             "PSNR against the ground truth: the step's output, its running average (avg), and the peak"
         )
